@@ -1,0 +1,79 @@
+"""Fixtures for tests against a real Docker engine.
+
+No engine: the tests skip with the reason, unless CURATOR_KIT_REQUIRE_ENGINE=1 (set by
+scripts/test after it made an engine answer), where a missing engine is a failure.
+The curator base image is built once per machine and reused by tag.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+BASE_TAG = os.environ.get("CURATOR_KIT_TEST_BASE_IMAGE", "curator-kit/base:1.4.0-cpu")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@contextmanager
+def visible_output(config: pytest.Config) -> Iterator[None]:
+    """Let long work (image builds) stream its progress through pytest's capture."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is None:
+        yield
+        return
+    with capture.global_and_fixture_disabled():
+        yield
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    from curator_kit.engine.client import connect
+    from curator_kit.errors import CuratorKitError
+
+    try:
+        client = connect()
+    except CuratorKitError as error:
+        if os.environ.get("CURATOR_KIT_REQUIRE_ENGINE") == "1":
+            pytest.fail(f"a Docker engine is required here: {error.one_line()}")
+        pytest.skip(f"no Docker engine: {error.one_line()}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def curator_base_image(docker_client, pytestconfig: pytest.Config) -> str:
+    """The cpu base image tag, built through curator-kit itself when absent."""
+    from curator_kit.base_builder import build_base
+    from curator_kit.baseimage import BaseBuildOptions, plan_base_build
+    from curator_kit.engine.images import image_exists
+    from curator_kit.pipconfig import read_pip_settings
+    from curator_kit.progress import PlainProgress
+
+    if image_exists(docker_client, BASE_TAG):
+        return BASE_TAG
+    plan = plan_base_build(BaseBuildOptions(variant="cpu", tag=BASE_TAG), read_pip_settings())
+    with visible_output(pytestconfig):
+        print(f"\nbuilding {BASE_TAG} (once per machine; reused by tag afterwards)", flush=True)
+        build_base(docker_client, plan, PlainProgress(), lambda message: print(message, flush=True))
+    return BASE_TAG
+
+
+@pytest.fixture(scope="session")
+def bootstrap_image(docker_client) -> str:
+    """A plain Debian image for engine tests that need any local image (nothing can be pulled)."""
+    from curator_kit.base_builder import bootstrap_image as make_bootstrap
+    from curator_kit.bootstrap import plan_bootstrap
+    from curator_kit.engine.images import image_exists
+
+    plan = plan_bootstrap("bookworm")
+    if not image_exists(docker_client, plan.tag):
+        make_bootstrap(docker_client, plan, lambda message: print(message, flush=True))
+    return plan.tag

@@ -1,0 +1,31 @@
+from curator_kit.doctor import HostFacts, diagnose
+from curator_kit.errors import CuratorKitError
+
+
+def test_unreachable_engine_is_the_only_check():
+    facts = HostFacts(engine_error=CuratorKitError("Docker engine not reachable at unix:///x", "start it"))
+    assert [(c.name, c.status) for c in diagnose(facts)] == [("engine", "fail")]
+
+
+def test_ready_gpu_host():
+    facts = HostFacts(
+        server_version="27.3.1",
+        api_version="1.47",
+        engine_address="unix:///var/run/docker.sock",
+        runtimes=["nvidia", "runc"],
+        default_runtime="runc",
+        gpus=["0, NVIDIA L4, 23034 MiB"],
+        base_images={"curator-kit/base:1.4.0-cpu": "5.1 GB"},
+    )
+    checks = {c.name: c for c in diagnose(facts)}
+    assert checks["engine"].status == "ok" and "27.3.1 (API 1.47)" in checks["engine"].detail
+    assert checks["nvidia"].status == "ok" and "runtime nvidia" in checks["nvidia"].detail
+    assert checks["gpus"].detail == "0, NVIDIA L4, 23034 MiB"
+    assert checks["base image"].status == "ok"
+
+
+def test_cpu_host_without_nvidia_warns_with_fix():
+    checks = {c.name: c for c in diagnose(HostFacts(server_version="20.10", api_version="1.41", gpu_probe="no smi"))}
+    assert checks["nvidia"].status == "warn" and "nvidia-ctk runtime configure" in checks["nvidia"].detail
+    assert checks["gpus"].status == "info"
+    assert checks["base image"].status == "warn" and "curator-kit base build" in checks["base image"].detail

@@ -1,0 +1,3 @@
+"""curator-kit: scaffold, containerize and run custom NeMo Curator video pipeline stages."""
+
+__version__ = "0.1.0"

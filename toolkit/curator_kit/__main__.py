@@ -1,0 +1,3 @@
+from curator_kit.cli import main
+
+main()

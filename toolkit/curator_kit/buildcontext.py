@@ -1,0 +1,70 @@
+"""A Docker build context assembled as data: archive name -> file on disk or bytes.
+
+Assembling the context explicitly (instead of tarring a directory) means it holds exactly
+what the Dockerfile needs, its size can be reported before sending, and tests can assert on it.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+# Stable metadata so identical inputs give identical archives and the builder's cache holds.
+_FIXED_MTIME = 0
+
+
+@dataclass
+class BuildContext:
+    files: dict[str, Path | bytes] = field(default_factory=dict)
+    directories: set[str] = field(default_factory=set)
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self.files[name] = data
+
+    def add_text(self, name: str, text: str) -> None:
+        self.add_bytes(name, text.encode())
+
+    def add_file(self, name: str, source: Path) -> None:
+        self.files[name] = source
+
+    def add_directory(self, name: str) -> None:
+        """An (possibly empty) directory, so `COPY name/ ...` always has a source."""
+        self.directories.add(name.rstrip("/"))
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(len(s) if isinstance(s, bytes) else s.stat().st_size for s in self.files.values())
+
+    def write_tar(self) -> IO[bytes]:
+        """The context as an uncompressed tar in a temporary file, rewound for reading."""
+        archive = tempfile.TemporaryFile()  # noqa: SIM115 -- returned open to the caller
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for name in sorted(self.directories):
+                info = tarfile.TarInfo(name)
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, _FIXED_MTIME
+                tar.addfile(info)
+            for name, source in sorted(self.files.items()):
+                if isinstance(source, bytes):
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mode, info.mtime = len(source), 0o644, _FIXED_MTIME
+                    tar.addfile(info, io.BytesIO(source))
+                else:
+                    info = tar.gettarinfo(str(source), arcname=name)
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    with source.open("rb") as handle:
+                        tar.addfile(info, handle)
+        archive.seek(0)
+        return archive
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"

@@ -1,0 +1,105 @@
+"""Turn the classic builder's JSON stream into typed events (pure; no Docker import).
+
+The engine sends `{"stream": "..."}` chunks that need not end on line boundaries,
+`{"aux": {"ID": ...}}` with the image id, and `{"error": ...}` when a step fails.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+# Builder chatter that says nothing about the user's step.
+NOISE_RE = re.compile(r"^( ---> [0-9a-f]{12}$| ---> Running in |Removing intermediate container |Successfully built )")
+TAIL_LINES = 30
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    number: int
+    total: int
+    instruction: str
+
+
+@dataclass(frozen=True)
+class StepCached:
+    number: int
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    number: int
+    line: str
+
+
+@dataclass(frozen=True)
+class BuildSucceeded:
+    image_id: str
+
+
+@dataclass(frozen=True)
+class BuildFailed:
+    step: StepStarted | None
+    message: str
+    tail: tuple[str, ...]
+
+
+BuildEvent = StepStarted | StepCached | StepOutput | BuildSucceeded | BuildFailed
+
+
+@dataclass
+class BuildLogParser:
+    """Feed decoded stream chunks in; get events out. Remembers each step's output tail."""
+
+    current: StepStarted | None = None
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    image_id: str | None = None
+    _partial: str = ""
+
+    def feed(self, chunk: dict) -> Iterator[BuildEvent]:
+        if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+            self.image_id = chunk["aux"]["ID"]
+        if "stream" in chunk:
+            self._partial += chunk["stream"]
+            *lines, self._partial = self._partial.split("\n")
+            for line in lines:
+                yield from self._line(line.rstrip("\r"))
+        if "error" in chunk:
+            yield from self._flush()
+            yield BuildFailed(self.current, str(chunk["error"]).strip(), tuple(self.tail))
+
+    def finish(self) -> Iterator[BuildEvent]:
+        yield from self._flush()
+        if self.image_id:
+            yield BuildSucceeded(self.image_id)
+
+    def _flush(self) -> Iterator[BuildEvent]:
+        if self._partial:
+            line, self._partial = self._partial, ""
+            yield from self._line(line)
+
+    def _line(self, line: str) -> Iterator[BuildEvent]:
+        match = STEP_RE.match(line)
+        if match:
+            self.current = StepStarted(int(match[1]), int(match[2]), match[3])
+            self.tail.clear()
+            yield self.current
+            return
+        number = self.current.number if self.current else 0
+        if line.strip() == "---> Using cache":
+            yield StepCached(number)
+            return
+        if not line.strip() or NOISE_RE.match(line) or line.startswith("Successfully tagged "):
+            return
+        self.tail.append(line)
+        yield StepOutput(number, line)
+
+
+def parse_build_stream(chunks: Iterable[dict]) -> Iterator[BuildEvent]:
+    parser = BuildLogParser()
+    for chunk in chunks:
+        yield from parser.feed(chunk)
+    yield from parser.finish()

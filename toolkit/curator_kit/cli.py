@@ -1,0 +1,51 @@
+"""The `curator-kit` command line: a thin click layer over the core modules.
+
+Commands live in `curator_kit.commands.*` and are imported only when invoked, so
+`curator-kit --help` and quick commands never pay for Docker, Jinja or Ray imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from curator_kit import __version__
+from curator_kit.errors import CuratorKitError
+
+# command name -> "module:attribute" under curator_kit.commands
+LAZY_COMMANDS: dict[str, str] = {
+    "doctor": "doctor:doctor",
+    "base": "base:base",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = target.split(":")
+        module = importlib.import_module(f"curator_kit.commands.{module_name}")
+        return getattr(module, attribute)
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except CuratorKitError as error:
+            for line in error.details:
+                click.echo(f"  | {line}", err=True)
+            click.secho(f"error: {error.one_line()}", fg="red", err=True)
+            sys.exit(error.exit_code)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="curator-kit")
+def main() -> None:
+    """Scaffold, containerize and run custom NeMo Curator video pipeline stages."""

@@ -1,0 +1,33 @@
+"""Where the shipped data (templates, base-image recipes) lives, installed or in a checkout."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@cache
+def data_root() -> Path:
+    """The directory holding `templates/`, `base-images/` and `Dockerfile.base`.
+
+    A wheel carries them under `curator_kit/_data`; an editable install or a checkout
+    finds them at the repository root, two levels above the package.
+    """
+    for candidate in (_PACKAGE_DIR / "_data", _PACKAGE_DIR.parents[1]):
+        if (candidate / "templates").is_dir() and (candidate / "Dockerfile.base").is_file():
+            return candidate
+    raise FileNotFoundError(f"curator-kit data files not found next to {_PACKAGE_DIR}; reinstall curator-kit")
+
+
+def templates_dir() -> Path:
+    return data_root() / "templates"
+
+
+def base_images_dir() -> Path:
+    return data_root() / "base-images"
+
+
+def dockerfile_base() -> Path:
+    return data_root() / "Dockerfile.base"
