@@ -102,3 +102,20 @@ def import_rootfs(client: docker.DockerClient, tar_path: Path, reference: str, c
         if "status" in line:
             return str(line["status"])
     return client.images.get(reference).id
+
+
+def push_image(client: docker.DockerClient, reference: str, log) -> None:
+    """Push with per-layer progress lines; an error in the stream becomes a CuratorKitError."""
+    repository, _, tag = reference.rpartition(":") if ":" in reference.split("/")[-1] else (reference, "", "latest")
+    last_status: dict[str, str] = {}
+    for event in client.images.push(repository, tag=tag, stream=True, decode=True):
+        if "error" in event:
+            raise CuratorKitError(
+                f"push of {reference} failed: {event['error']}",
+                "check the registry is reachable and you are logged in (`docker login REGISTRY`)",
+            )
+        layer, status = event.get("id", ""), event.get("status", "")
+        # Layer events repeat "Pushing" with byte counts; report each change of state once.
+        if status and last_status.get(layer) != status:
+            last_status[layer] = status
+            log(f"  {layer + ': ' if layer else ''}{status}")

@@ -1,0 +1,69 @@
+"""The generated Dockerfile: golden for a fixed manifest, and ordered for the build cache."""
+
+from pathlib import Path
+
+from curator_kit import __version__
+from curator_kit.dockerfile import codec_needs, render_dockerfile, stage_records
+from curator_kit.project import parse_manifest
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def golden_manifest():
+    return parse_manifest((GOLDEN / "manifest.toml").read_text())
+
+
+def render_golden() -> str:
+    # The toolkit version is a label value; keep the golden file independent of releases.
+    return render_dockerfile(golden_manifest()).replace(__version__, "TOOLKIT_VERSION")
+
+
+def test_matches_golden_byte_for_byte():
+    assert render_golden() == (GOLDEN / "Dockerfile.golden").read_text()
+
+
+def test_stable_across_renders_and_env_order():
+    manifest = golden_manifest()
+    manifest.envs = dict(reversed(list(manifest.envs.items())))
+    assert render_dockerfile(manifest) == render_dockerfile(golden_manifest())
+
+
+def test_cache_order_dependencies_before_code():
+    text = render_golden()
+    positions = [
+        text.index("FROM curator-kit/base:1.4.0-cpu"),
+        text.index("apt-get install"),
+        text.index("pip install"),
+        text.index("download_weights_on_node"),
+        text.index("COPY project/ /workspace/"),
+        text.index("LABEL"),
+    ]
+    assert positions == sorted(positions)
+    assert "--no-install-recommends" in text and "rm -rf /var/lib/apt/lists/*" in text
+    assert "NVIDIA_DRIVER_CAPABILITIES=compute,utility,video" in text
+    # apt packages deduplicated across envs and sorted, in one layer
+    assert text.count("apt-get install") == 1 and text.index("      jq") < text.index("      libgl1")
+
+
+def test_minimal_manifest_has_no_optional_layers():
+    manifest = parse_manifest('[project]\nname = "tiny"\n')
+    text = render_dockerfile(manifest)
+    for absent in ("apt-get", "pip install", "update-ca-certificates", "project-deps", "download_weights"):
+        assert absent not in text
+    assert "COPY project/ /workspace/" in text
+
+
+def test_labels_carry_stages_and_codec_needs():
+    manifest = golden_manifest()
+    records = stage_records(manifest)
+    assert [r["name"] for r in records] == ["blur_filter", "captioner"]
+    assert records[0]["resources"]["nvdecs"] == 1 and records[1]["resources"]["gpus"] == 1.0
+    assert codec_needs(manifest) == {
+        "blur_filter": {"nvdecs": 1, "nvencs": 0},
+        "captioner": {"nvdecs": 0, "nvencs": 1},
+    }
+
+
+def test_team_template_overrides(tmp_path):
+    (tmp_path / "Dockerfile.j2").write_text("FROM {{ base_image }}\n# team template\n")
+    assert render_dockerfile(golden_manifest(), (tmp_path,)) == "FROM curator-kit/base:1.4.0-cpu\n# team template\n"

@@ -1,0 +1,118 @@
+"""`curator-kit dockerfile | build | inspect`: the project's image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _log(message: str) -> None:
+    click.secho(message, fg="cyan", err=True)
+
+
+def _load(project: Path | None):
+    from curator_kit.project import find_project_dir, load_manifest
+
+    project_dir = find_project_dir(project or Path.cwd())
+    return project_dir, load_manifest(project_dir)
+
+
+def _template_dirs(project_dir: Path, manifest, templates: Path | None) -> tuple[Path, ...]:
+    dirs = [templates] if templates else []
+    if manifest.project.templates:
+        dirs.append(project_dir / manifest.project.templates)
+    return tuple(dirs)
+
+
+project_option = click.option(
+    "--project", type=click.Path(path_type=Path, file_okay=False), help="Project directory [default: here]."
+)
+templates_option = click.option(
+    "--templates", type=click.Path(path_type=Path, file_okay=False), help="Directory overriding Dockerfile.j2."
+)
+
+
+@click.command()
+@project_option
+@templates_option
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write it here (eject).")
+def dockerfile(project: Path | None, templates: Path | None, output: Path | None) -> None:
+    """Print (or write) the Dockerfile generated from curator-kit.toml."""
+    from curator_kit.dockerfile import render_dockerfile
+
+    project_dir, manifest = _load(project)
+    text = render_dockerfile(manifest, _template_dirs(project_dir, manifest, templates))
+    if output:
+        output.write_text(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command()
+@project_option
+@templates_option
+@click.option("--tag", "-t", help="Image tag [default: <project name>:latest].")
+@click.option("--build-arg", multiple=True, metavar="KEY=VALUE", help="Build argument (repeatable).")
+@click.option("--no-cache", is_flag=True, help="Build every layer anew.")
+@click.option("--push", is_flag=True, help="Push the tag after building (tag it with the registry host).")
+@click.option("--quiet", "-q", is_flag=True, help="Only print the image id.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and the Dockerfile, build nothing.")
+def build(
+    project: Path | None,
+    templates: Path | None,
+    tag: str | None,
+    build_arg: tuple[str, ...],
+    no_cache: bool,
+    push: bool,
+    quiet: bool,
+    dry_run: bool,
+) -> None:
+    """Build the project's image on the curator base image, with streamed progress."""
+    from curator_kit.projectbuild import plan_project_build
+
+    project_dir, manifest = _load(project)
+    plan = plan_project_build(
+        project_dir, manifest, tag, build_arg, no_cache, _template_dirs(project_dir, manifest, templates)
+    )
+    if dry_run:
+        click.echo("\n".join(plan.describe()))
+        click.echo(plan.dockerfile, nl=False)
+        return
+    from curator_kit.engine.client import connect
+    from curator_kit.projectbuild import execute_project_build
+    from curator_kit.progress import choose_progress
+
+    log = (lambda _m: None) if quiet else _log
+    client = connect()
+    image_id = execute_project_build(client, plan, choose_progress(quiet), log)
+    if push:
+        from curator_kit.engine.images import push_image
+
+        log(f"pushing {plan.tag}")
+        push_image(client, plan.tag, log)
+    click.echo(image_id if quiet else f"{plan.tag} {image_id}")
+
+
+@click.command("inspect")
+@click.argument("image", required=False)
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print the labels as JSON.")
+def inspect_image(image: str | None, project: Path | None, as_json: bool) -> None:
+    """Show what an image carries: stages, resources, codec needs, versions."""
+    import json
+
+    from curator_kit.engine.client import connect
+    from curator_kit.imagelabels import describe_labels, read_labels
+
+    if image is None:
+        from curator_kit.project import find_project_dir
+        from curator_kit.projectbuild import last_built_image
+
+        image = last_built_image(find_project_dir(project or Path.cwd()))
+    labels = read_labels(connect(), image)
+    if as_json:
+        click.echo(json.dumps(labels, indent=2, sort_keys=True))
+        return
+    click.echo("\n".join(describe_labels(image, labels)))
