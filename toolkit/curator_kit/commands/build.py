@@ -81,8 +81,8 @@ def build(
         click.echo(plan.dockerfile, nl=False)
         return
     from curator_kit.engine.client import connect
-    from curator_kit.projectbuild import execute_project_build
     from curator_kit.progress import choose_progress
+    from curator_kit.projectbuild import execute_project_build
 
     log = (lambda _m: None) if quiet else _log
     client = connect()
