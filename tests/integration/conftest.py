@@ -77,3 +77,45 @@ def bootstrap_image(docker_client) -> str:
     if not image_exists(docker_client, plan.tag):
         make_bootstrap(docker_client, plan, lambda message: print(message, flush=True))
     return plan.tag
+
+
+# pytest-docker: our compose file, and whichever compose the machine has (v2 plugin or Debian's v1).
+@pytest.fixture(scope="session")
+def docker_compose_file(pytestconfig: pytest.Config) -> str:
+    return os.path.join(os.path.dirname(__file__), "docker-compose.yml")
+
+
+@pytest.fixture(scope="session")
+def docker_compose_command() -> str:
+    import shutil
+    import subprocess
+
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return "docker compose"
+    if shutil.which("docker-compose"):
+        return "docker-compose"
+    pytest.fail("neither `docker compose` nor `docker-compose` is installed -- scripts/test installs docker-compose")
+
+
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    return ["up --build -d"]  # v1 compose has no --wait; readiness is polled by the fixtures
+
+
+@pytest.fixture(scope="session")
+def local_registry(bootstrap_image, docker_services, docker_ip) -> str:
+    """host:port of a registry on loopback, built from Debian's docker-registry package."""
+    import urllib.request
+
+    port = docker_services.port_for("registry", 5000)
+    address = f"{docker_ip}:{port}"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{address}/v2/", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    docker_services.wait_until_responsive(check=answers, timeout=60, pause=0.5)
+    return address
