@@ -31,3 +31,8 @@ def base_images_dir() -> Path:
 
 def dockerfile_base() -> Path:
     return data_root() / "Dockerfile.base"
+
+
+def reference_stages_dir() -> Path:
+    """The reference stages `curator-kit demo` builds its project from."""
+    return data_root() / "stages"
