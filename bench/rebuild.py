@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import curator_kit  # noqa: E402
+from _common import curator_kit
 
 TAG = "curator-kit-bench/rebuild:latest"
 

@@ -1,0 +1,110 @@
+"""`curator-kit run`: the project's pipeline in a container, GPUs and codec engines passed through."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+
+def _say(message: str, colour: str | None = "cyan") -> None:
+    click.secho(message, fg=colour, err=True)
+
+
+DIR = click.Path(path_type=Path, file_okay=False)
+
+
+@click.command()
+@click.option("--input", "input_dir", type=DIR, help="Videos to read [default: PROJECT/input].")
+@click.option("--output", "output_dir", type=DIR, help="Where results go [default: PROJECT/output].")
+@click.option("--gpus", help="Docker syntax: all | N | device=0,2 | none [default: the manifest's run.gpus].")
+@click.option("--runtime", type=click.Choice(["nvidia"]), help="Use the nvidia runtime and NVIDIA_VISIBLE_DEVICES.")
+@click.option("--shm-size", help="Size of /dev/shm, e.g. 8g [default: 35% of host memory].")
+@click.option("--ipc", type=click.Choice(["host"]), help="Share the host's IPC namespace (and /dev/shm).")
+@click.option("--env", "-e", "env", multiple=True, help="KEY=VALUE for the container (repeatable).")
+@click.option("--ulimit", "ulimits", multiple=True, help="NAME=SOFT[:HARD], replaces memlock=-1 / stack=64 MiB.")
+@click.option("--image", help="Image to run [default: the project's last `curator-kit build`].")
+@click.option(
+    "--execution-mode",
+    type=click.Choice(["auto", "streaming", "batch"]),
+    help="Xenna mode; auto streams only when every stage fits the cores [default: the manifest's run.execution_mode].",
+)
+@click.option("--ignore-failures/--no-ignore-failures", default=None, help="Keep going when a task fails.")
+@click.option("--command", "command_text", help="Run this instead of the pipeline, e.g. 'bash -c \"nvidia-smi\"'.")
+@click.option("--project", "project", type=DIR, help="Project directory [default: found upward].")
+@click.option("--keep", is_flag=True, help="Keep the container after it exits.")
+@click.option("--force", is_flag=True, help="Run although preflight found problems (codec engines, GPU support).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and the equivalent `docker run` line; start nothing.")
+def run(
+    input_dir: Path | None,
+    output_dir: Path | None,
+    gpus: str | None,
+    runtime: str | None,
+    shm_size: str | None,
+    ipc: str | None,
+    env: tuple[str, ...],
+    ulimits: tuple[str, ...],
+    image: str | None,
+    execution_mode: str | None,
+    ignore_failures: bool | None,
+    command_text: str | None,
+    project: Path | None,
+    keep: bool,
+    force: bool,
+    dry_run: bool,
+) -> None:
+    """Run the project's Xenna pipeline in a container; its exit code is curator-kit's."""
+    from curator_kit.errors import CuratorKitError
+    from curator_kit.project import find_project_dir, load_manifest
+    from curator_kit.projectbuild import last_built_image
+    from curator_kit.runplan import HostFacts, RunOptions, plan_run
+
+    project_dir = find_project_dir(project or ".")
+    manifest = load_manifest(project_dir)
+    options = RunOptions(
+        input_dir=input_dir or project_dir / "input",
+        output_dir=output_dir or project_dir / "output",
+        image=image or last_built_image(project_dir),
+        gpus=gpus,
+        runtime=runtime,
+        shm_size=shm_size,
+        ipc=ipc,
+        env=env,
+        ulimits=ulimits,
+        execution_mode=execution_mode,
+        ignore_failures=ignore_failures,
+        command=tuple(shlex.split(command_text)) if command_text else None,
+    )
+    if dry_run:
+        plan = plan_run(manifest, project_dir, options, HostFacts.local())
+        click.echo("\n".join(plan.describe()))
+        click.echo(plan.docker_run_line())
+        return
+    if not options.input_dir.is_dir():
+        raise CuratorKitError(f"input directory {options.input_dir} does not exist", "pass --input DIR")
+
+    from curator_kit.engine.client import connect, engine_address
+    from curator_kit.engine.containers import RunInterrupted, run_plan
+    from curator_kit.preflight import EngineFacts, preflight
+
+    client = connect()
+    info = client.info()
+    plan = plan_run(manifest, project_dir, options, HostFacts.from_engine_info(info))
+    for line in plan.describe():
+        _say(line, None)
+    for warning in preflight(client, plan, manifest.stages, EngineFacts.from_info(info, engine_address()), force=force):
+        _say(f"warning: {warning}", "yellow")
+    # Created here, as the invoking user: the engine would create a missing bind source as root.
+    options.output_dir.mkdir(parents=True, exist_ok=True)
+
+    def interrupted(stop: RunInterrupted) -> None:
+        _say(f"{stop}: stopping {plan.name}" + ("" if keep else " and removing it"), "yellow")
+
+    code = run_plan(client, plan, keep=keep, on_interrupt=interrupted)
+    if keep:
+        _say(f"kept container {plan.name} (docker rm {plan.name} removes it)")
+    if code:
+        _say(f"{plan.name} exited with {code}", "red")
+    sys.exit(code)

@@ -1,0 +1,162 @@
+"""Execute a ContainerPlan: create, start, stream logs, wait; leave no container behind.
+
+Cleanup finds containers by the plan's run-id label, not by a handle, so a signal that lands
+while `create` is in flight still finds what the engine made.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from functools import partial
+from typing import TYPE_CHECKING, BinaryIO
+
+from curator_kit.doctor import NVIDIA_FIX
+from curator_kit.errors import CuratorKitError
+from curator_kit.runplan import LABEL_RUN_ID, ContainerPlan
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+STOP_TIMEOUT_S = 10  # SIGTERM to the init process, then SIGKILL: Ray gets a moment to shut down
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class RunInterrupted(Exception):
+    """SIGINT or SIGTERM arrived while a container ran."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def translate_engine_error(error: Exception, action: str) -> CuratorKitError:
+    """The engine's refusal as one line with a fix; the NVIDIA cases are the common ones."""
+    text = str(getattr(error, "explanation", None) or error)
+    if "could not select device driver" in text:
+        return CuratorKitError(
+            "the Docker engine has no NVIDIA GPU support (could not select a device driver for --gpus)",
+            f"{NVIDIA_FIX}, restart dockerd; or run with --gpus none",
+        )
+    if "unknown or invalid runtime name" in text:
+        return CuratorKitError(
+            "the Docker engine has no `nvidia` runtime (--runtime nvidia)",
+            f"{NVIDIA_FIX}, restart dockerd; or use --gpus instead of --runtime",
+        )
+    if "error setting rlimit" in text:
+        # Unprivileged or capped engines (no CAP_SYS_RESOURCE, a LimitMEMLOCK below unlimited) cannot raise it.
+        return CuratorKitError(
+            "the Docker engine may not raise a ulimit this far (memlock=-1 or stack) in containers",
+            "pass --ulimit memlock=BYTES at or below dockerd's own limit (grep locked /proc/$(pidof dockerd)/limits), "
+            "or raise that limit (systemd: LimitMEMLOCK=infinity)",
+        )
+    return CuratorKitError(f"the Docker engine could not {action} the container: {text}")
+
+
+def run_containers(client: docker.DockerClient, run_id: str) -> list[Container]:
+    return client.containers.list(all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"})
+
+
+def remove_run_containers(client: docker.DockerClient, run_id: str) -> None:
+    from docker.errors import APIError, NotFound
+
+    for container in run_containers(client, run_id):
+        try:
+            container.remove(force=True)
+        except NotFound:
+            continue
+        except APIError as error:
+            if "already in progress" not in str(error):
+                raise
+
+
+def stop_run_containers(client: docker.DockerClient, run_id: str) -> None:
+    from docker.errors import APIError
+
+    for container in run_containers(client, run_id):
+        with suppress(APIError):  # gone or never started; removal settles it
+            container.stop(timeout=STOP_TIMEOUT_S)
+
+
+@contextmanager
+def stop_signals(handler: Callable[[int, object], None] | signal.Handlers) -> Iterator[None]:
+    """SIGINT and SIGTERM go to `handler` inside the block; the previous handlers come back after."""
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    # Raised in the main thread, out of a blocking log read too (PEP 475 retries only when handlers return).
+    raise RunInterrupted(signum)
+
+
+# Cleanup must finish: a second Ctrl-C during it would leave the container behind.
+ignoring_stop_signals = partial(stop_signals, signal.SIG_IGN)
+
+
+def create(client: docker.DockerClient, plan: ContainerPlan) -> Container:
+    from docker.errors import APIError
+
+    try:
+        return client.containers.create(**plan.create_kwargs())
+    except APIError as error:
+        raise translate_engine_error(error, "create") from None
+
+
+def start(client: docker.DockerClient, container: Container, run_id: str) -> None:
+    """Start, or remove what was created and raise the engine's refusal as one line."""
+    from docker.errors import APIError
+
+    try:
+        container.start()
+    except APIError as error:
+        with ignoring_stop_signals():
+            remove_run_containers(client, run_id)
+        raise translate_engine_error(error, "start") from None
+
+
+def stream_logs(container: Container, out: BinaryIO) -> None:
+    # stdout and stderr both to `out`, as they arrive; `logs(follow=True)` lifts the socket timeout,
+    # so a pipeline silent for longer than the client's timeout keeps streaming.
+    for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+        out.write(chunk)
+        out.flush()
+
+
+def run_plan(
+    client: docker.DockerClient,
+    plan: ContainerPlan,
+    *,
+    keep: bool = False,
+    out: BinaryIO | None = None,
+    on_interrupt: Callable[[RunInterrupted], None] | None = None,
+) -> int:
+    """Run the plan to its end: the container's exit code, or 128+signal when a signal stopped it.
+
+    Without `keep` the container is removed on every way out; a refused start removes it even with `keep`.
+    """
+    sink = out if out is not None else sys.stdout.buffer
+    try:
+        with stop_signals(_interrupt):
+            try:
+                container = create(client, plan)
+                start(client, container, plan.run_id)
+                stream_logs(container, sink)
+                return int(container.wait()["StatusCode"])
+            except RunInterrupted as stop:
+                with ignoring_stop_signals():
+                    if on_interrupt:
+                        on_interrupt(stop)
+                    stop_run_containers(client, plan.run_id)
+                return 128 + stop.signum
+    finally:
+        if not keep:
+            with ignoring_stop_signals():
+                remove_run_containers(client, plan.run_id)
