@@ -306,3 +306,15 @@ def test_cli_missing_input_is_one_line(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["run", "--project", str(project), "--image", "demo:1"])
     assert result.exit_code == 1
     assert result.output.strip() == f"error: input directory {project / 'input'} does not exist -- pass --input DIR"
+
+
+def test_memlock_capped_where_dockerd_cannot_grant_more(tmp_path):
+    capped_host = HostFacts(cpus=2, memory_bytes=24 * GIB, uid=1000, gid=1001, memlock_cap=8 * 2**20)
+    plan = plan_run(manifest(), tmp_path, options(tmp_path), capped_host)
+    assert ("memlock", 8 * 2**20, 8 * 2**20) in plan.ulimits
+    assert ("stack", 67108864, 67108864) in plan.ulimits
+    assert any("CAP_SYS_RESOURCE" in note for note in plan.notes)
+    # An explicit --ulimit wins over the cap; an uncapped engine keeps memlock=-1.
+    explicit = plan_run(manifest(), tmp_path, options(tmp_path, ulimits=("memlock=4096",)), capped_host)
+    assert ("memlock", 4096, 4096) in explicit.ulimits
+    assert ("memlock", -1, -1) in plan_run(manifest(), tmp_path, options(tmp_path), SMALL_HOST).ulimits

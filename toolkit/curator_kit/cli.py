@@ -18,6 +18,17 @@ from curator_kit.errors import CuratorKitError
 LAZY_COMMANDS: dict[str, str] = {
     "doctor": "doctor:doctor",
     "base": "base:base",
+    "init": "scaffold:init",
+    "new-stage": "scaffold:new_stage",
+    "new-model": "scaffold:new_model",
+    "new-env": "scaffold:new_env",
+    "new-writer": "scaffold:new_writer",
+    "stages": "scaffold:stages",
+    "dockerfile": "build:dockerfile",
+    "build": "build:build",
+    "inspect": "build:inspect_image",
+    "test": "test:test",
+    "run": "run:run",
 }
 
 

@@ -57,6 +57,7 @@ class HostFacts:
     uid: int
     gid: int
     source: str = "this host"
+    memlock_cap: int | None = None  # dockerd's own memlock limit when it cannot grant more (dockerd_limits)
 
     @classmethod
     def local(cls) -> HostFacts:
@@ -64,7 +65,9 @@ class HostFacts:
         uid, gid = os.getuid(), os.getgid()
         if uid == 0 and os.environ.get("SUDO_UID", "").isdigit() and os.environ.get("SUDO_GID", "").isdigit():
             uid, gid = int(os.environ["SUDO_UID"]), int(os.environ["SUDO_GID"])  # `sudo curator-kit run`
-        return cls(os.cpu_count() or 1, memory, uid, gid)
+        from curator_kit.dockerd_limits import local_memlock_cap
+
+        return cls(os.cpu_count() or 1, memory, uid, gid, memlock_cap=local_memlock_cap())
 
     @classmethod
     def from_engine_info(cls, info: dict[str, Any]) -> HostFacts:
@@ -76,6 +79,7 @@ class HostFacts:
             local.uid,
             local.gid,
             source="the Docker engine",
+            memlock_cap=local.memlock_cap,
         )
 
 
@@ -387,6 +391,14 @@ def plan_run(manifest: Manifest, project_dir: Path, options: RunOptions, host: H
     env |= {str(k): str(v) for k, v in run.env.items()}
     env |= parse_env(options.env)
 
+    ulimits = merge_ulimits(options.ulimits)
+    user_set_memlock = any(u.partition("=")[0] == "memlock" for u in options.ulimits)
+    if host.memlock_cap is not None and not user_set_memlock:
+        ulimits = tuple((n, host.memlock_cap, host.memlock_cap) if n == "memlock" else (n, s, h) for n, s, h in ulimits)
+        notes.append(
+            f"memlock {host.memlock_cap} bytes, not unlimited: dockerd lacks CAP_SYS_RESOURCE and may grant no more"
+        )
+
     mounts = [
         Mount(str(options.input_dir.resolve()), INPUT_DIR, read_only=True),
         Mount(str(options.output_dir.resolve()), OUTPUT_DIR, read_only=False),
@@ -405,7 +417,25 @@ def plan_run(manifest: Manifest, project_dir: Path, options: RunOptions, host: H
         shm_size_bytes=shm_bytes,
         ipc_mode=options.ipc,
         execution=execution,
-        ulimits=merge_ulimits(options.ulimits),
+        ulimits=ulimits,
         runs_pipeline=not options.command,
         notes=notes,
+    )
+
+
+def plan_tests(
+    manifest: Manifest, project_dir: Path, image: str, pytest_args: tuple[str, ...], host: HostFacts
+) -> ContainerPlan:
+    """`curator-kit test`: the project's tests in its image, in the container a run gets (user, shm,
+    ulimits, env, manifest mounts) but with no input or output data mounted."""
+    from dataclasses import replace
+
+    command = ("python", "-m", "pytest", "-p", "no:cacheprovider", "tests", *pytest_args)
+    options = RunOptions(input_dir=project_dir, output_dir=project_dir, image=image, command=command)
+    plan = plan_run(manifest, project_dir, options, host)
+    data_targets = (INPUT_DIR, OUTPUT_DIR)
+    return replace(
+        plan,
+        name=f"{manifest.project.name}-test-{plan.run_id}",
+        mounts=[m for m in plan.mounts if m.target not in data_targets],
     )

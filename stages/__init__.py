@@ -1,0 +1,1 @@
+"""Reference custom stages made with curator-kit and filled in; see README.md."""

@@ -1,0 +1,23 @@
+from curator_kit.dockerd_limits import local_dockerd_pid, memlock_cap
+
+LIMITS = """Limit                     Soft Limit           Hard Limit           Units
+Max locked memory         8388608              8388608              bytes
+"""
+UNLIMITED = LIMITS.replace("8388608              8388608 ", "unlimited            unlimited")
+
+
+def test_cap_when_dockerd_lacks_cap_sys_resource():
+    assert memlock_cap(LIMITS, "Name:\tdockerd\nCapEff:\t000001fffeffffff\n") == 8388608
+
+
+def test_no_cap_with_cap_sys_resource_or_unlimited():
+    assert memlock_cap(LIMITS, "CapEff:\t000001ffffffffff\n") is None
+    assert memlock_cap(UNLIMITED, "CapEff:\t0000000000000000\n") is None
+
+
+def test_finds_dockerd_by_comm(tmp_path):
+    for pid, comm in ((12, "bash"), (345, "dockerd"), (7, "containerd")):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "comm").write_text(comm + "\n")
+    assert local_dockerd_pid(tmp_path) == 345
+    assert local_dockerd_pid(tmp_path / "none") is None

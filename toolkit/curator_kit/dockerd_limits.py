@@ -1,0 +1,49 @@
+"""What a local dockerd may grant containers, read from /proc (no probe container needed).
+
+A dockerd without CAP_SYS_RESOURCE (rootless, or inside a sandbox such as this project's CI)
+cannot set a container's memlock above its own hard limit: `--ulimit memlock=-1` then fails at
+start with "error setting rlimit". Knowing the cap up front lets the plan ask for what works.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CAP_SYS_RESOURCE = 24
+
+
+def memlock_cap(limits_text: str, status_text: str) -> int | None:
+    """dockerd's hard memlock limit in bytes when it cannot exceed it; None when unlimited or capable."""
+    for line in status_text.splitlines():
+        if line.startswith("CapEff:") and int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1:
+            return None
+    for line in limits_text.splitlines():
+        if line.startswith("Max locked memory"):
+            hard = line.split()[4]
+            return None if hard == "unlimited" else int(hard)
+    return None
+
+
+def local_dockerd_pid(proc: Path = Path("/proc")) -> int | None:
+    for comm in proc.glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "dockerd":
+                return int(comm.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+def local_memlock_cap() -> int | None:
+    """The cap for the engine curator-kit talks to, when that engine is this machine's dockerd."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if host and not host.startswith("unix://"):
+        return None
+    pid = local_dockerd_pid()
+    if pid is None:
+        return None
+    try:
+        return memlock_cap(Path(f"/proc/{pid}/limits").read_text(), Path(f"/proc/{pid}/status").read_text())
+    except OSError:
+        return None
