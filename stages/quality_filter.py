@@ -6,7 +6,7 @@ resources; pipeline.py applies any change made there with Curator's `stage.with_
 Reads the stats FrameStatsStage put on each clip and moves a clip below any threshold from
 `video.clips` to `video.filtered_clips`, as Curator's own motion and aesthetic filters do, so
 ClipWriterStage writes it under filtered_clips/. The reason goes to `clip.errors["quality_filter"]`
-(ClipWriterStage lists the key in the clip's metadata; StatsClipWriterStage writes the text).
+(ClipWriterStage lists the key in the clip's metadata; StatsWriterStage writes the text).
 """
 
 from nemo_curator.backends.base import WorkerMetadata

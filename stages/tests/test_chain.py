@@ -13,7 +13,7 @@ from nemo_curator.tasks.video import VideoTask
 
 from stages.frame_stats import FrameStatsStage
 from stages.quality_filter import QualityFilterStage
-from stages.stats_writer import StatsClipWriterStage
+from stages.stats_writer import StatsWriterStage
 from stages.tests.conftest import encode, run_stage
 
 
@@ -44,7 +44,7 @@ def test_split_transcode_measure_filter_write(tmp_path: pathlib.Path) -> None:
     assert isinstance(task, VideoTask) and all(clip.buffer for clip in task.data.clips)
     for stage in (FrameStatsStage(), QualityFilterStage()):
         task = run_stage(stage, task)
-    writer = StatsClipWriterStage(
+    writer = StatsWriterStage(
         output_path=str(output),
         input_path=str(videos),
         upload_clips=True,

@@ -1,4 +1,4 @@
-"""StatsClipWriterStage: ClipWriterStage's outputs plus stats/<clip uuid>.json."""
+"""StatsWriterStage: ClipWriterStage's outputs plus stats/<clip uuid>.json."""
 
 import json
 import pathlib
@@ -7,13 +7,13 @@ from nemo_curator.tasks.video import VideoTask
 
 from stages.frame_stats import FrameStatsStage, frame_stats_of
 from stages.quality_filter import QualityFilterStage
-from stages.stats_writer import StatsClipWriterStage
+from stages.stats_writer import StatsWriterStage
 from stages.tests.conftest import run_stage
 
 
-def writer(output: pathlib.Path, input_path: pathlib.Path, *, dry_run: bool = False) -> StatsClipWriterStage:
+def writer(output: pathlib.Path, input_path: pathlib.Path, *, dry_run: bool = False) -> StatsWriterStage:
     # The arguments pipeline.py passes to the writer.
-    return StatsClipWriterStage(
+    return StatsWriterStage(
         output_path=str(output),
         input_path=str(input_path),
         upload_clips=True,
@@ -70,6 +70,6 @@ def test_dry_run_writes_no_stats(task: VideoTask, tmp_path: pathlib.Path) -> Non
 
 def test_is_a_clip_writer_with_its_own_name_and_resources(tmp_path: pathlib.Path) -> None:
     stage = writer(tmp_path / "out", tmp_path)
-    assert stage.name == "stats_clip_writer"
+    assert stage.name == "stats_writer"
     assert stage.resources.cpus == 0.25 and not stage.resources.requires_gpu
-    assert StatsClipWriterStage.get_output_path_stats("s3://bucket/out/") == "s3://bucket/out/stats"
+    assert StatsWriterStage.get_output_path_stats("s3://bucket/out/") == "s3://bucket/out/stats"

@@ -29,6 +29,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "inspect": "build:inspect_image",
     "test": "test:test",
     "run": "run:run",
+    "demo": "demo:demo",
 }
 
 
