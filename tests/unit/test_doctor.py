@@ -1,4 +1,6 @@
+from curator_kit.devices import HostGpu
 from curator_kit.doctor import HostFacts, diagnose
+from curator_kit.preflight import EngineFacts
 from curator_kit.errors import CuratorKitError
 
 
@@ -12,20 +14,21 @@ def test_ready_gpu_host():
         server_version="27.3.1",
         api_version="1.47",
         engine_address="unix:///var/run/docker.sock",
-        runtimes=["nvidia", "runc"],
+        engine=EngineFacts(runtimes=("nvidia", "runc")),
         default_runtime="runc",
-        gpus=["0, NVIDIA L4, 23034 MiB"],
+        gpus=[HostGpu(0, "NVIDIA L4", 23034), HostGpu(1, "NVIDIA H100 80GB HBM3", 81559)],
         base_images={"curator-kit/base:1.4.0-cpu": "5.1 GB"},
     )
     checks = {c.name: c for c in diagnose(facts)}
     assert checks["engine"].status == "ok" and "27.3.1 (API 1.47)" in checks["engine"].detail
     assert checks["nvidia"].status == "ok" and "runtime nvidia" in checks["nvidia"].detail
-    assert checks["gpus"].detail == "0, NVIDIA L4, 23034 MiB"
+    assert checks["gpus"].detail.startswith("0: NVIDIA L4, 23034 MiB, ")
+    assert "1: NVIDIA H100 80GB HBM3, 81559 MiB" in checks["gpus"].detail and "0 NVENC" in checks["gpus"].detail
     assert checks["base image"].status == "ok"
 
 
 def test_cpu_host_without_nvidia_warns_with_fix():
-    checks = {c.name: c for c in diagnose(HostFacts(server_version="20.10", api_version="1.41", gpu_probe="no smi"))}
+    checks = {c.name: c for c in diagnose(HostFacts(server_version="20.10", api_version="1.41"))}
     assert checks["nvidia"].status == "warn" and "nvidia-ctk runtime configure" in checks["nvidia"].detail
     assert checks["gpus"].status == "info"
     assert checks["base image"].status == "warn" and "curator-kit base build" in checks["base image"].detail

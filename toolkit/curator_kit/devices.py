@@ -18,6 +18,8 @@ DRIVER = "nvidia"
 CAPABILITIES: tuple[str, ...] = ("gpu", "compute", "utility", "video")
 DRIVER_CAPABILITIES = "compute,utility,video"  # NVIDIA_DRIVER_CAPABILITIES inside the container
 GPUS_SYNTAX = "all | N | device=0,2 | none"
+# How an engine gets NVIDIA support; every NVIDIA-related refusal ends with it.
+NVIDIA_FIX = "install the NVIDIA Container Toolkit, then `sudo nvidia-ctk runtime configure --runtime=docker`"
 
 
 @dataclass(frozen=True)

@@ -106,8 +106,8 @@ def make_sample_videos(
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.codec_context.time_base = Fraction(1, fps)
             stream.codec_context.gop_size = fps  # a keyframe a second keeps clip seeks cheap
-            stream.codec_context.thread_count = 1  # x264's output depends on its thread count
-            stream.options = {"preset": "veryfast", "crf": "26"}
+            stream.codec_context.thread_count = 1  # x264 output depends on its thread count; "threads" below too
+            stream.options = {"preset": "veryfast", "crf": "26", "threads": "1"}
             for t in range(num_frames):
                 frame = av.VideoFrame(width, height, "yuv420p")
                 y_plane, u_plane, v_plane = frame.planes

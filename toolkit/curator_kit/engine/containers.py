@@ -13,7 +13,7 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from typing import TYPE_CHECKING, BinaryIO
 
-from curator_kit.doctor import NVIDIA_FIX
+from curator_kit.devices import NVIDIA_FIX
 from curator_kit.errors import CuratorKitError
 from curator_kit.runplan import LABEL_RUN_ID, ContainerPlan
 
