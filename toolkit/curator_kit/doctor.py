@@ -63,7 +63,9 @@ def diagnose(facts: HostFacts) -> list[Check]:
     else:
         others = ", ".join(sorted(facts.base_images)) or "none"
         checks.append(
-            Check("base image", "warn", f"{facts.wanted_base} absent (present: {others}) -- run `curator-kit base build`")
+            Check(
+                "base image", "warn", f"{facts.wanted_base} absent (present: {others}) -- run `curator-kit base build`"
+            )
         )
     return checks
 

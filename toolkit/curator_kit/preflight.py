@@ -10,8 +10,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from curator_kit.devices import CodecNeed, HostGpu, codec_problems, detect_host_gpus, selected_gpus
-from curator_kit.devices import NVIDIA_FIX
+from curator_kit.devices import NVIDIA_FIX, CodecNeed, HostGpu, codec_problems, detect_host_gpus, selected_gpus
 from curator_kit.errors import CuratorKitError
 from curator_kit.runplan import ContainerPlan
 

@@ -107,7 +107,9 @@ def make_sample_videos(
             stream.codec_context.time_base = Fraction(1, fps)
             stream.codec_context.gop_size = fps  # a keyframe a second keeps clip seeks cheap
             stream.codec_context.thread_count = 1  # x264 output depends on its thread count; "threads" below too
-            stream.options = {"preset": "veryfast", "crf": "26", "threads": "1"}
+            # asm=0: x264's SIMD paths gave different bytes for the same frames within one process
+            # (1 in 3 runs here); plain C is deterministic and machine-independent, and fast enough.
+            stream.options = {"preset": "veryfast", "crf": "26", "threads": "1", "x264-params": "asm=0"}
             for t in range(num_frames):
                 frame = av.VideoFrame(width, height, "yuv420p")
                 y_plane, u_plane, v_plane = frame.planes
