@@ -69,8 +69,8 @@ class FrameStatsStage(ProcessingStage[VideoTask, VideoTask]):
 
     def process(self, task: VideoTask) -> VideoTask | list[VideoTask]:
         """Stats for every clip with bytes; the others get a note in `clip.errors`."""
-        # No `video.source_bytes` guard as in the template: ClipTranscodingStage drops the source
-        # bytes once clips carry their own. A video VideoReader could not probe has no clips.
+        # No `video.source_bytes` guard (nor in the stage template): ClipTranscodingStage drops the
+        # source bytes once clips carry their own. A video VideoReader could not probe has no clips.
         for clip in task.data.clips:
             self._process_clip(clip)
         return task

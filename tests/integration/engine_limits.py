@@ -12,11 +12,16 @@ def startable_ulimits(client, image: str) -> tuple[str, ...]:
     from docker.errors import APIError
     from docker.types import Ulimit
 
+    # create + start, not run(remove=True): a refused start leaves the created container behind.
+    probe = client.containers.create(image, ["true"], ulimits=[Ulimit(name="memlock", soft=-1, hard=-1)])
     try:
-        client.containers.run(image, ["true"], ulimits=[Ulimit(name="memlock", soft=-1, hard=-1)], remove=True)
+        probe.start()
+        probe.wait()
         return ()
     except APIError as error:
         if "error setting rlimit" not in str(error):
             raise
+    finally:
+        probe.remove(force=True)
     kib = client.containers.run(image, ["sh", "-c", "ulimit -H -l"], remove=True).decode().strip()
     return (f"memlock={int(kib) * 1024}",)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,9 @@ def make_plan(tmp_path: Path, image: str, command: tuple[str, ...], host: HostFa
     (tmp_path / "out").mkdir(exist_ok=True)
     manifest = Manifest(ProjectInfo(f"cktest-{uuid.uuid4().hex[:8]}"), run=RunDefaults())
     options = RunOptions(tmp_path / "in", tmp_path / "out", image, command=command, **opts)
-    return plan_run(manifest, tmp_path, options, host or HostFacts.local())
+    # The plan as specified (memlock=-1): without the cap HostFacts.local() finds on a sandboxed engine,
+    # which test_run_pipeline's plain `curator-kit run` relies on.
+    return plan_run(manifest, tmp_path, options, host or replace(HostFacts.local(), memlock_cap=None))
 
 
 @pytest.fixture(scope="session")

@@ -40,10 +40,11 @@ def test_success_output(project: Path) -> None:
         f"created {project / 'stages' / 'denoise.py'}",
         f"created {project / 'tests' / 'test_denoise.py'}",
         f"updated {project / 'curator-kit.toml'}",
-        "pipeline: VideoReader -> blur_filter -> denoise -> clip writer",
+        "pipeline: VideoReader -> clips (fixed-stride, libvpx-vp9) -> blur_filter -> denoise -> clip writer",
     ]
     code, lines = run("stages")
     assert code == 0
+    assert lines[0].endswith("VideoReader -> clips (fixed-stride, libvpx-vp9) -> stages -> clip writer")
     assert lines[3].split()[:7] == ["2", "denoise", "stages.denoise.DenoiseStage", "2", "8", "GB", "1"]
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from curator_kit import __version__
 from curator_kit.dockerfile import codec_needs, render_dockerfile, stage_records
-from curator_kit.project import parse_manifest
+from curator_kit.project import ClippingSettings, parse_manifest
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -62,6 +62,10 @@ def test_labels_carry_stages_and_codec_needs():
         "blur_filter": {"nvdecs": 1, "nvencs": 0},
         "captioner": {"nvdecs": 0, "nvencs": 1},
     }
+    manifest.clipping = ClippingSettings(method="fixed-stride", encoder="h264_nvenc")
+    assert list(codec_needs(manifest)) == ["clipping (h264_nvenc)", "blur_filter", "captioner"]
+    manifest.clipping.encoder = "libvpx-vp9"
+    assert list(codec_needs(manifest)) == ["blur_filter", "captioner"]
 
 
 def test_team_template_overrides(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 from curator_kit.devices import HostGpu
 from curator_kit.errors import CuratorKitError
 from curator_kit.preflight import EngineFacts, Verdict, decide, judge, preflight
-from curator_kit.project import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
+from curator_kit.project import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.runplan import HostFacts, RunOptions, plan_run
 
 HOST = HostFacts(cpus=16, memory_bytes=64 * 2**30, uid=1000, gid=1000)
@@ -161,3 +161,33 @@ def test_missing_image_is_not_forceable():
         "(or pass --image with an image the engine has)"
     )
     assert preflight(_Client(["demo:latest"]), p, stages, PLAIN_ENGINE) == []
+
+
+def clipping_plan(encoder, tmp_path=Path("/tmp"), **opts):
+    clipping = ClippingSettings(method="fixed-stride", encoder=encoder)
+    manifest = Manifest(ProjectInfo("demo"), run=RunDefaults(), clipping=clipping)
+    values = {"input_dir": tmp_path, "output_dir": tmp_path, "image": "demo:latest", "run_id": "r1"} | opts
+    return plan_run(manifest, tmp_path, RunOptions(**values), HOST)
+
+
+def test_nvenc_clipping_is_refused_where_gpus_lack_nvenc():
+    p = clipping_plan("h264_nvenc", gpus="all")
+    assert judge(p, [], NVIDIA_ENGINE, H100S).problems == [
+        "clipping (h264_nvenc) needs 1 NVENC but GPU 0,1 (NVIDIA H100 80GB HBM3) has no NVENC"
+    ]
+    assert judge(p, [], NVIDIA_ENGINE, [HostGpu(0, "NVIDIA A100-SXM4-80GB", 81920)]).problems == [
+        "clipping (h264_nvenc) needs 1 NVENC but GPU 0 (NVIDIA A100-SXM4-80GB) has no NVENC"
+    ]
+    assert judge(p, [], NVIDIA_ENGINE, L4S) == Verdict()
+
+
+def test_nvenc_clipping_needs_gpus():
+    with pytest.raises(CuratorKitError) as raised:
+        decide(judge(clipping_plan("h264_nvenc"), [], PLAIN_ENGINE, []), force=False)
+    assert raised.value.message == "clipping (h264_nvenc) needs a GPU with NVENC but the run asks for none"
+    assert "--gpus all" in raised.value.fix and "libvpx-vp9" in raised.value.fix
+
+
+def test_cpu_clipping_needs_nothing():
+    assert judge(clipping_plan("libvpx-vp9"), [], PLAIN_ENGINE, []) == Verdict()
+    assert judge(clipping_plan("libopenh264", gpus="all"), [], NVIDIA_ENGINE, H100S) == Verdict()

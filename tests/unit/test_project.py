@@ -168,3 +168,65 @@ def test_find_project_dir_walks_up(tmp_path: Path) -> None:
     assert project.find_project_dir(tmp_path / "stages" / "deep") == tmp_path
     with pytest.raises(CuratorKitError, match=r"no curator-kit\.toml in"):
         project.find_project_dir(tmp_path.parent)
+
+
+CLIPPING = textwrap.dedent(
+    """\
+    [project]
+    name = "demo"
+
+    [clipping]
+    method = "fixed-stride"
+    clip_len_s = 5
+    clip_stride_s = 4.0
+    min_clip_length_s = 1.0
+    encoder = "h264_nvenc"
+    encoder_cpus = 2
+    encoder_threads = 2
+    encode_batch_size = 8
+    """
+)
+
+
+def test_clipping_is_read_and_absent_means_none() -> None:
+    clipping = project.parse_manifest(CLIPPING).clipping
+    assert clipping == project.ClippingSettings("fixed-stride", 5.0, 4.0, 1.0, "h264_nvenc", 2.0, 2, 8)
+    assert clipping.enabled and clipping.uses_gpu
+    old = project.parse_manifest(MINIMAL).clipping  # a project made before [clipping] existed
+    assert old.method == "none" and not old.enabled and not old.uses_gpu
+    partial = project.parse_manifest(MINIMAL + '[clipping]\nmethod = "fixed-stride"\n').clipping
+    assert partial == project.ClippingSettings(method="fixed-stride")
+    assert (partial.clip_len_s, partial.encoder, partial.encoder_cpus) == (10.0, "libvpx-vp9", 1.0)
+
+
+def test_clipping_unknown_keys_and_types_name_the_line() -> None:
+    error = error_of(CLIPPING.replace("encoder_threads = 2", "encoder_threads = 2\nthreads = 4"))
+    assert error.message == "curator-kit.toml:12: unknown key 'threads' in [clipping]"
+    assert "encode_batch_size" in error.fix
+    error = error_of(CLIPPING.replace("encoder_threads = 2", "encoder_threads = 1.5"))
+    assert error.message == "curator-kit.toml:11: 'clipping.encoder_threads' must be an integer, not 1.5"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (('method = "fixed-stride"', 'method = "scenes"'), "[clipping] method = 'scenes' is unknown"),
+        (('encoder = "h264_nvenc"', 'encoder = "libx264"'), "[clipping] encoder = 'libx264' is unknown"),
+        (("clip_len_s = 5", "clip_len_s = 0"), "[clipping] clip_len_s must be greater than 0"),
+        (("clip_stride_s = 4.0", "clip_stride_s = -1"), "[clipping] clip_stride_s must be greater than 0"),
+        (("encoder_cpus = 2", "encoder_cpus = 0"), "[clipping] encoder_cpus must be greater than 0"),
+        (("min_clip_length_s = 1.0", "min_clip_length_s = 6"), "min_clip_length_s = 6 is not between 0 and"),
+        (("encode_batch_size = 8", "encode_batch_size = 0"), "[clipping] encode_batch_size must be at least 1"),
+    ],
+)
+def test_clipping_validation(edit: tuple[str, str], message: str) -> None:
+    assert message in error_of(CLIPPING.replace(*edit, 1)).message
+
+
+def test_clipping_round_trips_and_stays_out_when_default(tmp_path: Path) -> None:
+    manifest = project.parse_manifest(CLIPPING)
+    project.save_manifest(manifest, tmp_path)
+    assert project.load_manifest(tmp_path) == manifest
+    assert "[clipping]" not in project.dump_manifest(project.parse_manifest(MINIMAL))
+    appended = project.append_entry(CLIPPING, StageSpec("third", "stages.third", "ThirdStage"))
+    assert appended.startswith(CLIPPING) and project.parse_manifest(appended).clipping == manifest.clipping

@@ -1,11 +1,12 @@
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
 from curator_kit.errors import CuratorKitError
-from curator_kit.project import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
+from curator_kit.project import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.runplan import (
     HostFacts,
     RunOptions,
@@ -15,6 +16,7 @@ from curator_kit.runplan import (
     parse_mount,
     parse_size,
     plan_run,
+    stage_cpus,
     writer_stages,
 )
 
@@ -318,3 +320,54 @@ def test_memlock_capped_where_dockerd_cannot_grant_more(tmp_path):
     explicit = plan_run(manifest(), tmp_path, options(tmp_path, ulimits=("memlock=4096",)), capped_host)
     assert ("memlock", 4096, 4096) in explicit.ulimits
     assert ("memlock", -1, -1) in plan_run(manifest(), tmp_path, options(tmp_path), SMALL_HOST).ulimits
+
+
+FIXED_STRIDE = ClippingSettings(method="fixed-stride")
+
+
+def test_clipping_stages_are_counted_with_their_cpus():
+    # The init default: VideoReader (0.5 + 1) + FixedStrideExtractor 1 + ClipTranscoding 1 + stage 0.5 + writer 0.25
+    choice = choose_execution_mode("auto", [stage(cpus=0.5)], cores=2, clipping=FIXED_STRIDE)
+    assert choice.required_cpus == 4.25
+    assert choice.mode == "batch"
+    assert "VideoReaderStage 1 + FixedStrideExtractorStage 1 + ClipTranscodingStage 1 + blur_filter 0.5" in (
+        choice.reason
+    )
+    assert stage_cpus([], clipping=replace(FIXED_STRIDE, encoder_cpus=6.0))[3] == ("ClipTranscodingStage", 6.0)
+    # h264_nvenc: Resources(gpus=1/3) with the default 1 cpu, whatever encoder_cpus says
+    assert stage_cpus([], clipping=replace(FIXED_STRIDE, encoder="h264_nvenc", encoder_cpus=6.0))[3] == (
+        "ClipTranscodingStage",
+        1.0,
+    )
+    assert stage_cpus([], clipping=ClippingSettings()) == stage_cpus([])  # method "none"
+    assert choose_execution_mode("auto", [stage(cpus=4)], cores=16, clipping=FIXED_STRIDE).mode == "streaming"
+
+
+def test_plan_counts_and_describes_the_manifests_clipping(tmp_path):
+    with_clips = Manifest(ProjectInfo("demo"), stages=[stage()], clipping=FIXED_STRIDE)
+    plan = plan_run(with_clips, tmp_path, options(tmp_path), BIG_HOST)
+    assert plan.clipping == FIXED_STRIDE
+    assert plan.execution.required_cpus == 4.25
+    assert (
+        "clipping   fixed-stride: 10 s clips every 10 s (none under 2 s), transcoded with libvpx-vp9 on 1 CPU"
+        in plan.describe()
+    )
+    plain = plan_run(manifest(), tmp_path, options(tmp_path), BIG_HOST)
+    assert plain.execution.required_cpus == 2.25
+    assert not any(line.startswith("clipping") for line in plain.describe())
+
+
+def test_a_writer_subclassing_a_project_writer_replaces_clip_writer(tmp_path):
+    stages_dir = tmp_path / "stages"
+    stages_dir.mkdir()
+    (stages_dir / "base_writer.py").write_text(
+        "from nemo_curator.stages.video.io import clip_writer\n\n"
+        "@dataclass\nclass BaseWriter(\n    clip_writer.ClipWriterStage,\n):\n    pass\n"
+    )
+    (stages_dir / "my_writer.py").write_text(
+        "from stages.base_writer import BaseWriter\n\n@dataclass\nclass MyWriter(BaseWriter):\n    pass\n"
+    )
+    (stages_dir / "blur_filter.py").write_text("class Stage(ProcessingStage[VideoTask, VideoTask]): ...\n")
+    writer = StageSpec("my_writer", "stages.my_writer", "MyWriter", resources=StageResources(cpus=0.25))
+    assert writer_stages([stage(), writer], tmp_path) == {"my_writer"}
+    assert writer_stages([stage()], tmp_path) == frozenset()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from curator_kit import scaffold
 from curator_kit.errors import CuratorKitError
-from curator_kit.project import load_manifest
+from curator_kit.project import ClippingSettings, load_manifest
 from curator_kit.scaffold import CuratorTarget, StageOptions
 
 
@@ -39,6 +39,17 @@ def test_init_lays_out_a_project(project: Path) -> None:
     manifest = load_manifest(project)
     assert manifest.project.base_image == "curator-kit/base:1.4.0-cpu"
     assert manifest.project.templates == ""
+    # Clips from the start: Curator's splitter and a CPU encoder that fits a 2-core host.
+    assert manifest.clipping == ClippingSettings(
+        method="fixed-stride",
+        clip_len_s=10.0,
+        clip_stride_s=10.0,
+        min_clip_length_s=2.0,
+        encoder="libvpx-vp9",
+        encoder_cpus=1.0,
+        encoder_threads=1,
+        encode_batch_size=16,
+    )
 
 
 def test_init_with_options(tmp_path: Path) -> None:
@@ -54,7 +65,7 @@ def test_init_with_options(tmp_path: Path) -> None:
 def test_new_stage_adds_files_and_manifest_entry(project: Path) -> None:
     plan = scaffold.plan_new_stage(project, StageOptions("blur", gpu_memory_gb=8, nvdecs=1))
     assert [w.path for w in plan.writes] == ["stages/blur.py", "tests/test_blur.py", "curator-kit.toml"]
-    assert plan.notes == ["pipeline: VideoReader -> blur -> clip writer"]
+    assert plan.notes == ["pipeline: VideoReader -> clips (fixed-stride, libvpx-vp9) -> blur -> clip writer"]
     scaffold.write_plan(plan)
     [stage] = load_manifest(project).stages
     assert (stage.module, stage.class_name, stage.resources.gpu_memory_gb, stage.resources.nvdecs) == (
@@ -66,7 +77,10 @@ def test_new_stage_adds_files_and_manifest_entry(project: Path) -> None:
     source = (project / "stages" / "blur.py").read_text()
     assert "resources = Resources(cpus=1.0, gpu_memory_gb=8.0)\n" in source
     assert "nvdecs=1, nvencs=0" in source  # kept as a comment for nemo-curator >= 1.2
-    assert "if not video.source_bytes or not video.metadata.framerate:" in source
+    # Per clip, not on video.source_bytes: ClipTranscodingStage sets those to None.
+    assert "if not video.metadata.framerate:" in source
+    assert "if clip.buffer:" in source
+    assert "video.source_bytes or" not in source
 
 
 def test_pipeline_order_follows_new_stages(project: Path) -> None:

@@ -29,6 +29,9 @@ LAZY_COMMANDS: dict[str, str] = {
     "inspect": "build:inspect_image",
     "test": "test:test",
     "run": "run:run",
+    "cluster": "cluster:cluster",
+    "push": "push:push",
+    "export": "export:export",
     "demo": "demo:demo",
 }
 

@@ -206,6 +206,11 @@ class CodecNeed:
     stage: str
     nvdecs: int
     nvencs: int
+    label: str = ""  # how messages name the need; "" = stage 'NAME'
+
+    @property
+    def who(self) -> str:
+        return self.label or f"stage {self.stage!r}"
 
 
 def codec_problems(needs: list[CodecNeed], gpus: list[HostGpu]) -> tuple[list[str], list[str]]:
@@ -222,10 +227,10 @@ def codec_problems(needs: list[CodecNeed], gpus: list[HostGpu]) -> tuple[list[st
             if not (need.nvdecs or need.nvencs):
                 continue
             if engines is None:
-                warnings.append(f"stage {need.stage!r} needs NVDEC/NVENC; {where} is not in the codec table")
+                warnings.append(f"{need.who} needs NVDEC/NVENC; {where} is not in the codec table")
                 continue
             for kind, wanted, has in (("NVDEC", need.nvdecs, engines.nvdec), ("NVENC", need.nvencs, engines.nvenc)):
                 if wanted > has:
                     what = f"has no {kind}" if has == 0 else f"has only {has} {kind}"
-                    refusals.append(f"stage {need.stage!r} needs {wanted} {kind} but {where} {what}")
+                    refusals.append(f"{need.who} needs {wanted} {kind} but {where} {what}")
     return refusals, warnings

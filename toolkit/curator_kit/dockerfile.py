@@ -50,7 +50,10 @@ def stage_records(manifest: Manifest) -> list[dict]:
 
 
 def codec_needs(manifest: Manifest) -> dict[str, dict[str, int]]:
-    return {
+    """NVDEC/NVENC needs by stage; [clipping] with a GPU encoder first (NVENC, and NVDEC to decode)."""
+    clipping = manifest.clipping
+    needs = {f"clipping ({clipping.encoder})": {"nvdecs": 1, "nvencs": 1}} if clipping.uses_gpu else {}
+    return needs | {
         s.name: {"nvdecs": s.resources.nvdecs, "nvencs": s.resources.nvencs}
         for s in manifest.stages
         if s.resources.nvdecs or s.resources.nvencs

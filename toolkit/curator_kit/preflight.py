@@ -17,7 +17,7 @@ from curator_kit.runplan import ContainerPlan
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.project import StageSpec
+    from curator_kit.project import ClippingSettings, StageSpec
 
 # The hook dockerd runs for `--gpus` (its `nvidia` device driver exists only when the hook is on its PATH).
 NVIDIA_HOOK = "nvidia-container-runtime-hook"
@@ -61,6 +61,14 @@ def stage_needs(stages: list[StageSpec]) -> list[CodecNeed]:
     return [CodecNeed(s.name, int(s.resources.nvdecs), int(s.resources.nvencs)) for s in stages]
 
 
+def clipping_needs(clipping: ClippingSettings | None) -> list[CodecNeed]:
+    """[clipping] with a GPU encoder: ClipTranscodingStage encodes with NVENC and, with the
+    use_hwaccel pipeline.py sets, decodes with NVDEC."""
+    if clipping is None or not clipping.uses_gpu:
+        return []
+    return [CodecNeed("clipping", nvdecs=1, nvencs=1, label=f"clipping ({clipping.encoder})")]
+
+
 def _needs_gpu(stage: StageSpec) -> bool:
     r = stage.resources
     return bool(r.gpus or r.gpu_memory_gb or r.nvdecs or r.nvencs)
@@ -81,8 +89,13 @@ def judge(plan: ContainerPlan, stages: list[StageSpec], engine: EngineFacts, hos
 
     if not plan.runs_pipeline:
         return verdict  # a --command override runs no stages
-    needs = [n for n in stage_needs(stages) if n.nvdecs or n.nvencs]
+    needs = [*clipping_needs(plan.clipping), *(n for n in stage_needs(stages) if n.nvdecs or n.nvencs)]
     if not plan.gpus.wanted:
+        if plan.clipping is not None and plan.clipping.uses_gpu:
+            verdict.refuse(
+                f"clipping ({plan.clipping.encoder}) needs a GPU with NVENC but the run asks for none",
+                'pass --gpus all, or set [clipping] encoder = "libvpx-vp9" to encode on the CPU',
+            )
         for stage in filter(_needs_gpu, stages):
             verdict.refuse(f"stage {stage.name!r} needs a GPU but the run asks for none", "pass --gpus all")
     elif needs:
@@ -97,9 +110,7 @@ def judge(plan: ContainerPlan, stages: list[StageSpec], engine: EngineFacts, hos
             verdict.warnings += warnings
     if plan.executor != "xenna":
         for need in needs:
-            verdict.refuse(
-                f"stage {need.stage!r} needs NVDEC/NVENC, which only Xenna schedules (the run uses {plan.executor})"
-            )
+            verdict.refuse(f"{need.who} needs NVDEC/NVENC, which only Xenna schedules (the run uses {plan.executor})")
     if plan.execution.mode == "streaming" and not plan.execution.fits_streaming:
         verdict.refuse(f"streaming mode will not start: {plan.execution.reason}", "use --execution-mode auto or batch")
     return verdict

@@ -19,6 +19,10 @@ from curator_kit.errors import CuratorKitError
 MANIFEST_NAME = "curator-kit.toml"
 DEFAULT_CURATOR_VERSION = "1.4.0"
 EXECUTION_MODES = ("auto", "streaming", "batch")
+CLIPPING_METHODS = ("none", "fixed-stride")
+# ClipTranscodingStage's encoders in nemo-curator 1.4.0; h264_nvenc runs on a GPU with NVENC.
+CLIP_ENCODERS = ("libvpx-vp9", "libopenh264", "h264_nvenc")
+GPU_ENCODERS = ("h264_nvenc",)
 
 # A key's place in the parsed document, e.g. ("stages", 0, "resources", "cpus").
 KeyPath = tuple[str | int, ...]
@@ -100,6 +104,32 @@ class RunDefaults:
 
 
 @dataclass
+class ClippingSettings:
+    """Curator's clip splitting and transcoding, run between VideoReader and the project's stages.
+
+    A manifest without [clipping] has method "none": VideoReader feeds the stages directly, as
+    projects made before [clipping] existed expect.
+    """
+
+    method: str = "none"  # none | fixed-stride (FixedStrideExtractorStage)
+    clip_len_s: float = 10.0
+    clip_stride_s: float = 10.0
+    min_clip_length_s: float = 2.0
+    encoder: str = "libvpx-vp9"  # ClipTranscodingStage's encoder
+    encoder_cpus: float = 1.0  # ClipTranscodingStage num_cpus_per_worker (CPU encoders)
+    encoder_threads: int = 1
+    encode_batch_size: int = 16
+
+    @property
+    def enabled(self) -> bool:
+        return self.method != "none"
+
+    @property
+    def uses_gpu(self) -> bool:
+        return self.enabled and self.encoder in GPU_ENCODERS
+
+
+@dataclass
 class Manifest:
     project: ProjectInfo
     stages: list[StageSpec] = field(default_factory=list)
@@ -107,6 +137,7 @@ class Manifest:
     envs: dict[str, EnvSpec] = field(default_factory=dict)
     build: BuildSettings = field(default_factory=BuildSettings)
     run: RunDefaults = field(default_factory=RunDefaults)
+    clipping: ClippingSettings = field(default_factory=ClippingSettings)
 
     def stage(self, name: str) -> StageSpec | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -156,7 +187,7 @@ def parse_manifest(text: str, source: str = MANIFEST_NAME) -> Manifest:
     except tomllib.TOMLDecodeError as error:
         raise CuratorKitError(f"{source} is not valid TOML: {error}", "fix the syntax at that line") from None
     reader = _Reader(source, _key_lines(text))
-    reader.only(data, (), ("project", "stages", "models", "envs", "build", "run"))
+    reader.only(data, (), ("project", "clipping", "stages", "models", "envs", "build", "run"))
     if "project" not in data:
         raise CuratorKitError(f"{source}: missing [project] table", 'add [project] with name = "..."')
     envs_table = reader.table(data.get("envs", {}), ("envs",))
@@ -170,6 +201,7 @@ def parse_manifest(text: str, source: str = MANIFEST_NAME) -> Manifest:
         },
         build=reader.record(BuildSettings, data.get("build", {}), ("build",)),
         run=reader.record(RunDefaults, data.get("run", {}), ("run",)),
+        clipping=reader.record(ClippingSettings, data.get("clipping", {}), ("clipping",)),
     )
     validate(manifest, source)
     return manifest
@@ -375,6 +407,26 @@ def validate(manifest: Manifest, source: str = MANIFEST_NAME) -> None:
     for mount in run.mounts:
         if not _MOUNT.fullmatch(mount):
             fail(f"[run] mount {mount!r} is not host:/container[:ro]", 'e.g. "/data/models:/models:ro"')
+    _validate_clipping(manifest.clipping, fail)
+
+
+def _validate_clipping(clipping: ClippingSettings, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:
+    if clipping.method not in CLIPPING_METHODS:
+        fail(f"[clipping] method = {clipping.method!r} is unknown", f"use one of {', '.join(CLIPPING_METHODS)}")
+    if clipping.encoder not in CLIP_ENCODERS:
+        fail(f"[clipping] encoder = {clipping.encoder!r} is unknown", f"use one of {', '.join(CLIP_ENCODERS)}")
+    for key in ("clip_len_s", "clip_stride_s", "encoder_cpus"):
+        if getattr(clipping, key) <= 0:
+            fail(f"[clipping] {key} must be greater than 0", f"e.g. {key} = {getattr(ClippingSettings, key)}")
+    if not 0 <= clipping.min_clip_length_s <= clipping.clip_len_s:
+        fail(
+            f"[clipping] min_clip_length_s = {clipping.min_clip_length_s:g} is not between 0 and "
+            f"clip_len_s = {clipping.clip_len_s:g}",
+            "FixedStrideExtractorStage would make no clip; lower min_clip_length_s",
+        )
+    for key in ("encoder_threads", "encode_batch_size"):
+        if getattr(clipping, key) < 1:
+            fail(f"[clipping] {key} must be at least 1", f"set {key} = 1 or more")
 
 
 def _known(kind: str, names: typing.Iterable[str]) -> str:
@@ -409,6 +461,8 @@ def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:
         data["envs"] = {name: _to_toml(env) for name, env in manifest.envs.items()}
     data["build"] = _to_toml(manifest.build)
     data["run"] = _to_toml(manifest.run)
+    if manifest.clipping != ClippingSettings():  # absent means method "none", the default
+        data["clipping"] = _to_toml(manifest.clipping)
     return data
 
 

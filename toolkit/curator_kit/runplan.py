@@ -20,7 +20,7 @@ from curator_kit.errors import CuratorKitError
 from curator_kit.project import EXECUTION_MODES
 
 if TYPE_CHECKING:
-    from curator_kit.project import Manifest, StageSpec
+    from curator_kit.project import ClippingSettings, Manifest, StageSpec
 
 PIPELINE = "/workspace/pipeline.py"
 INPUT_DIR = "/data/input"
@@ -46,6 +46,12 @@ BATCH_CPU_ALLOCATION = 1.0
 # Resources have in nemo-curator 1.4.0: VideoReader decomposes into the two leading ones.
 LEADING_STAGES: tuple[tuple[str, float], ...] = (("FilePartitioningStage", 0.5), ("VideoReaderStage", 1.0))
 TRAILING_STAGES: tuple[tuple[str, float], ...] = (("ClipWriterStage", 0.25),)
+# [clipping] method = "fixed-stride" puts these between VideoReader and the project's stages.
+# FixedStrideExtractorStage keeps ProcessingStage's default Resources(cpus=1.0); ClipTranscodingStage
+# asks num_cpus_per_worker (= encoder_cpus) with a CPU encoder, and Resources(gpus=1/3), whose cpus
+# default to 1.0, with h264_nvenc.
+FIXED_STRIDE_CPUS = 1.0
+GPU_TRANSCODER_CPUS = 1.0
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,7 @@ class ContainerPlan:
     ipc_mode: str | None
     execution: ExecutionChoice
     runs_pipeline: bool = True  # False with a --command override
+    clipping: ClippingSettings | None = None  # the manifest's [clipping]; None = no clipping stages
     executor: str = "xenna"  # the generated pipeline.py runs XennaExecutor
     working_dir: str = "/workspace"
     init: bool = True
@@ -215,6 +222,8 @@ class ContainerPlan:
             f"limits     {', '.join(f'{n}={s}:{h}' for n, s, h in self.ulimits)}; init process",
             f"execution  {self.execution.mode}: {self.execution.reason}",
         ]
+        if self.runs_pipeline and self.clipping is not None and self.clipping.enabled:
+            lines.insert(-1, f"clipping   {describe_clipping(self.clipping)}")
         lines += [
             f"mount      {m.source} -> {m.target} ({'read-only' if m.read_only else 'writable'})" for m in self.mounts
         ]
@@ -244,34 +253,76 @@ def default_shm_bytes(memory_bytes: int) -> int:
     return size // 2**20 * 2**20
 
 
+_CLASS_DEF = re.compile(r"^class\s+([A-Za-z_]\w*)\s*\(([^)]*)\)", re.MULTILINE)
+
+
 def writer_stages(stages: list[StageSpec], project_dir: Path) -> frozenset[str]:
     """Stages whose class subclasses ClipWriterStage: pipeline.py runs such a one in its place.
 
-    Read from the stage's source, not imported: the project's dependencies live in the image.
+    Read from the project's sources, not imported: the project's dependencies live in the image.
+    A writer may subclass another writer of the project (e.g. the reference StatsWriterStage), so
+    subclassing is followed through every class defined in the stages' modules and stages/.
     """
-    writers = set()
-    for stage in stages:
-        source = project_dir.joinpath(*stage.module.split(".")).with_suffix(".py")
-        pattern = rf"^class\s+{re.escape(stage.class_name)}\s*\([^)]*\bClipWriterStage\b"
-        if source.is_file() and re.search(pattern, source.read_text(errors="replace"), re.MULTILINE):
-            writers.add(stage.name)
-    return frozenset(writers)
+    bases: dict[str, set[str]] = {}
+    sources = {_module_source(project_dir, stage.module) for stage in stages}
+    sources |= set(project_dir.joinpath("stages").glob("*.py"))
+    for source in sources:
+        if source is not None and source.is_file():
+            for name, parents in _CLASS_DEF.findall(source.read_text(errors="replace")):
+                bases.setdefault(name, set()).update(re.findall(r"[A-Za-z_]\w*", parents))
+
+    def is_writer(name: str, seen: frozenset[str] = frozenset()) -> bool:
+        parents = bases.get(name, set())
+        return "ClipWriterStage" in parents or any(is_writer(p, seen | {name}) for p in parents - seen - {name})
+
+    return frozenset(stage.name for stage in stages if is_writer(stage.class_name))
 
 
-def stage_cpus(stages: list[StageSpec], writers: frozenset[str] = frozenset()) -> list[tuple[str, float]]:
-    """Every stage the generated pipeline runs, with its cpus; a writer stage replaces ClipWriterStage."""
+def _module_source(project_dir: Path, module: str) -> Path | None:
+    base = project_dir.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def clipping_stage_cpus(clipping: ClippingSettings | None) -> list[tuple[str, float]]:
+    """The Curator stages [clipping] adds after VideoReader, with the cpus Xenna reserves for each."""
+    if clipping is None or not clipping.enabled:
+        return []
+    transcoder = GPU_TRANSCODER_CPUS if clipping.uses_gpu else float(clipping.encoder_cpus)
+    return [("FixedStrideExtractorStage", FIXED_STRIDE_CPUS), ("ClipTranscodingStage", transcoder)]
+
+
+def describe_clipping(clipping: ClippingSettings) -> str:
+    where = "a third of a GPU (NVENC)" if clipping.uses_gpu else f"{clipping.encoder_cpus:g} CPU"
+    return (
+        f"{clipping.method}: {clipping.clip_len_s:g} s clips every {clipping.clip_stride_s:g} s "
+        f"(none under {clipping.min_clip_length_s:g} s), transcoded with {clipping.encoder} on {where}"
+    )
+
+
+def stage_cpus(
+    stages: list[StageSpec], writers: frozenset[str] = frozenset(), clipping: ClippingSettings | None = None
+) -> list[tuple[str, float]]:
+    """Every stage the generated pipeline runs, with its cpus, in order: VideoReader's two, the
+    clipping stages, the project's own; ClipWriterStage last unless a project writer replaces it."""
     own = [(s.name, float(s.resources.cpus)) for s in stages]
-    return [*LEADING_STAGES, *own, *(() if writers else TRAILING_STAGES)]
+    return [*LEADING_STAGES, *clipping_stage_cpus(clipping), *own, *(() if writers else TRAILING_STAGES)]
 
 
 def choose_execution_mode(
-    requested: str, stages: list[StageSpec], cores: int, writers: frozenset[str] = frozenset()
+    requested: str,
+    stages: list[StageSpec],
+    cores: int,
+    writers: frozenset[str] = frozenset(),
+    clipping: ClippingSettings | None = None,
 ) -> ExecutionChoice:
     """Streaming runs every stage at once, so their cpus must fit int(0.95 x cores) (Xenna refuses
     otherwise, after Ray started); auto picks batch then, and says why."""
     if requested not in EXECUTION_MODES:
         raise CuratorKitError(f"execution mode {requested!r} is unknown", f"use one of {', '.join(EXECUTION_MODES)}")
-    cpus = stage_cpus(stages, writers)
+    cpus = stage_cpus(stages, writers, clipping)
     required = round(sum(c for _, c in cpus), 4)
     allotted = math.floor(STREAMING_CPU_ALLOCATION * cores)
     fits = required <= allotted
@@ -365,7 +416,7 @@ def plan_run(manifest: Manifest, project_dir: Path, options: RunOptions, host: H
 
     requested = options.execution_mode or run.execution_mode
     writers = writer_stages(manifest.stages, project_dir)
-    execution = choose_execution_mode(requested, manifest.stages, host.cpus, writers)
+    execution = choose_execution_mode(requested, manifest.stages, host.cpus, writers, manifest.clipping)
     ignore_failures = run.ignore_failures if options.ignore_failures is None else options.ignore_failures
     command = list(options.command) if options.command else pipeline_command(execution, ignore_failures)
 
@@ -419,6 +470,7 @@ def plan_run(manifest: Manifest, project_dir: Path, options: RunOptions, host: H
         execution=execution,
         ulimits=ulimits,
         runs_pipeline=not options.command,
+        clipping=manifest.clipping,
         notes=notes,
     )
 

@@ -265,7 +265,7 @@ def plan_new_stage(root: Path, options: StageOptions, templates: Path | None = N
         FileWrite(f"tests/test_{spec.name}.py", templating.render(jinja, "stage_test.py.j2", **context)),
         FileWrite(MANIFEST_NAME, text, update=True, based_on=project.text),
     ]
-    return ScaffoldPlan(root, writes, [_pipeline_line([*project.manifest.stages, spec])])
+    return ScaffoldPlan(root, writes, [_pipeline_line(project.manifest, [*project.manifest.stages, spec])])
 
 
 def plan_new_writer(root: Path, name: str, templates: Path | None = None) -> ScaffoldPlan:
@@ -284,8 +284,14 @@ def plan_new_writer(root: Path, name: str, templates: Path | None = None) -> Sca
     return ScaffoldPlan(root, writes, [f"pipeline.py runs {class_name} last, in place of ClipWriterStage"])
 
 
-def _pipeline_line(stages: list[StageSpec]) -> str:
-    return "pipeline: " + " -> ".join(["VideoReader", *(s.name for s in stages), "clip writer"])
+def _clipping_steps(manifest: Manifest) -> list[str]:
+    clipping = manifest.clipping
+    return [f"clips ({clipping.method}, {clipping.encoder})"] if clipping.enabled else []
+
+
+def _pipeline_line(manifest: Manifest, stages: list[StageSpec]) -> str:
+    steps = ["VideoReader", *_clipping_steps(manifest), *(s.name for s in stages), "clip writer"]
+    return "pipeline: " + " -> ".join(steps)
 
 
 def plan_new_model(
@@ -434,7 +440,8 @@ def stage_table(manifest: Manifest) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     project = manifest.project
-    lines.insert(0, f"{project.name}: nemo-curator {project.curator_version}, VideoReader -> stages -> clip writer")
+    flow = " -> ".join(["VideoReader", *_clipping_steps(manifest), "stages", "clip writer"])
+    lines.insert(0, f"{project.name}: nemo-curator {project.curator_version}, {flow}")
     if not manifest.stages:
         lines.append("(no custom stages yet: curator-kit new-stage NAME adds one)")
     for model in manifest.models:

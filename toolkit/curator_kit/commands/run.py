@@ -33,6 +33,9 @@ DIR = click.Path(path_type=Path, file_okay=False)
 )
 @click.option("--ignore-failures/--no-ignore-failures", default=None, help="Keep going when a task fails.")
 @click.option("--command", "command_text", help="Run this instead of the pipeline, e.g. 'bash -c \"nvidia-smi\"'.")
+@click.option("--cluster", is_flag=True, help="Run on the project's `curator-kit cluster up` (Ray, containers).")
+@click.option("--ray-address", help="Join the Ray cluster whose head is HOST[:6379]; the driver becomes a node.")
+@click.option("--network", help="Docker network of the driver with --ray-address [default: the host's].")
 @click.option("--project", "project", type=DIR, help="Project directory [default: found upward].")
 @click.option("--keep", is_flag=True, help="Keep the container after it exits.")
 @click.option("--force", is_flag=True, help="Run although preflight found problems (codec engines, GPU support).")
@@ -54,8 +57,14 @@ def run(
     keep: bool,
     force: bool,
     dry_run: bool,
+    cluster: bool = False,
+    ray_address: str | None = None,
+    network: str | None = None,
 ) -> None:
-    """Run the project's Xenna pipeline in a container; its exit code is curator-kit's."""
+    """Run the project's Xenna pipeline in a container; its exit code is curator-kit's.
+
+    With --cluster or --ray-address the pipeline's driver joins a Ray cluster and Xenna spreads the
+    stages over its nodes."""
     from curator_kit.errors import CuratorKitError
     from curator_kit.project import find_project_dir, load_manifest
     from curator_kit.projectbuild import last_built_image
@@ -63,6 +72,31 @@ def run(
 
     project_dir = find_project_dir(project or ".")
     manifest = load_manifest(project_dir)
+    if cluster or ray_address or network:
+        from curator_kit.commands.cluster import run_on_ray
+
+        if runtime or ipc:
+            raise CuratorKitError("--runtime and --ipc are for single-container runs", "leave them out on a cluster")
+        return run_on_ray(
+            project_dir,
+            manifest,
+            cluster=cluster,
+            ray_address=ray_address,
+            network=network,
+            input_dir=input_dir,
+            output_dir=output_dir,
+            image=image,
+            gpus=gpus,
+            shm_size=shm_size,
+            env=env,
+            ulimits=ulimits,
+            execution_mode=execution_mode,
+            ignore_failures=ignore_failures,
+            command=tuple(shlex.split(command_text)) if command_text else None,
+            keep=keep,
+            force=force,
+            dry_run=dry_run,
+        )
     options = RunOptions(
         input_dir=input_dir or project_dir / "input",
         output_dir=output_dir or project_dir / "output",

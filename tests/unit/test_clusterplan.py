@@ -1,0 +1,330 @@
+"""Cluster plans (pure): nodes, Xenna's Ray variables, mounts, GPUs, the driver and its script."""
+
+import os
+import shlex
+import signal
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from curator_kit.clusterplan import (
+    LABEL_CLUSTER,
+    LABEL_RAY_CPUS,
+    LABEL_ROLE,
+    XENNA_RAY_ENV,
+    ClusterOptions,
+    RayTarget,
+    cluster_execution,
+    cluster_info,
+    driver_script,
+    judge_cluster,
+    parse_ray_address,
+    parse_ray_nodes,
+    plan_cluster,
+    plan_ray_run,
+    with_data_paths,
+    worker_gpus,
+)
+from curator_kit.devices import HostGpu
+from curator_kit.errors import CuratorKitError
+from curator_kit.preflight import EngineFacts
+from curator_kit.project import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
+from curator_kit.runplan import LABEL_PROJECT, HostFacts, RunOptions
+
+GIB = 2**30
+HOST = HostFacts(cpus=2, memory_bytes=24 * GIB, uid=1000, gid=1001)
+CAPPED = replace(HOST, memlock_cap=8388608)
+
+
+def manifest(stages=None, **run) -> Manifest:
+    stages = (
+        [StageSpec("probe", "stages.probe", "ProbeStage", resources=StageResources(cpus=1.0))]
+        if stages is None
+        else stages
+    )
+    return Manifest(ProjectInfo("demo"), stages=stages, run=RunDefaults(**run))
+
+
+def cluster_options(tmp_path: Path, **overrides) -> ClusterOptions:
+    values = {"input_dir": tmp_path / "in", "output_dir": tmp_path / "out", "image": "demo:latest", "cluster_id": "c1"}
+    return ClusterOptions(**(values | overrides))
+
+
+def test_head_and_workers_on_one_network(tmp_path):
+    plan = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path), HOST)
+    assert plan.network == "demo-ray"
+    assert [n.name for n in plan.nodes] == ["demo-ray-head", "demo-ray-worker-1", "demo-ray-worker-2"]
+    assert plan.head.command == [
+        "ray", "start", "--head", "--block", "--port=6379", "--dashboard-host=0.0.0.0", "--dashboard-port=8265",
+        "--num-cpus=1", "--num-gpus=0", f"--object-store-memory={plan.object_store_bytes}", "--disable-usage-stats",
+    ]  # fmt: skip
+    for worker in plan.workers:
+        assert worker.command[:4] == ["ray", "start", "--block", "--address=demo-ray-head:6379"]
+        assert "--num-cpus=1" in worker.command  # 2 cores shared by 2 workers
+    for node in plan.nodes:
+        kwargs = node.create_kwargs()
+        assert kwargs["network"] == "demo-ray" and kwargs["hostname"] == node.name
+        assert kwargs["environment"].items() >= XENNA_RAY_ENV.items()
+        assert kwargs["environment"]["RAY_USAGE_STATS_ENABLED"] == "0"
+        assert kwargs["user"] == "1000:1001" and kwargs["init"] is True
+        assert kwargs["shm_size"] == plan.node_shm_bytes
+        assert node.labels[LABEL_PROJECT] == "demo" and node.labels[LABEL_CLUSTER] == "demo"
+        # Stage actors anywhere read the input and the writer writes from any node: same mounts everywhere.
+        assert [(m.source, m.target, m.read_only) for m in node.mounts] == [
+            (str((tmp_path / "in").resolve()), "/data/input", True),
+            (str((tmp_path / "out").resolve()), "/data/output", False),
+        ]
+        assert "device_requests" not in kwargs
+    assert [n.labels[LABEL_ROLE] for n in plan.nodes] == ["head", "worker", "worker"]
+    assert plan.node_cpus == [1, 1, 1]
+    assert plan.head.create_kwargs()["ports"] == {"8265/tcp": ("127.0.0.1", None)}
+    assert "ports" not in plan.workers[0].create_kwargs()
+    assert plan.labels[LABEL_CLUSTER] == "demo" and LABEL_ROLE not in plan.labels  # network: no role
+
+
+def test_shm_is_shared_out_and_the_object_store_fits_it(tmp_path):
+    plan = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path), HOST)
+    # 35% of 24 GiB shared by head, 2 workers and a driver; the store stays inside shm (Ray uses /tmp otherwise)
+    assert plan.node_shm_bytes == int(24 * GIB * 0.35) // 4 // 2**20 * 2**20
+    assert plan.object_store_bytes < plan.node_shm_bytes
+    assert any("shared by 4 nodes" in note for note in plan.notes)
+    small = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path), replace(HOST, memory_bytes=4 * GIB))
+    assert small.node_shm_bytes == 2 * GIB  # never under the single-container minimum
+    given = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, shm_size="3g"), HOST)
+    assert given.node_shm_bytes == 3 * GIB
+    with pytest.raises(CuratorKitError, match="too small"):
+        plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, shm_size="64m"), HOST)
+
+
+def test_memlock_cap_and_oversubscription_are_noted(tmp_path):
+    plan = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path), CAPPED)
+    assert ("memlock", 8388608, 8388608) in plan.head.ulimits
+    assert any(note.startswith("memlock 8388608") for note in plan.notes)
+    assert any("4 logical CPUs (with a driver) on 2 cores" in note for note in plan.notes)
+    wide = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, workers=2), replace(HOST, cpus=16))
+    assert wide.node_cpus == [1, 7, 7] and not any("logical CPUs" in n for n in wide.notes)
+
+
+def test_docker_lines_make_the_same_cluster(tmp_path):
+    plan = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, workers=1), HOST)
+    network, head, worker = plan.docker_lines()
+    assert network.startswith("docker network create --label curator-kit.project=demo") and network.endswith(
+        " demo-ray"
+    )
+    argv = shlex.split(head)
+    assert argv[:5] == ["docker", "run", "-d", "--name", "demo-ray-head"]
+    assert argv[argv.index("--network") + 1] == "demo-ray" and argv[argv.index("--hostname") + 1] == "demo-ray-head"
+    assert argv[argv.index("--publish") + 1] == "127.0.0.1::8265"
+    assert "--rm" not in argv and "--init" in argv
+    worker_argv = shlex.split(worker)
+    assert worker_argv[worker_argv.index("ray") :][:4] == ["ray", "start", "--block", "--address=demo-ray-head:6379"]
+
+
+def test_gpu_workers_get_distinct_devices_and_ray_counts_them(tmp_path):
+    plan = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, gpus_per_worker="2"), HOST)
+    requests = [w.create_kwargs()["device_requests"][0] for w in plan.workers]
+    assert [r["DeviceIDs"] for r in requests] == [["0", "1"], ["2", "3"]]
+    assert all(
+        r["Driver"] == "nvidia" and r["Capabilities"] == [["gpu", "compute", "utility", "video"]] for r in requests
+    )
+    assert all("--num-gpus=2" in w.command for w in plan.workers)
+    assert all(w.env["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility,video" for w in plan.workers)
+    assert "--num-gpus=0" in plan.head.command and "device_requests" not in plan.head.create_kwargs()
+    every = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, gpus_per_worker="all"), HOST)
+    assert every.workers[0].create_kwargs()["device_requests"][0]["Count"] == -1
+    assert not any(arg.startswith("--num-gpus") for arg in every.workers[0].command)  # Ray counts them itself
+    assert worker_gpus("none", 2) == worker_gpus("0", 2)
+    with pytest.raises(CuratorKitError, match="gpus-per-worker"):
+        worker_gpus("device=0", 1)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"workers": 0}, "at least one worker"),
+        ({"head_cpus": 0}, "at least 1 logical CPU"),
+        ({"cpus_per_worker": 0}, "at least 1"),
+    ],
+)
+def test_refused_shapes(tmp_path, overrides, message):
+    with pytest.raises(CuratorKitError, match=message):
+        plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, **overrides), HOST)
+
+
+def test_execution_on_a_cluster_counts_each_node_share():
+    # Xenna gives each node int(cpus x 0.95): four 1-CPU nodes have nothing to stream on.
+    small = cluster_execution("auto", 4.75, [1, 1, 1, 1])
+    assert (small.mode, small.cpu_allocation, small.streaming_cpus, small.fits_streaming) == ("batch", 1.0, 0, False)
+    assert "int(0.95 x 1) + int(0.95 x 1)" in small.reason
+    big = cluster_execution("auto", 4.75, [2, 8, 8])
+    assert (big.mode, big.cpu_allocation, big.streaming_cpus) == ("streaming", 0.95, 15)
+    unknown = cluster_execution("auto", 4.75, None)
+    assert unknown.mode == "batch" and "not known" in unknown.reason
+    assert cluster_execution("streaming", 4.75, None).fits_streaming  # the user knows their cluster
+    assert not cluster_execution("streaming", 4.75, [1, 1]).fits_streaming  # preflight refuses this one
+    assert cluster_execution("batch", 4.75, [1]).mode == "batch"
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [("head", "head:6379"), ("10.0.0.5:6380", "10.0.0.5:6380"), (" demo-ray-head ", "demo-ray-head:6379")],
+)
+def test_parse_ray_address(text, address):
+    assert parse_ray_address(text) == address
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ray://head:10001", "Ray Client"),
+        ("http://head:8265", "dashboard"),
+        ("a b", "not host"),
+        ("h:99999", "not host"),
+    ],
+)
+def test_parse_ray_address_refuses(text, message):
+    with pytest.raises(CuratorKitError, match=message):
+        parse_ray_address(text)
+
+
+def info(tmp_path, **overrides):
+    labels = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path), HOST).head.labels
+    nodes = [labels, {**labels, LABEL_RAY_CPUS: "2"}]
+    return cluster_info(labels, "demo-ray-head", "sha256:" + "a" * 64, nodes)
+
+
+def test_cluster_info_reads_the_labels(tmp_path):
+    found = info(tmp_path)
+    assert found.ray_address == "demo-ray-head:6379" and found.network == "demo-ray"
+    assert found.input_dir == (tmp_path / "in").resolve() and found.node_cpus == (1, 2)
+    with pytest.raises(CuratorKitError, match="lacks curator-kit's labels"):
+        cluster_info({}, "x", "y", [])
+
+
+def run_options(tmp_path, **overrides) -> RunOptions:
+    values = {"input_dir": tmp_path / "elsewhere", "output_dir": tmp_path / "o", "image": "", "run_id": "r1"}
+    return RunOptions(**(values | overrides))
+
+
+def test_driver_on_the_local_cluster(tmp_path):
+    cluster = info(tmp_path)
+    plan = plan_ray_run(manifest(), tmp_path, run_options(tmp_path), HOST, RayTarget(cluster.ray_address, cluster))
+    kwargs = plan.create_kwargs()
+    assert plan.name == "demo-ray-driver-r1" and kwargs["network"] == "demo-ray" and kwargs["hostname"] == plan.name
+    assert kwargs["image"] == cluster.image_id  # exactly what the nodes run
+    assert kwargs["environment"]["RAY_ADDRESS"] == "demo-ray-head:6379"
+    assert kwargs["environment"].items() >= XENNA_RAY_ENV.items()
+    assert plan.labels[LABEL_ROLE] == "driver" and plan.labels[LABEL_CLUSTER] == "demo"
+    assert [(m.source, m.target) for m in plan.mounts] == [
+        (str(cluster.input_dir), "/data/input"),
+        (str(cluster.output_dir), "/data/output"),
+    ]  # the cluster's, whatever the options said
+    assert plan.shm_size_bytes == cluster.node_shm_bytes
+    sh, flag, script = plan.command
+    assert (sh, flag) == ("sh", "-c")
+    assert 'ray start "--address=$RAY_ADDRESS" --num-cpus=1 --num-gpus=0' in script
+    assert f"--object-store-memory={cluster.object_store_bytes}" in script
+    assert "python /workspace/pipeline.py --input /data/input --output /data/output --execution-mode batch" in script
+    assert plan.execution.mode == "batch" and "int(0.95 x 1)" in plan.execution.reason
+    with pytest.raises(CuratorKitError, match="workers hold the GPUs"):
+        plan_ray_run(manifest(), tmp_path, run_options(tmp_path, gpus="all"), HOST, RayTarget("x:1", cluster))
+
+
+def test_driver_for_an_external_cluster_keeps_the_paths(tmp_path):
+    plan = plan_ray_run(manifest(), tmp_path, run_options(tmp_path, image="demo:1"), HOST, RayTarget("10.0.0.5:6379"))
+    kwargs = plan.create_kwargs()
+    assert kwargs["network_mode"] == "host" and "hostname" not in kwargs and "network" not in kwargs
+    source_in, source_out = str((tmp_path / "elsewhere").resolve()), str((tmp_path / "o").resolve())
+    assert [(m.source, m.target) for m in plan.mounts] == [(source_in, source_in), (source_out, source_out)]
+    assert f"--input {source_in} --output {source_out}" in plan.command[2]
+    assert "--object-store-memory" not in plan.command[2]
+    assert any("every node of the cluster must see them" in note for note in plan.notes)
+    on_network = plan_ray_run(
+        manifest(), tmp_path, run_options(tmp_path, image="demo:1"), HOST, RayTarget("h:6379", network="n1")
+    )
+    assert on_network.create_kwargs()["network"] == "n1" and "network_mode" not in on_network.create_kwargs()
+    argv = on_network.docker_run_argv()
+    assert argv[:3] == ["docker", "run", "--rm"] and argv[argv.index("--network") + 1] == "n1"
+
+
+def test_with_data_paths():
+    command = ["python", "p.py", "--input", "/data/input", "--output", "/data/output", "--x", "--input"]
+    assert with_data_paths(command, "s3://b/in", "/o") == [
+        "python", "p.py", "--input", "s3://b/in", "--output", "/o", "--x", "--input",
+    ]  # fmt: skip
+
+
+def stub_ray(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    log = tmp_path / "ray.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ray").write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    (bin_dir / "ray").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RAY_ADDRESS": "head:6379"}, log
+
+
+def test_driver_script_joins_runs_and_leaves_with_the_pipelines_code(tmp_path):
+    env, log = stub_ray(tmp_path)
+    script = driver_script(["sh", "-c", "echo pipeline ran; exit 3"], 1, 0, None)
+    result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3
+    assert result.stdout.splitlines() == ["joined the Ray cluster at head:6379 as a node with 1 CPU", "pipeline ran"]
+    assert log.read_text().splitlines() == [
+        "start --address=head:6379 --num-cpus=1 --num-gpus=0 --disable-usage-stats",
+        "stop",
+    ]
+
+
+def test_driver_script_passes_sigterm_to_the_pipeline_and_still_leaves(tmp_path):
+    env, log = stub_ray(tmp_path)
+    script = driver_script(["sleep", "30"], 1, 0, None)
+    process = subprocess.Popen(["sh", "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while "start" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 128 + signal.SIGTERM  # the pipeline's death by SIGTERM
+    assert log.read_text().splitlines()[-1] == "stop"
+
+
+def test_driver_script_reports_a_failed_join(tmp_path):
+    env, _ = stub_ray(tmp_path)
+    (tmp_path / "bin" / "ray").write_text('#!/bin/sh\necho "could not reach $RAY_ADDRESS"\nexit 7\n')
+    script = driver_script(["true"], 1, 0, None)
+    result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 7 and "could not reach head:6379" in result.stderr
+
+
+def test_parse_ray_nodes():
+    text = (
+        'noise\n[{"node_id": "a", "node_ip": "172.1.0.2", "is_head_node": true, "state": "ALIVE", '
+        '"resources_total": {"CPU": 1.0}}, {"node_id": "b", "node_ip": "172.1.0.5", "state": "DEAD", '
+        '"state_message": "Expected termination", "resources_total": {}}]'
+    )
+    head, gone = parse_ray_nodes(text)
+    assert (head.alive, head.head, head.cpus, head.gpus) == (True, True, 1.0, 0.0)
+    assert (gone.alive, gone.message) == (False, "Expected termination")
+    assert parse_ray_nodes("no json") == [] and parse_ray_nodes("[not json") == []
+
+
+GPU_STAGE = StageSpec("embed", "stages.embed", "EmbedStage", resources=StageResources(cpus=1.0, gpu_memory_gb=8))
+NVIDIA = EngineFacts(runtimes=("nvidia", "runc"), nvidia_hook=True)
+
+
+def test_judge_cluster(tmp_path):
+    gpu_manifest = manifest([GPU_STAGE])
+    plain = plan_cluster(gpu_manifest, tmp_path, cluster_options(tmp_path), HOST)
+    verdict = judge_cluster(plain, gpu_manifest, NVIDIA, [])
+    assert verdict.refusals == [
+        ("stage 'embed' needs a GPU but the run asks for none", "pass --gpus-per-worker 1 (or all)")
+    ]
+    gpus = plan_cluster(gpu_manifest, tmp_path, cluster_options(tmp_path, gpus_per_worker="1"), HOST)
+    assert judge_cluster(gpus, gpu_manifest, NVIDIA, []).refusals == []
+    bare = judge_cluster(gpus, gpu_manifest, EngineFacts(runtimes=("runc",)), [])
+    assert bare.problems and "no NVIDIA support" in bare.problems[0] and len(bare.problems) == 1  # once, not per worker
+    one_gpu = [HostGpu(0, "NVIDIA L4", 23034)]
+    short = judge_cluster(gpus, gpu_manifest, NVIDIA, one_gpu)
+    assert short.problems == ["2 workers x 1 GPU(s) need GPUs 0-1, but this host has 1"]

@@ -1,0 +1,622 @@
+"""Ray clusters of containers as plans (pure data): `cluster up`, `run --cluster`, `run --ray-address`.
+
+A local cluster is a user-defined Docker network with a head and N workers, every one a container
+of the project's image made by `runplan.plan_run` (user, shm, ulimits and the memlock cap, GPU device
+requests, manifest mounts and env), with `ray start --block` as its command. Input and output are
+mounted into every node at the paths a run uses: Xenna places stage actors on any node, and the
+writer stage writes outputs from whichever node it landed on.
+
+The pipeline's driver runs in a container of its own. Ray connects a driver only through a raylet
+on its own machine (`ray.init(address=...)` looks for a local raylet and fails with ConnectionError
+when there is none), so the driver container first joins the cluster as a node (`ray start
+--address`), then runs pipeline.py, then leaves (`ray stop`). Every node, the head and the driver's
+included, offers at least one logical CPU: Xenna 0.2.0 sizes the cluster by running a 1-CPU task
+pinned to each node, which cannot be scheduled on a node with `--num-cpus 0`.
+
+Environment variables Xenna needs of a Ray cluster (cosmos_xenna.ray_utils.cluster): it sets them
+itself only when it starts a local Ray; a cluster started by anyone else must have them in every
+node's `ray start` environment. `XENNA_RAY_ENV` is that set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from curator_kit.devices import GpuRequest, parse_gpus
+from curator_kit.errors import CuratorKitError
+from curator_kit.runplan import (
+    BATCH_CPU_ALLOCATION,
+    INPUT_DIR,
+    LABEL_PROJECT,
+    LABEL_RUN_ID,
+    OUTPUT_DIR,
+    SHM_MIN_BYTES,
+    STREAMING_CPU_ALLOCATION,
+    ContainerPlan,
+    ExecutionChoice,
+    HostFacts,
+    RunOptions,
+    default_shm_bytes,
+    parse_size,
+    pipeline_command,
+    plan_run,
+)
+
+if TYPE_CHECKING:
+    from curator_kit.devices import HostGpu
+    from curator_kit.preflight import EngineFacts, Verdict
+    from curator_kit.project import Manifest
+
+# What cosmos-xenna 0.2.0 sets before it starts a Ray of its own (ray_utils/cluster.py), and so what
+# every node of a cluster it joins must be started with:
+XENNA_RAY_ENV: dict[str, str] = {
+    # Xenna assigns GPUs to its actors itself; without this Ray overwrites CUDA_VISIBLE_DEVICES and a
+    # GPU stage's actor finds no GPU ("the ray cluster was not started with ...", stage_worker.py).
+    "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1",
+    # Xenna's monitoring lists actors through Ray's state API; Ray's default caps lists at 10,000.
+    "RAY_MAX_LIMIT_FROM_API_SERVER": "40000",
+    "RAY_MAX_LIMIT_FROM_DATA_SOURCE": "40000",
+}
+# Ours, not Xenna's: nodes that cannot reach the internet should not try to report usage.
+RAY_QUIET_ENV: dict[str, str] = {"RAY_USAGE_STATS_ENABLED": "0"}
+
+RAY_PORT = 6379  # the head's GCS
+DASHBOARD_PORT = 8265  # dashboard and state API (`ray list nodes`), published on the host's loopback
+MIN_NODE_CPUS = 1  # Xenna's per-node probe is a 1-CPU task
+HEAD_CPUS = 1
+DRIVER_CPUS = 1
+# Each node's object store lives in its /dev/shm; a store larger than the free shm sends Ray to /tmp.
+OBJECT_STORE_FRACTION = 0.8
+MIN_NODE_SHM_BYTES = 256 * 2**20  # Ray refuses object stores under 75 MiB; leave room for the rest
+
+LABEL_CLUSTER = "curator-kit.cluster"
+LABEL_ROLE = "curator-kit.role"  # head | worker | driver
+LABEL_RAY_CPUS = "curator-kit.ray-cpus"
+LABEL_RAY_GPUS = "curator-kit.ray-gpus"
+LABEL_NETWORK = "curator-kit.network"
+LABEL_INPUT = "curator-kit.input"
+LABEL_OUTPUT = "curator-kit.output"
+LABEL_NODE_SHM = "curator-kit.node-shm"
+LABEL_OBJECT_STORE = "curator-kit.object-store"
+ROLES = ("head", "worker", "driver")
+
+
+@dataclass
+class NetworkedContainerPlan(ContainerPlan):
+    """A ContainerPlan on a Docker network (or the host's), optionally detached and publishing ports."""
+
+    network: str | None = None  # a user-defined network, by name
+    network_mode: str | None = None  # "host": the host's network stack (an external cluster)
+    hostname: str | None = None
+    published: dict[int, str] = field(default_factory=dict)  # container port -> host address (port chosen by docker)
+    detach: bool = False
+
+    def create_kwargs(self) -> dict[str, Any]:
+        kwargs = super().create_kwargs()
+        if self.network:
+            kwargs["network"] = self.network
+        if self.network_mode:
+            kwargs["network_mode"] = self.network_mode
+        if self.hostname:
+            kwargs["hostname"] = self.hostname
+        if self.published:
+            kwargs["ports"] = {f"{port}/tcp": (address, None) for port, address in self.published.items()}
+        return kwargs
+
+    def docker_run_argv(self) -> list[str]:
+        argv = super().docker_run_argv()
+        extra: list[str] = []
+        if self.network or self.network_mode:
+            extra += ["--network", self.network or str(self.network_mode)]
+        if self.hostname:
+            extra += ["--hostname", self.hostname]
+        for port, address in self.published.items():
+            extra += ["--publish", f"{address}::{port}"]
+        # base: docker run --rm --name NAME ...; a detached node is `docker run -d`, never --rm'd by docker
+        head = ["docker", "run", "-d"] if self.detach else argv[:3]
+        return [*head, *argv[3:5], *extra, *argv[5:]]
+
+    def describe(self) -> list[str]:
+        lines = super().describe()
+        where = self.network or (f"{self.network_mode} network" if self.network_mode else "default bridge")
+        lines.insert(2, f"network    {where}" + (f", hostname {self.hostname}" if self.hostname else ""))
+        return lines
+
+
+# --- options ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    input_dir: Path
+    output_dir: Path
+    image: str
+    workers: int = 2
+    cpus_per_worker: int | None = None  # None: the cores left by head and driver, shared out, at least 1
+    gpus_per_worker: str = "none"  # none | N (distinct GPUs per worker) | all (every worker sees all)
+    head_cpus: int = HEAD_CPUS
+    shm_size: str | None = None  # per node; None: sized from host memory and node count
+    env: tuple[str, ...] = ()
+    ulimits: tuple[str, ...] = ()
+    cluster_id: str | None = None
+
+
+def cluster_name(project: str) -> str:
+    """One cluster per project; containers and the network are named after it."""
+    return project
+
+
+def network_name(project: str) -> str:
+    return f"{cluster_name(project)}-ray"
+
+
+def head_name(project: str) -> str:
+    return f"{cluster_name(project)}-ray-head"
+
+
+def worker_name(project: str, index: int) -> str:
+    return f"{cluster_name(project)}-ray-worker-{index}"
+
+
+def driver_name(project: str, run_id: str) -> str:
+    return f"{cluster_name(project)}-ray-driver-{run_id}"
+
+
+def worker_gpus(spec: str, workers: int) -> list[GpuRequest]:
+    """`--gpus-per-worker`: none, all (every worker sees every GPU) or N (worker i gets GPUs i*N..i*N+N-1)."""
+    value = spec.strip()
+    if value in ("", "none", "0"):
+        return [GpuRequest()] * workers
+    if value == "all":
+        return [parse_gpus("all")] * workers
+    if not value.isdigit():
+        raise CuratorKitError(f"--gpus-per-worker {spec!r} is not understood", "use none, all or a whole number")
+    count = int(value)
+    return [GpuRequest(device_ids=tuple(str(i * count + k) for k in range(count))) for i in range(workers)]
+
+
+def ray_gpus(request: GpuRequest) -> int | None:
+    """`ray start --num-gpus`: 0 without GPUs, the count when known, None (Ray detects) for all."""
+    if not request.wanted:
+        return 0
+    if request.device_ids:
+        return len(request.device_ids)
+    return None if request.count == -1 else request.count
+
+
+def node_shm_bytes(host: HostFacts, nodes: int, shm_size: str | None) -> int:
+    """One node's /dev/shm: the single-container default shared by the nodes on this host (a driver
+    included), at least 2 GiB, whole MiB."""
+    if shm_size:
+        size = parse_size(shm_size)
+        if size < MIN_NODE_SHM_BYTES:
+            raise CuratorKitError(
+                f"--shm-size {shm_size} is too small for a Ray node's object store",
+                f"give each node at least {MIN_NODE_SHM_BYTES // 2**20} MiB",
+            )
+        return size
+    share = default_shm_bytes(host.memory_bytes) // max(nodes, 1)
+    return max(share, SHM_MIN_BYTES) // 2**20 * 2**20
+
+
+def object_store_bytes(shm_bytes: int) -> int:
+    return int(shm_bytes * OBJECT_STORE_FRACTION) // 2**20 * 2**20
+
+
+def ray_start_head(cpus: int, gpus: int | None, store: int) -> list[str]:
+    argv = ["ray", "start", "--head", "--block", f"--port={RAY_PORT}"]
+    argv += ["--dashboard-host=0.0.0.0", f"--dashboard-port={DASHBOARD_PORT}"]
+    return [*argv, *_node_resources(cpus, gpus, store)]
+
+
+def ray_start_worker(address: str, cpus: int, gpus: int | None, store: int) -> list[str]:
+    return ["ray", "start", "--block", f"--address={address}", *_node_resources(cpus, gpus, store)]
+
+
+def _node_resources(cpus: int, gpus: int | None, store: int | None) -> list[str]:
+    argv = [f"--num-cpus={cpus}"]
+    if gpus is not None:
+        argv.append(f"--num-gpus={gpus}")
+    if store is not None:
+        argv.append(f"--object-store-memory={store}")
+    return [*argv, "--disable-usage-stats"]
+
+
+# --- the cluster ------------------------------------------------------------------------------
+
+
+@dataclass
+class ClusterPlan:
+    project: str
+    network: str
+    labels: dict[str, str]  # on the network and every node
+    head: NetworkedContainerPlan
+    workers: list[NetworkedContainerPlan]
+    node_shm_bytes: int
+    object_store_bytes: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def nodes(self) -> list[NetworkedContainerPlan]:
+        return [self.head, *self.workers]
+
+    @property
+    def node_cpus(self) -> list[int]:
+        return [int(node.labels[LABEL_RAY_CPUS]) for node in self.nodes]
+
+    def describe(self) -> list[str]:
+        lines = [
+            f"cluster    {self.project}: head + {len(self.workers)} worker(s) on network {self.network}",
+            f"image      {self.head.image}",
+            f"ray        {self.project}-ray-head:{RAY_PORT}; logical CPUs per node {self.node_cpus}",
+            f"shm        {_gib(self.node_shm_bytes)} per node, object store {_gib(self.object_store_bytes)}",
+            f"user       {self.head.user}",
+            f"env        {' '.join(f'{k}={v}' for k, v in XENNA_RAY_ENV.items())}",
+        ]
+        for node in self.nodes:
+            gpus = node.gpus.describe()
+            lines.append(f"node       {node.name}: {node.labels[LABEL_RAY_CPUS]} CPU, {gpus}")
+        lines += [
+            f"mount      {m.source} -> {m.target} ({'read-only' if m.read_only else 'writable'})"
+            for m in self.head.mounts
+        ]
+        lines += [f"note       {note}" for note in self.notes]
+        return lines
+
+    def docker_lines(self) -> list[str]:
+        """The `docker` commands that would make the same cluster."""
+        labels = [part for key, value in self.labels.items() for part in ("--label", f"{key}={value}")]
+        lines = [shlex.join(["docker", "network", "create", *labels, self.network])]
+        return [*lines, *(node.docker_run_line() for node in self.nodes)]
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.2f} GiB"
+
+
+def plan_cluster(manifest: Manifest, project_dir: Path, options: ClusterOptions, host: HostFacts) -> ClusterPlan:
+    """The network and containers `curator-kit cluster up` would make, computed without the engine."""
+    if options.workers < 1:
+        raise CuratorKitError("a cluster needs at least one worker", "pass --workers 1 or more")
+    if options.head_cpus < MIN_NODE_CPUS or (options.cpus_per_worker is not None and options.cpus_per_worker < 1):
+        raise CuratorKitError(
+            "every Ray node needs at least 1 logical CPU for Xenna",
+            "Xenna sizes the cluster with a 1-CPU task on each node; a node with --num-cpus 0 fails it",
+        )
+    project = manifest.project.name
+    cluster_id = options.cluster_id or uuid.uuid4().hex[:12]
+    # The cores left after the head and a driver, shared out; at least 1 (Ray's CPUs are logical)
+    cpus = options.cpus_per_worker or max(1, (host.cpus - options.head_cpus - DRIVER_CPUS) // options.workers)
+    gpus = worker_gpus(options.gpus_per_worker, options.workers)
+    shm = node_shm_bytes(host, options.workers + 2, options.shm_size)  # + head + one driver
+    store = object_store_bytes(shm)
+    network = network_name(project)
+    head_host = head_name(project)
+    common = {
+        LABEL_PROJECT: project,
+        LABEL_CLUSTER: cluster_name(project),
+        LABEL_RUN_ID: cluster_id,
+        LABEL_NETWORK: network,
+        LABEL_INPUT: str(options.input_dir.resolve()),
+        LABEL_OUTPUT: str(options.output_dir.resolve()),
+        LABEL_NODE_SHM: str(shm),
+        LABEL_OBJECT_STORE: str(store),
+    }
+
+    def node(name: str, role: str, command: list[str], node_cpus: int, request: GpuRequest) -> NetworkedContainerPlan:
+        gpus_text = "all" if request.wanted else "none"
+        if request.device_ids:
+            gpus_text = f"device={','.join(request.device_ids)}"
+        run_options = RunOptions(
+            input_dir=options.input_dir,
+            output_dir=options.output_dir,
+            image=options.image,
+            gpus=gpus_text,
+            shm_size=str(shm),
+            env=options.env,
+            ulimits=options.ulimits,
+            execution_mode="batch",  # nodes run no pipeline; this only keeps plan_run from judging streaming
+            command=tuple(command),
+            run_id=cluster_id,
+        )
+        plan = plan_run(manifest, project_dir, run_options, host)
+        given = ray_gpus(request)
+        labels = {**common, LABEL_ROLE: role, LABEL_RAY_CPUS: str(node_cpus)}
+        labels[LABEL_RAY_GPUS] = "all" if given is None else str(given)
+        return _networked(
+            plan,
+            name=name,
+            labels=labels,
+            env={**plan.env, **XENNA_RAY_ENV, **RAY_QUIET_ENV},
+            network=network,
+            hostname=name,
+            detach=True,
+            notes=[n for n in plan.notes if n.startswith("memlock")],
+        )
+
+    head = node(head_host, "head", ray_start_head(options.head_cpus, 0, store), options.head_cpus, GpuRequest())
+    head.published = {DASHBOARD_PORT: "127.0.0.1"}
+    address = f"{head_host}:{RAY_PORT}"
+    workers = [
+        node(worker_name(project, i + 1), "worker", ray_start_worker(address, cpus, ray_gpus(g), store), cpus, g)
+        for i, g in enumerate(gpus)
+    ]
+    notes = list(head.notes)
+    if options.shm_size is None:
+        notes.append(
+            f"/dev/shm {_gib(shm)} per node: the one-container default ({_gib(default_shm_bytes(host.memory_bytes))}) "
+            f"shared by {options.workers + 2} nodes (head, workers, a driver) on one host; --shm-size to change"
+        )
+    if cpus * options.workers + options.head_cpus + DRIVER_CPUS > host.cpus:
+        notes.append(
+            f"{cpus * options.workers + options.head_cpus + DRIVER_CPUS} logical CPUs (with a driver) on "
+            f"{host.cpus} cores: Ray schedules by logical CPUs, so the nodes share the cores"
+        )
+    if options.gpus_per_worker == "all" and options.workers > 1:
+        notes.append("--gpus-per-worker all: every worker sees every GPU, so Ray counts each GPU once per worker")
+    return ClusterPlan(project, network, dict(common), head, workers, shm, store, notes)
+
+
+def _networked(plan: ContainerPlan, **changes: Any) -> NetworkedContainerPlan:
+    own = {"network", "network_mode", "hostname", "published", "detach"}
+    base = {name: value for name, value in changes.items() if name not in own}
+    fields = {f: getattr(plan, f) for f in plan.__dataclass_fields__}
+    return NetworkedContainerPlan(**{**fields, **base}, **{k: v for k, v in changes.items() if k in own})
+
+
+# --- a running cluster, from its labels -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What `run --cluster` needs of a cluster that is up, read from its containers' labels."""
+
+    project: str
+    network: str
+    head: str  # container name = hostname on the network
+    input_dir: Path
+    output_dir: Path
+    node_shm_bytes: int
+    object_store_bytes: int
+    node_cpus: tuple[int, ...]  # head and workers
+    image_id: str
+
+    @property
+    def ray_address(self) -> str:
+        return f"{self.head}:{RAY_PORT}"
+
+
+def cluster_info(
+    head_labels: dict[str, str], head: str, image_id: str, node_labels: list[dict[str, str]]
+) -> ClusterInfo:
+    try:
+        return ClusterInfo(
+            project=head_labels[LABEL_PROJECT],
+            network=head_labels[LABEL_NETWORK],
+            head=head,
+            input_dir=Path(head_labels[LABEL_INPUT]),
+            output_dir=Path(head_labels[LABEL_OUTPUT]),
+            node_shm_bytes=int(head_labels[LABEL_NODE_SHM]),
+            object_store_bytes=int(head_labels[LABEL_OBJECT_STORE]),
+            node_cpus=tuple(int(labels[LABEL_RAY_CPUS]) for labels in node_labels),
+            image_id=image_id,
+        )
+    except (KeyError, ValueError) as error:
+        raise CuratorKitError(
+            f"the cluster's head container {head} lacks curator-kit's labels ({error})",
+            "recreate it: `curator-kit cluster down && curator-kit cluster up`",
+        ) from None
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+_ADDRESS_RE = re.compile(r"^(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\])(?::(?P<port>\d{1,5}))?$")
+
+
+def parse_ray_address(text: str) -> str:
+    """`--ray-address`: the head's GCS as host[:port] (port 6379 by default), as `ray start --address` takes it."""
+    value = text.strip()
+    if value.startswith("ray://"):
+        raise CuratorKitError(
+            f"--ray-address {text} is a Ray Client address",
+            f"give the head's GCS address instead, e.g. {value[6:].split(':')[0]}:{RAY_PORT}: Xenna needs a driver "
+            "with a raylet of its own, which Ray Client does not give",
+        )
+    if value.startswith(("http://", "https://")):
+        raise CuratorKitError(
+            f"--ray-address {text} is a dashboard (job submission) address",
+            f"give the head's GCS address, host:{RAY_PORT}",
+        )
+    match = _ADDRESS_RE.match(value)
+    if not match or (match.group("port") and not 0 < int(match.group("port")) < 65536):
+        raise CuratorKitError(f"--ray-address {text!r} is not host[:port]", f"e.g. 10.0.0.5:{RAY_PORT}")
+    return value if match.group("port") else f"{value}:{RAY_PORT}"
+
+
+def cluster_execution(requested: str, required_cpus: float, node_cpus: list[int] | None) -> ExecutionChoice:
+    """Xenna's mode on a cluster. Xenna gives each node int(its CPUs x the allocation share), so
+    streaming fits when the stages' CPUs fit the sum of those; with an unknown cluster auto picks
+    batch, which runs whatever the cluster's size."""
+    if requested not in ("auto", "streaming", "batch"):
+        raise CuratorKitError(f"execution mode {requested!r} is unknown", "use one of auto, streaming, batch")
+    if node_cpus is None:
+        allotted, fits = 0, requested == "streaming"
+        why = "the cluster's size is not known here; batch runs on any size (--execution-mode streaming to stream)"
+    else:
+        allotted = sum(math.floor(STREAMING_CPU_ALLOCATION * c) for c in node_cpus)
+        fits = required_cpus <= allotted
+        shares = " + ".join(f"int({STREAMING_CPU_ALLOCATION} x {c})" for c in node_cpus)
+        why = f"stages need {required_cpus:g} CPUs; Xenna streams on {shares} = {allotted} CPUs of the nodes"
+    if requested == "batch":
+        return ExecutionChoice("batch", BATCH_CPU_ALLOCATION, required_cpus, allotted, fits, "asked for")
+    if requested == "streaming":
+        known_fit = fits or node_cpus is None
+        return ExecutionChoice(
+            "streaming", STREAMING_CPU_ALLOCATION, required_cpus, allotted, known_fit, f"asked; {why}"
+        )
+    mode = "streaming" if fits and node_cpus is not None else "batch"
+    share = STREAMING_CPU_ALLOCATION if mode == "streaming" else BATCH_CPU_ALLOCATION
+    return ExecutionChoice(mode, share, required_cpus, allotted, fits, why)
+
+
+def driver_script(pipeline: list[str], cpus: int, gpus: int | None, store: int | None) -> str:
+    """The driver container's command: join the cluster as a node, run the pipeline, leave.
+
+    The pipeline runs in the background so a SIGTERM from `docker stop` (through the init process)
+    reaches it, and `ray stop` runs whatever happened: a node that just disappears is marked dead
+    only after missed heartbeats and stays in the cluster's list as a failure.
+    """
+    join = 'ray start "--address=$RAY_ADDRESS" ' + shlex.join(_node_resources(cpus, gpus, store))
+    return "\n".join(
+        [
+            f"{join} >/tmp/ray-join.log 2>&1 || {{ code=$?; cat /tmp/ray-join.log >&2; exit $code; }}",
+            f'echo "joined the Ray cluster at $RAY_ADDRESS as a node with {cpus} CPU"',
+            f"{shlex.join(pipeline)} &",
+            "child=$!",
+            'stop() { kill -TERM "$child" 2>/dev/null; }',
+            "trap stop TERM INT",
+            'while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done',
+            "ray stop >/dev/null 2>&1",
+            "exit $code",
+        ]
+    )
+
+
+def with_data_paths(pipeline: list[str], input_path: str, output_path: str) -> list[str]:
+    """runplan's pipeline command with other --input/--output values (an external cluster, Kubernetes)."""
+    values = {"--input": input_path, "--output": output_path}
+    return [values.get(pipeline[i - 1], arg) if i else arg for i, arg in enumerate(pipeline)]
+
+
+@dataclass(frozen=True)
+class RayTarget:
+    """Where the driver goes: a local cluster (by its info) or an external one (by address)."""
+
+    address: str
+    cluster: ClusterInfo | None = None
+    network: str | None = None  # an external cluster: a Docker network, or None for the host's
+
+
+def plan_ray_run(
+    manifest: Manifest, project_dir: Path, options: RunOptions, host: HostFacts, target: RayTarget
+) -> NetworkedContainerPlan:
+    """The driver container of `run --cluster` / `run --ray-address`."""
+    cluster = target.cluster
+    if cluster is not None:
+        options = replace(options, input_dir=cluster.input_dir, output_dir=cluster.output_dir, image=cluster.image_id)
+        if options.gpus not in (None, "none"):
+            raise CuratorKitError(
+                "--gpus with --cluster: the cluster's workers hold the GPUs",
+                "give them at `curator-kit cluster up --gpus-per-worker N`",
+            )
+        options = replace(options, gpus="none", shm_size=options.shm_size or str(cluster.node_shm_bytes))
+    base = plan_run(manifest, project_dir, replace(options, execution_mode="batch"), host)
+    requested = options.execution_mode or manifest.run.execution_mode
+    node_cpus = None if cluster is None else [*cluster.node_cpus, DRIVER_CPUS]
+    execution = cluster_execution(requested, base.execution.required_cpus, node_cpus)
+    ignore_failures = manifest.run.ignore_failures if options.ignore_failures is None else options.ignore_failures
+    pipeline = list(options.command) if options.command else pipeline_command(execution, ignore_failures)
+    mounts = list(base.mounts)
+    if cluster is None:
+        # Other machines run stage actors that read the input and write the output: the pipeline gets
+        # paths every node can see (a shared filesystem mounted at the same path), so mount them as is.
+        source = {m.target: m.source for m in mounts}
+        mounts = [replace(m, target=m.source) if m.target in (INPUT_DIR, OUTPUT_DIR) else m for m in mounts]
+        if not options.command:
+            pipeline = with_data_paths(pipeline, source[INPUT_DIR], source[OUTPUT_DIR])
+    store = cluster.object_store_bytes if cluster is not None else None
+    script = driver_script(pipeline, DRIVER_CPUS, ray_gpus(base.gpus), store)
+    project = manifest.project.name
+    labels = {LABEL_PROJECT: project, LABEL_RUN_ID: base.run_id, LABEL_ROLE: "driver"}
+    if cluster is not None:
+        labels[LABEL_CLUSTER] = cluster_name(project)
+    network_mode = None if cluster is not None or target.network else "host"
+    notes = [n for n in base.notes if not n.startswith("/dev/shm")] if cluster is not None else list(base.notes)
+    notes.append(f"the driver joins the cluster at {target.address} as a node with {DRIVER_CPUS} CPU, then leaves")
+    if cluster is None:
+        notes.append("input and output keep their paths: every node of the cluster must see them there")
+    return _networked(
+        base,
+        command=["sh", "-c", script],
+        name=driver_name(project, base.run_id),
+        labels=labels,
+        mounts=mounts,
+        env={**base.env, **XENNA_RAY_ENV, **RAY_QUIET_ENV, "RAY_ADDRESS": target.address},
+        execution=execution,
+        network=cluster.network if cluster is not None else target.network,
+        network_mode=network_mode,
+        hostname=None if network_mode == "host" else driver_name(project, base.run_id),
+        notes=notes,
+    )
+
+
+# --- `ray list nodes` ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RayNode:
+    node_id: str
+    ip: str
+    alive: bool
+    head: bool
+    cpus: float
+    gpus: float
+    message: str = ""
+
+
+def parse_ray_nodes(text: str) -> list[RayNode]:
+    """`ray list nodes --format json` (Ray's state API, run in the head)."""
+    try:
+        rows = json.loads(text[text.index("[") :]) if "[" in text else []
+    except ValueError:
+        return []
+    nodes = []
+    for row in rows:
+        resources = row.get("resources_total") or {}
+        nodes.append(
+            RayNode(
+                node_id=str(row.get("node_id", "")),
+                ip=str(row.get("node_ip", "")),
+                alive=row.get("state") == "ALIVE",
+                head=bool(row.get("is_head_node")),
+                cpus=float(resources.get("CPU", 0) or 0),
+                gpus=float(resources.get("GPU", 0) or 0),
+                message=str(row.get("state_message") or ""),
+            )
+        )
+    return nodes
+
+
+# --- checks before `cluster up` --------------------------------------------------------------
+
+
+def judge_cluster(plan: ClusterPlan, manifest: Manifest, engine: EngineFacts, host_gpus: list[HostGpu]) -> Verdict:
+    """`run`'s preflight, asked of each worker as if it ran the pipeline: NVIDIA support in the engine,
+    GPU stages against GPU-less workers, codec engines of each worker's GPUs; plus GPUs the host lacks."""
+    from curator_kit.preflight import Verdict, judge
+
+    verdict = Verdict()
+    for worker in plan.workers:
+        probe = replace(worker, runs_pipeline=True, execution=replace(worker.execution, mode="batch"))
+        found = judge(probe, manifest.stages, engine, host_gpus)
+        for problem, fix in found.refusals:
+            fix = fix.replace("pass --gpus all", "pass --gpus-per-worker 1 (or all)")
+            fix = fix.replace("--gpus device=...", "--gpus-per-worker")
+            if problem not in verdict.problems:
+                verdict.refuse(problem, fix)
+        verdict.warnings += [w for w in found.warnings if w not in verdict.warnings]
+    ids = [int(i) for w in plan.workers for i in w.gpus.device_ids if i.isdigit()]
+    if ids and host_gpus and engine.local and max(ids) >= len(host_gpus):
+        per = len(plan.workers[0].gpus.device_ids)
+        verdict.refuse(
+            f"{len(plan.workers)} workers x {per} GPU(s) need GPUs 0-{max(ids)}, but this host has {len(host_gpus)}",
+            "pass fewer --workers or a smaller --gpus-per-worker",
+        )
+    return verdict

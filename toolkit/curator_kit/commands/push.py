@@ -1,0 +1,49 @@
+"""`curator-kit push`: the project's image into a registry, where clusters can pull it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _log(message: str) -> None:
+    click.secho(message, fg="cyan", err=True)
+
+
+@click.command()
+@click.option("--registry", "-r", help="HOST[:PORT] to push to [default: the registry the image's tag names].")
+@click.option("--image", help="Local image [default: the project's last `curator-kit build`].")
+@click.option("--tag", "-t", help="Tag in the registry [default: the image's own].")
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="Project directory.")
+@click.option("--dry-run", is_flag=True, help="Print where the image would go; push nothing.")
+def push(registry: str | None, image: str | None, tag: str | None, project: Path | None, dry_run: bool) -> None:
+    """Tag the image into REGISTRY and push it; `export kuberay` then uses that reference."""
+    from curator_kit.project import find_project_dir
+    from curator_kit.projectbuild import last_built_image
+    from curator_kit.registry import push_target, record_push
+
+    project_dir = find_project_dir(project or Path.cwd())
+    source = image or last_built_image(project_dir)
+    target = push_target(source, registry, tag)
+    if dry_run:
+        click.echo(f"docker tag {source} {target}\ndocker push {target}")
+        return
+
+    from curator_kit.engine.client import connect
+    from curator_kit.engine.images import push_image
+    from curator_kit.preflight import check_image
+
+    client = connect()
+    check_image(client, source)
+    local = client.images.get(source)
+    if str(target) != source:
+        local.tag(target.repository_with_registry, target.tag)
+        _log(f"tagged {source} as {target}")
+    _log(f"pushing {target}")
+    push_image(client, str(target), _log)
+    pushed = client.images.get(str(target))
+    prefix = target.repository_with_registry + "@"
+    digest = next((d for d in pushed.attrs.get("RepoDigests") or [] if d.startswith(prefix)), None)
+    record_push(project_dir, str(target), source, pushed.id, digest)
+    click.echo(f"{target}" + (f" {digest.split('@', 1)[1]}" if digest else ""))
