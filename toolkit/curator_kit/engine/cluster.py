@@ -80,8 +80,14 @@ def start_node(client: docker.DockerClient, plan: NetworkedContainerPlan) -> Con
 
 
 def exec_text(container: Container, argv: list[str]) -> tuple[int, str]:
-    """Run a command in a running container (as its user); exit code and output, stdout and stderr together."""
-    result = container.exec_run(argv)
+    """Run a command in a running container (as its user); exit code and output, stdout and stderr together.
+    A container that stopped meanwhile answers -1 and the engine's reason."""
+    from docker.errors import APIError
+
+    try:
+        result = container.exec_run(argv)
+    except APIError as error:
+        return -1, str(error.explanation or error)
     return int(result.exit_code if result.exit_code is not None else -1), result.output.decode(errors="replace")
 
 
