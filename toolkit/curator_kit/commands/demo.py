@@ -67,10 +67,9 @@ def _run_demo(plan, gpus: str) -> int:
     from curator_kit.baseimage import BaseBuildOptions, plan_base_build
     from curator_kit.demo import fill_in_reference_stages, scaffold_project
     from curator_kit.engine.client import connect, engine_address
-    from curator_kit.engine.containers import run_plan
     from curator_kit.engine.images import image_exists
+    from curator_kit.launch import launch
     from curator_kit.pipconfig import read_pip_settings
-    from curator_kit.preflight import EngineFacts, preflight
     from curator_kit.progress import choose_progress
     from curator_kit.project import MANIFEST_NAME, load_manifest
     from curator_kit.projectbuild import execute_project_build, plan_project_build
@@ -111,8 +110,4 @@ def _run_demo(plan, gpus: str) -> int:
     plan.results_dir.mkdir(parents=True)
     options = RunOptions(input_dir=plan.videos_dir, output_dir=plan.results_dir, image=plan.image_tag, gpus=gpus)
     container = plan_run(manifest, plan.project_dir, options, HostFacts.from_engine_info(info))
-    for line in container.describe():
-        _log(line)
-    for warning in preflight(client, container, manifest.stages, EngineFacts.from_info(info, engine_address())):
-        _log(f"warning: {warning}")
-    return run_plan(client, container)
+    return launch(client, info, container, manifest.stages, lambda message, _colour: _log(message))

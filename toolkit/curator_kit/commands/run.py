@@ -119,26 +119,11 @@ def run(
     if not options.input_dir.is_dir():
         raise CuratorKitError(f"input directory {options.input_dir} does not exist", "pass --input DIR")
 
-    from curator_kit.engine.client import connect, engine_address
-    from curator_kit.engine.containers import RunInterrupted, run_plan
-    from curator_kit.preflight import EngineFacts, preflight
+    from curator_kit.engine.client import connect
+    from curator_kit.launch import launch
 
     client = connect()
     info = client.info()
     plan = plan_run(manifest, project_dir, options, HostFacts.from_engine_info(info))
-    for line in plan.describe():
-        _say(line, None)
-    for warning in preflight(client, plan, manifest.stages, EngineFacts.from_info(info, engine_address()), force=force):
-        _say(f"warning: {warning}", "yellow")
-    # Created here, as the invoking user: the engine would create a missing bind source as root.
-    options.output_dir.mkdir(parents=True, exist_ok=True)
-
-    def interrupted(stop: RunInterrupted) -> None:
-        _say(f"{stop}: stopping {plan.name}" + ("" if keep else " and removing it"), "yellow")
-
-    code = run_plan(client, plan, keep=keep, on_interrupt=interrupted)
-    if keep:
-        _say(f"kept container {plan.name} (docker rm {plan.name} removes it)")
-    if code:
-        _say(f"{plan.name} exited with {code}", "red")
+    code = launch(client, info, plan, manifest.stages, _say, force=force, keep=keep)
     sys.exit(code)

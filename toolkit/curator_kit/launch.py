@@ -1,0 +1,52 @@
+"""Start a planned pipeline container the one way every command does: show the plan, preflight it,
+make the output directory as the invoking user, run it to its end. Shared by `run` and `demo`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import docker
+
+    from curator_kit.project import StageSpec
+    from curator_kit.runplan import ContainerPlan
+
+Say = Callable[[str, str | None], None]
+
+
+def launch(
+    client: docker.DockerClient,
+    info: dict[str, Any],
+    plan: ContainerPlan,
+    stages: list[StageSpec],
+    say: Say,
+    *,
+    force: bool = False,
+    keep: bool = False,
+) -> int:
+    """The container's exit code (128+N when signal N stopped it); preflight refusals raise."""
+    from curator_kit.engine.client import engine_address
+    from curator_kit.engine.containers import RunInterrupted, run_plan
+    from curator_kit.preflight import EngineFacts, preflight
+    from curator_kit.runplan import OUTPUT_DIR
+
+    for line in plan.describe():
+        say(line, None)
+    for warning in preflight(client, plan, stages, EngineFacts.from_info(info, engine_address()), force=force):
+        say(f"warning: {warning}", "yellow")
+    # Made here, as the invoking user: the engine would create a missing bind source as root.
+    for mount in plan.mounts:
+        if mount.target == OUTPUT_DIR:
+            Path(mount.source).mkdir(parents=True, exist_ok=True)
+
+    def interrupted(stop: RunInterrupted) -> None:
+        say(f"{stop}: stopping {plan.name}" + ("" if keep else " and removing it"), "yellow")
+
+    code = run_plan(client, plan, keep=keep, on_interrupt=interrupted)
+    if keep:
+        say(f"kept container {plan.name} (docker rm {plan.name} removes it)", "cyan")
+    if code:
+        say(f"{plan.name} exited with {code}", "red")
+    return code
