@@ -54,10 +54,23 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CuratorKitError as error:
-            for line in error.details:
-                click.echo(f"  | {line}", err=True)
-            click.secho(f"error: {error.one_line()}", fg="red", err=True)
-            sys.exit(error.exit_code)
+            _fail(error)
+        except Exception as error:
+            # An engine error no module translated: still one line, never a traceback. Looked up in
+            # sys.modules so that commands which never touched Docker do not import it here.
+            docker_errors = sys.modules.get("docker.errors")
+            if docker_errors is None or not isinstance(error, docker_errors.DockerException):
+                raise
+            from curator_kit.engine.containers import translate_engine_error
+
+            _fail(translate_engine_error(error, None))
+
+
+def _fail(error: CuratorKitError) -> None:
+    for line in error.details:
+        click.echo(f"  | {line}", err=True)
+    click.secho(f"error: {error.one_line()}", fg="red", err=True)
+    sys.exit(error.exit_code)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

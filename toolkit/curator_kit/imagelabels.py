@@ -41,6 +41,7 @@ def describe_labels(image: str, labels: dict[str, str]) -> list[str]:
         f"toolkit version  {labels.get('curator-kit.toolkit-version', '-')}",
         f"git revision     {labels.get('curator-kit.git-revision', '-')}",
         f"base image       {labels.get('org.opencontainers.image.base.name', '-')}",
+        f"codec needs      {_codec_text(labels.get('curator-kit.codec-needs', '{}'))}",
     ]
     stages = stages_from_labels(labels)
     if not stages:
@@ -67,3 +68,16 @@ def describe_labels(image: str, labels: dict[str, str]) -> list[str]:
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
     return [*lines, "", *table]
+
+
+def _codec_text(label: str) -> str:
+    """`{"stage": {"nvdecs": 1, "nvencs": 0}}` as `stage: 1 NVDEC`; clipping's h264_nvenc shows here too."""
+    try:
+        needs = json.loads(label)
+    except ValueError:
+        return "unreadable label"
+    parts = []
+    for stage, need in sorted(needs.items()):
+        engines = [f"{need[key]} {name}" for key, name in (("nvdecs", "NVDEC"), ("nvencs", "NVENC")) if need.get(key)]
+        parts.append(f"{stage}: {', '.join(engines)}")
+    return "; ".join(parts) or "none"

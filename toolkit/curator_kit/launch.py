@@ -3,6 +3,7 @@ make the output directory as the invoking user, run it to its end. Shared by `ru
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,9 +12,18 @@ if TYPE_CHECKING:
     import docker
 
     from curator_kit.project import StageSpec
-    from curator_kit.runplan import ContainerPlan
+    from curator_kit.runplan import ContainerPlan, HostFacts
 
 Say = Callable[[str, str | None], None]
+
+
+def ensure_output_dir(path: Path, host: HostFacts) -> None:
+    """Create the output directory as the user the containers run as; the engine would make a missing
+    bind source as root. Under sudo (root here, SUDO_UID the user) a new directory goes to that user."""
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    if created and os.getuid() == 0 and (host.uid, host.gid) != (0, 0):
+        os.chown(path, host.uid, host.gid)
 
 
 def launch(
@@ -21,6 +31,7 @@ def launch(
     info: dict[str, Any],
     plan: ContainerPlan,
     stages: list[StageSpec],
+    host: HostFacts,
     say: Say,
     *,
     force: bool = False,
@@ -36,10 +47,9 @@ def launch(
         say(line, None)
     for warning in preflight(client, plan, stages, EngineFacts.from_info(info, engine_address()), force=force):
         say(f"warning: {warning}", "yellow")
-    # Made here, as the invoking user: the engine would create a missing bind source as root.
     for mount in plan.mounts:
         if mount.target == OUTPUT_DIR:
-            Path(mount.source).mkdir(parents=True, exist_ok=True)
+            ensure_output_dir(Path(mount.source), host)
 
     def interrupted(stop: RunInterrupted) -> None:
         say(f"{stop}: stopping {plan.name}" + ("" if keep else " and removing it"), "yellow")

@@ -27,6 +27,7 @@ ALWAYS_EXCLUDED = (
     "**/*.pyc",
     ".pytest_cache",
     ".ruff_cache",
+    "input",  # `run`'s default --input: videos belong in mounts, not in the image
     "out",
     "output",
     "outputs",

@@ -92,3 +92,19 @@ def last_push(project_dir: Path) -> dict[str, str] | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and "image" in record else None
+
+
+def publish(client, project_dir: Path, source: str, target: ImageRef, log) -> str | None:
+    """Tag `source` as `target`, push it with progress, record it for `export kuberay`; the digest."""
+    from curator_kit.engine.images import push_image
+
+    if str(target) != source:
+        client.images.get(source).tag(target.repository_with_registry, target.tag)
+        log(f"tagged {source} as {target}")
+    log(f"pushing {target}")
+    push_image(client, str(target), log)
+    pushed = client.images.get(str(target))
+    prefix = target.repository_with_registry + "@"
+    digest = next((d for d in pushed.attrs.get("RepoDigests") or [] if d.startswith(prefix)), None)
+    record_push(project_dir, str(target), source, pushed.id, digest)
+    return digest

@@ -85,13 +85,17 @@ def build(
     from curator_kit.projectbuild import execute_project_build
 
     log = (lambda _m: None) if quiet else _log
+    target = None
+    if push:
+        from curator_kit.registry import push_target
+
+        target = push_target(plan.tag, None)  # refused before building: no registry in the tag
     client = connect()
     image_id = execute_project_build(client, plan, choose_progress(quiet), log)
-    if push:
-        from curator_kit.engine.images import push_image
+    if target is not None:
+        from curator_kit.registry import publish
 
-        log(f"pushing {plan.tag}")
-        push_image(client, plan.tag, log)
+        publish(client, project_dir, plan.tag, target, log)
     click.echo(image_id if quiet else f"{plan.tag} {image_id}")
 
 

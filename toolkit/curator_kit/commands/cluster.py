@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +10,6 @@ import click
 
 if TYPE_CHECKING:
     from curator_kit.project import Manifest
-    from curator_kit.runplan import HostFacts
 
 DIR = click.Path(path_type=Path, file_okay=False)
 
@@ -25,15 +23,6 @@ def _load(project: Path | None) -> tuple[Path, Manifest]:
 
     project_dir = find_project_dir(project or ".")
     return project_dir, load_manifest(project_dir)
-
-
-def ensure_output_dir(path: Path, host: HostFacts) -> None:
-    """Create the output directory as the user the containers run as; the engine would make a missing
-    bind source as root. Under sudo (root here, SUDO_UID the user) a new directory goes to that user."""
-    created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
-    if created and os.getuid() == 0 and (host.uid, host.gid) != (0, 0):
-        os.chown(path, host.uid, host.gid)
 
 
 project_option = click.option("--project", type=DIR, help="Project directory [default: found upward].")
@@ -135,6 +124,8 @@ def up(
         _say(f"warning: {warning}", "yellow")
     for line in plan.describe():
         _say(line, None)
+    from curator_kit.launch import ensure_output_dir
+
     ensure_output_dir(options.output_dir, host)
     nodes = bring_up(client, plan, _say)
     head = running_head(client, plan.project)
@@ -189,7 +180,7 @@ def status(project: Path | None, show_ray_status: bool) -> None:
     network = networks[0].name if networks else "-"
     head = running_head(client, name)
     nodes = (ray_nodes(head) or []) if head is not None else []
-    by_ip = {node.ip: node for node in nodes if node.alive} | {n.ip: n for n in nodes if not n.alive and n.ip}
+    by_ip = {n.ip: n for n in nodes if not n.alive and n.ip} | {node.ip: node for node in nodes if node.alive}
     click.echo(f"cluster {name} on network {network}")
     if head is not None:
         click.echo(f"image     {head.image.tags[0] if head.image.tags else head.image.id[:19]}")
@@ -327,6 +318,8 @@ def run_on_ray(
         gpu_stages = [s.name for s in manifest.stages if s.resources.gpus or s.resources.gpu_memory_gb]
         if gpu_stages:
             _say(f"note: {', '.join(gpu_stages)} need GPUs: nodes of the cluster at {target.address} must have them")
+    from curator_kit.launch import ensure_output_dir
+
     ensure_output_dir(Path(plan.mounts[1].source), host)
 
     def interrupted(stop: RunInterrupted) -> None:

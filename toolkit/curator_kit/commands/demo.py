@@ -107,7 +107,7 @@ def _run_demo(plan, gpus: str) -> int:
 
     _step(6, "pipeline run in a container")
     shutil.rmtree(plan.results_dir, ignore_errors=True)  # ours alone: a rerun starts from empty results
-    plan.results_dir.mkdir(parents=True)
     options = RunOptions(input_dir=plan.videos_dir, output_dir=plan.results_dir, image=plan.image_tag, gpus=gpus)
-    container = plan_run(manifest, plan.project_dir, options, HostFacts.from_engine_info(info))
-    return launch(client, info, container, manifest.stages, lambda message, _colour: _log(message))
+    host = HostFacts.from_engine_info(info)
+    container = plan_run(manifest, plan.project_dir, options, host)
+    return launch(client, info, container, manifest.stages, host, lambda message, _colour: _log(message))

@@ -21,7 +21,7 @@ def push(registry: str | None, image: str | None, tag: str | None, project: Path
     """Tag the image into REGISTRY and push it; `export kuberay` then uses that reference."""
     from curator_kit.project import find_project_dir
     from curator_kit.projectbuild import last_built_image
-    from curator_kit.registry import push_target, record_push
+    from curator_kit.registry import push_target
 
     project_dir = find_project_dir(project or Path.cwd())
     source = image or last_built_image(project_dir)
@@ -31,19 +31,10 @@ def push(registry: str | None, image: str | None, tag: str | None, project: Path
         return
 
     from curator_kit.engine.client import connect
-    from curator_kit.engine.images import push_image
     from curator_kit.preflight import check_image
+    from curator_kit.registry import publish
 
     client = connect()
     check_image(client, source)
-    local = client.images.get(source)
-    if str(target) != source:
-        local.tag(target.repository_with_registry, target.tag)
-        _log(f"tagged {source} as {target}")
-    _log(f"pushing {target}")
-    push_image(client, str(target), _log)
-    pushed = client.images.get(str(target))
-    prefix = target.repository_with_registry + "@"
-    digest = next((d for d in pushed.attrs.get("RepoDigests") or [] if d.startswith(prefix)), None)
-    record_push(project_dir, str(target), source, pushed.id, digest)
+    digest = publish(client, project_dir, source, target, _log)
     click.echo(f"{target}" + (f" {digest.split('@', 1)[1]}" if digest else ""))

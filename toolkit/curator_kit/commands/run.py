@@ -124,6 +124,7 @@ def run(
 
     client = connect()
     info = client.info()
-    plan = plan_run(manifest, project_dir, options, HostFacts.from_engine_info(info))
-    code = launch(client, info, plan, manifest.stages, _say, force=force, keep=keep)
+    host = HostFacts.from_engine_info(info)
+    plan = plan_run(manifest, project_dir, options, host)
+    code = launch(client, info, plan, manifest.stages, host, _say, force=force, keep=keep)
     sys.exit(code)

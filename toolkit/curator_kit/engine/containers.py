@@ -25,15 +25,16 @@ STOP_TIMEOUT_S = 10  # SIGTERM to the init process, then SIGKILL: Ray gets a mom
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class RunInterrupted(Exception):
-    """SIGINT or SIGTERM arrived while a container ran."""
+class RunInterrupted(CuratorKitError):
+    """SIGINT or SIGTERM arrived while a container ran; uncaught, the CLI exits 128+N with one line."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.exit_code = 128 + signum
 
 
-def translate_engine_error(error: Exception, action: str) -> CuratorKitError:
+def translate_engine_error(error: Exception, action: str | None) -> CuratorKitError:
     """The engine's refusal as one line with a fix; the NVIDIA cases are the common ones."""
     text = str(getattr(error, "explanation", None) or error)
     if "could not select device driver" in text:
@@ -52,6 +53,10 @@ def translate_engine_error(error: Exception, action: str) -> CuratorKitError:
             "the Docker engine may not raise a ulimit this far (memlock=-1 or stack) in containers",
             "pass --ulimit memlock=BYTES at or below dockerd's own limit (grep locked /proc/$(pidof dockerd)/limits), "
             "or raise that limit (systemd: LimitMEMLOCK=infinity)",
+        )
+    if action is None:
+        return CuratorKitError(
+            f"the Docker engine refused: {text}", "check the arguments; `curator-kit doctor` checks the engine"
         )
     return CuratorKitError(f"the Docker engine could not {action} the container: {text}")
 
