@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--cpus-per-worker", type=int, help="Ray logical CPUs per worker [default: cluster up's]")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each, alternating; medians are compared")
     args = parser.parse_args()
-    from curator_kit.samples import make_sample_videos
+    from curator_kit.ops.samples import make_sample_videos
 
     single: list[float] = []
     clustered: list[float] = []

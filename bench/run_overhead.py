@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import docker
-    from curator_kit.samples import make_sample_videos
+    from curator_kit.ops.samples import make_sample_videos
 
     client = docker.from_env()
     try:

@@ -51,11 +51,11 @@ def docker_client():
 @pytest.fixture(scope="session")
 def curator_base_image(docker_client, pytestconfig: pytest.Config) -> str:
     """The cpu base image tag, built through curator-kit itself when absent."""
-    from curator_kit.base_builder import build_base
-    from curator_kit.baseimage import BaseBuildOptions, plan_base_build
+    from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
     from curator_kit.engine.images import image_exists
-    from curator_kit.pipconfig import read_pip_settings
-    from curator_kit.progress import PlainProgress
+    from curator_kit.ops.base_build import build_base
+    from curator_kit.ops.pipconfig import read_pip_settings
+    from curator_kit.ops.progress import PlainProgress
 
     if image_exists(docker_client, BASE_TAG):
         return BASE_TAG
@@ -69,9 +69,9 @@ def curator_base_image(docker_client, pytestconfig: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def bootstrap_image(docker_client) -> str:
     """A plain Debian image for engine tests that need any local image (nothing can be pulled)."""
-    from curator_kit.base_builder import bootstrap_image as make_bootstrap
-    from curator_kit.bootstrap import plan_bootstrap
     from curator_kit.engine.images import image_exists
+    from curator_kit.ops.base_build import bootstrap_image as make_bootstrap
+    from curator_kit.ops.bootstrap import plan_bootstrap
 
     plan = plan_bootstrap("bookworm")
     if not image_exists(docker_client, plan.tag):

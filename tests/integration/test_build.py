@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from curator_kit.buildlog import StepCached, StepStarted
+from curator_kit.core.buildlog import StepCached, StepStarted
 
 TAG = "curator-kit-test/build-it:latest"
 
@@ -79,9 +79,9 @@ def test_pytest_exit_code_passes_through(built, project):
 
 
 def test_stage_edit_reuses_every_dependency_layer(built, project, docker_client):
+    from curator_kit.core.manifest import load_manifest
     from curator_kit.engine.images import build_image
-    from curator_kit.project import load_manifest
-    from curator_kit.projectbuild import plan_project_build
+    from curator_kit.ops.build import plan_project_build
 
     stage = project / "stages" / "brightness.py"
     stage.write_text(stage.read_text() + "\n# edited\n")

@@ -109,7 +109,7 @@ def image(project, docker_client) -> str:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> tuple[Path, Path]:
-    from curator_kit.samples import make_sample_videos
+    from curator_kit.ops.samples import make_sample_videos
 
     root = tmp_path_factory.mktemp("clusterdata")
     root.chmod(0o755)  # the stand-in user traverses it (bind sources are checked in the container)
@@ -274,7 +274,7 @@ def test_push_then_export_kuberay_parses_in_the_image(
         remove=True,
     )
     document = json.loads(parsed)
-    from curator_kit.kuberay import check
+    from curator_kit.core.kuberay import check
 
     assert check(document) == []
     assert document["kind"] == "RayJob"

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
-from curator_kit.project import Manifest, ProjectInfo, RunDefaults
-from curator_kit.runplan import HostFacts, RunOptions, plan_run
+from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults
+from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
 from engine_limits import startable_ulimits
 
 HOOK = """#!/bin/sh

@@ -99,7 +99,7 @@ def image(project, docker_client) -> str:
 
 @pytest.fixture(scope="module")
 def run(project, image, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    from curator_kit.samples import make_sample_videos
+    from curator_kit.ops.samples import make_sample_videos
 
     data = tmp_path_factory.mktemp("data")
     make_sample_videos(data / "videos", count=SAMPLES, seconds=SECONDS, fps=FPS)

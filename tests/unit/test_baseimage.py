@@ -1,7 +1,7 @@
 import pytest
-from curator_kit.baseimage import BaseBuildOptions, load_variant, plan_base_build
+from curator_kit.core.baseimage import BaseBuildOptions, load_variant, plan_base_build
 from curator_kit.errors import CuratorKitError
-from curator_kit.pipconfig import PipSettings
+from curator_kit.ops.pipconfig import PipSettings
 
 
 @pytest.fixture

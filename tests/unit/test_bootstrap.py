@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from curator_kit.bootstrap import DEFAULT_MIRROR, debian_mirror, plan_bootstrap
+from curator_kit.ops.bootstrap import DEFAULT_MIRROR, debian_mirror, plan_bootstrap
 
 
 def test_mirror_from_deb822_skips_security(tmp_path):

@@ -1,4 +1,4 @@
-from curator_kit.buildlog import (
+from curator_kit.core.buildlog import (
     BuildFailed,
     BuildSucceeded,
     StepCached,

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from curator_kit.clusterplan import (
+from curator_kit.core.clusterplan import (
     LABEL_CLUSTER,
     LABEL_RAY_CPUS,
     LABEL_ROLE,
@@ -27,11 +27,11 @@ from curator_kit.clusterplan import (
     with_data_paths,
     worker_gpus,
 )
-from curator_kit.devices import HostGpu
+from curator_kit.core.devices import HostGpu
+from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
+from curator_kit.core.preflight import EngineFacts
+from curator_kit.core.runplan import LABEL_PROJECT, HostFacts, RunOptions
 from curator_kit.errors import CuratorKitError
-from curator_kit.preflight import EngineFacts
-from curator_kit.project import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
-from curator_kit.runplan import LABEL_PROJECT, HostFacts, RunOptions
 
 GIB = 2**30
 HOST = HostFacts(cpus=2, memory_bytes=24 * GIB, uid=1000, gid=1001)

@@ -2,7 +2,7 @@ import os
 import stat
 
 import pytest
-from curator_kit.devices import (
+from curator_kit.core.devices import (
     CAPABILITIES,
     CodecNeed,
     GpuRequest,

@@ -1,4 +1,4 @@
-from curator_kit.dockerd_limits import local_dockerd_pid, memlock_cap
+from curator_kit.ops.dockerd_limits import local_dockerd_pid, memlock_cap
 
 LIMITS = """Limit                     Soft Limit           Hard Limit           Units
 Max locked memory         8388608              8388608              bytes

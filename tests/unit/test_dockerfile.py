@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from curator_kit import __version__
-from curator_kit.dockerfile import codec_needs, render_dockerfile, stage_records
-from curator_kit.project import ClippingSettings, parse_manifest
+from curator_kit.core.dockerfile import codec_needs, render_dockerfile, stage_records
+from curator_kit.core.manifest import ClippingSettings, parse_manifest
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -1,7 +1,7 @@
-from curator_kit.devices import HostGpu
-from curator_kit.doctor import HostFacts, diagnose
+from curator_kit.core.devices import HostGpu
+from curator_kit.core.preflight import EngineFacts
 from curator_kit.errors import CuratorKitError
-from curator_kit.preflight import EngineFacts
+from curator_kit.ops.doctor import HostFacts, diagnose
 
 
 def test_unreachable_engine_is_the_only_check():

@@ -1,7 +1,7 @@
 import json
 
-from curator_kit.imagelabels import describe_labels
-from curator_kit.projectcontext import project_files
+from curator_kit.core.imagelabels import describe_labels
+from curator_kit.core.projectcontext import project_files
 
 
 def test_inspect_shows_codec_needs():

@@ -4,12 +4,12 @@ import copy
 import json
 
 import pytest
+from curator_kit.core.kuberay import KubeRayOptions, check, k8s_name, quantity, render
+from curator_kit.core.kuberay_schema import RAY_JOB
+from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
+from curator_kit.core.schemacheck import validate
+from curator_kit.core.yamltext import dump, scalar
 from curator_kit.errors import CuratorKitError
-from curator_kit.kuberay import KubeRayOptions, check, k8s_name, quantity, render
-from curator_kit.kuberay_schema import RAY_JOB
-from curator_kit.project import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
-from curator_kit.schemacheck import validate
-from curator_kit.yamltext import dump, scalar
 
 CPU_STAGE = StageSpec("probe", "stages.probe", "ProbeStage", resources=StageResources(cpus=1.0))
 GPU_STAGE = StageSpec("embed", "stages.embed", "EmbedStage", resources=StageResources(cpus=1.0, gpu_memory_gb=8))

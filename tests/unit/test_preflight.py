@@ -1,11 +1,11 @@
 from pathlib import Path
 
 import pytest
-from curator_kit.devices import HostGpu
+from curator_kit.core.devices import HostGpu
+from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
+from curator_kit.core.preflight import EngineFacts, Verdict, decide, judge, preflight
+from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
 from curator_kit.errors import CuratorKitError
-from curator_kit.preflight import EngineFacts, Verdict, decide, judge, preflight
-from curator_kit.project import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
-from curator_kit.runplan import HostFacts, RunOptions, plan_run
 
 HOST = HostFacts(cpus=16, memory_bytes=64 * 2**30, uid=1000, gid=1000)
 NVIDIA_ENGINE = EngineFacts(runtimes=("nvidia", "runc"))

@@ -3,9 +3,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from curator_kit import project
+from curator_kit.core import manifest as project
+from curator_kit.core.manifest import EnvSpec, ModelSpec, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
-from curator_kit.project import EnvSpec, ModelSpec, StageResources, StageSpec
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "manifest.md"
 

@@ -5,9 +5,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
-from curator_kit.errors import CuratorKitError
-from curator_kit.project import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
-from curator_kit.runplan import (
+from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
+from curator_kit.core.runplan import (
     HostFacts,
     RunOptions,
     choose_execution_mode,
@@ -19,6 +18,7 @@ from curator_kit.runplan import (
     stage_cpus,
     writer_stages,
 )
+from curator_kit.errors import CuratorKitError
 
 GIB = 2**30
 SMALL_HOST = HostFacts(cpus=2, memory_bytes=24 * GIB, uid=1000, gid=1001)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import av
 import pytest
-from curator_kit.samples import make_sample_videos
+from curator_kit.ops.samples import make_sample_videos
 
 
 def mean_luma(frame: av.VideoFrame) -> float:

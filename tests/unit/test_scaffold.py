@@ -4,10 +4,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from curator_kit import scaffold
+from curator_kit.core import scaffold
+from curator_kit.core.manifest import ClippingSettings, load_manifest
+from curator_kit.core.scaffold import CuratorTarget, StageOptions
 from curator_kit.errors import CuratorKitError
-from curator_kit.project import ClippingSettings, load_manifest
-from curator_kit.scaffold import CuratorTarget, StageOptions
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

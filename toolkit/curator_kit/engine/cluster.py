@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from curator_kit.clusterplan import (
+from curator_kit.core.clusterplan import (
     DASHBOARD_PORT,
     LABEL_CLUSTER,
     LABEL_ROLE,
@@ -22,6 +22,7 @@ from curator_kit.clusterplan import (
     cluster_name,
     parse_ray_nodes,
 )
+from curator_kit.core.runplan import LABEL_PROJECT
 from curator_kit.engine.containers import (
     RunInterrupted,
     create,
@@ -30,7 +31,6 @@ from curator_kit.engine.containers import (
     translate_engine_error,
 )
 from curator_kit.errors import CuratorKitError
-from curator_kit.runplan import LABEL_PROJECT
 
 if TYPE_CHECKING:
     import docker

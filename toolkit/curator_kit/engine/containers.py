@@ -13,9 +13,9 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from typing import TYPE_CHECKING, BinaryIO
 
-from curator_kit.devices import NVIDIA_FIX
+from curator_kit.core.devices import NVIDIA_FIX
+from curator_kit.core.runplan import LABEL_RUN_ID, ContainerPlan
 from curator_kit.errors import CuratorKitError
-from curator_kit.runplan import LABEL_RUN_ID, ContainerPlan
 
 if TYPE_CHECKING:
     import docker

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curator_kit.buildcontext import BuildContext
-from curator_kit.buildlog import BuildFailed, BuildLogParser, BuildSucceeded
+from curator_kit.core.buildcontext import BuildContext
+from curator_kit.core.buildlog import BuildFailed, BuildLogParser, BuildSucceeded
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.progress import Progress
+    from curator_kit.ops.progress import Progress
 
 
 def image_exists(client: docker.DockerClient, reference: str) -> bool:

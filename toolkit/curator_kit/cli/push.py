@@ -19,9 +19,9 @@ def _log(message: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print where the image would go; push nothing.")
 def push(registry: str | None, image: str | None, tag: str | None, project: Path | None, dry_run: bool) -> None:
     """Tag the image into REGISTRY and push it; `export kuberay` then uses that reference."""
-    from curator_kit.project import find_project_dir
-    from curator_kit.projectbuild import last_built_image
-    from curator_kit.registry import push_target
+    from curator_kit.core.manifest import find_project_dir
+    from curator_kit.core.registry import push_target
+    from curator_kit.ops.build import last_built_image
 
     project_dir = find_project_dir(project or Path.cwd())
     source = image or last_built_image(project_dir)
@@ -30,9 +30,9 @@ def push(registry: str | None, image: str | None, tag: str | None, project: Path
         click.echo(f"docker tag {source} {target}\ndocker push {target}")
         return
 
+    from curator_kit.core.preflight import check_image
+    from curator_kit.core.registry import publish
     from curator_kit.engine.client import connect
-    from curator_kit.preflight import check_image
-    from curator_kit.registry import publish
 
     client = connect()
     check_image(client, source)

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curator_kit.devices import DRIVER_CAPABILITIES, GpuRequest, parse_gpus
+from curator_kit.core.devices import DRIVER_CAPABILITIES, GpuRequest, parse_gpus
+from curator_kit.core.manifest import EXECUTION_MODES
 from curator_kit.errors import CuratorKitError
-from curator_kit.project import EXECUTION_MODES
 
 if TYPE_CHECKING:
-    from curator_kit.project import ClippingSettings, Manifest, StageSpec
+    from curator_kit.core.manifest import ClippingSettings, Manifest, StageSpec
 
 PIPELINE = "/workspace/pipeline.py"
 INPUT_DIR = "/data/input"
@@ -71,7 +71,7 @@ class HostFacts:
         uid, gid = os.getuid(), os.getgid()
         if uid == 0 and os.environ.get("SUDO_UID", "").isdigit() and os.environ.get("SUDO_GID", "").isdigit():
             uid, gid = int(os.environ["SUDO_UID"]), int(os.environ["SUDO_GID"])  # `sudo curator-kit run`
-        from curator_kit.dockerd_limits import local_memlock_cap
+        from curator_kit.ops.dockerd_limits import local_memlock_cap
 
         return cls(os.cpu_count() or 1, memory, uid, gid, memlock_cap=local_memlock_cap())
 
@@ -162,7 +162,7 @@ class ContainerPlan:
         from docker.types import Mount as DockerMount
         from docker.types import Ulimit
 
-        from curator_kit.devices import build_device_request
+        from curator_kit.core.devices import build_device_request
 
         kwargs: dict[str, Any] = {
             "image": self.image,

@@ -7,21 +7,21 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from curator_kit.baseimage import BaseBuildPlan
-from curator_kit.bootstrap import BootstrapPlan, plan_bootstrap, run_bootstrap
+from curator_kit.core.baseimage import BaseBuildPlan
 from curator_kit.engine.images import build_image, image_exists, import_rootfs, try_pull
 from curator_kit.errors import CuratorKitError
+from curator_kit.ops.bootstrap import BootstrapPlan, plan_bootstrap, run_bootstrap
 
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.progress import Progress
+    from curator_kit.ops.progress import Progress
 
 Log = Callable[[str], None]
 
 
 def bootstrap_image(client: docker.DockerClient, plan: BootstrapPlan, log: Log) -> str:
-    from curator_kit.bootstrap import IMAGE_CHANGES
+    from curator_kit.ops.bootstrap import IMAGE_CHANGES
 
     tarball = run_bootstrap(plan, log)
     try:

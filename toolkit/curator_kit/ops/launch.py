@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.project import StageSpec
-    from curator_kit.runplan import ContainerPlan, HostFacts
+    from curator_kit.core.manifest import StageSpec
+    from curator_kit.core.runplan import ContainerPlan, HostFacts
 
 Say = Callable[[str, str | None], None]
 
@@ -38,10 +38,10 @@ def launch(
     keep: bool = False,
 ) -> int:
     """The container's exit code (128+N when signal N stopped it); preflight refusals raise."""
+    from curator_kit.core.preflight import EngineFacts, preflight
+    from curator_kit.core.runplan import OUTPUT_DIR
     from curator_kit.engine.client import engine_address
     from curator_kit.engine.containers import RunInterrupted, run_plan
-    from curator_kit.preflight import EngineFacts, preflight
-    from curator_kit.runplan import OUTPUT_DIR
 
     for line in plan.describe():
         say(line, None)

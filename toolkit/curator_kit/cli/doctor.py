@@ -14,8 +14,8 @@ MARKS = {"ok": ("\u2713", "green"), "warn": ("!", "yellow"), "fail": ("\u2717", 
 @click.option("--variant", default="cpu", show_default=True, help="Base image variant to look for.")
 def doctor(curator_version: str, variant: str) -> None:
     """Check the Docker engine, NVIDIA support, host GPUs and the base image."""
-    from curator_kit.baseimage import default_tag
-    from curator_kit.doctor import diagnose, gather_facts
+    from curator_kit.core.baseimage import default_tag
+    from curator_kit.ops.doctor import diagnose, gather_facts
 
     facts = gather_facts()
     facts.wanted_base = default_tag(curator_version, variant)

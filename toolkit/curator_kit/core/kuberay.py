@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from curator_kit.clusterplan import (
+from curator_kit.core.clusterplan import (
     DASHBOARD_PORT,
     MIN_NODE_CPUS,
     RAY_PORT,
@@ -25,14 +25,14 @@ from curator_kit.clusterplan import (
     cluster_execution,
     with_data_paths,
 )
-from curator_kit.devices import DRIVER_CAPABILITIES
+from curator_kit.core.devices import DRIVER_CAPABILITIES
+from curator_kit.core.runplan import default_shm_bytes, pipeline_command, stage_cpus, writer_stages
 from curator_kit.errors import CuratorKitError
-from curator_kit.runplan import default_shm_bytes, pipeline_command, stage_cpus, writer_stages
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from curator_kit.project import Manifest
+    from curator_kit.core.manifest import Manifest
 
 API_VERSION = "ray.io/v1"
 KINDS = ("RayJob", "RayCluster")
@@ -225,8 +225,8 @@ def render(manifest: Manifest, project_dir: Path, options: KubeRayOptions) -> tu
 
 def check(document: dict[str, Any]) -> list[str]:
     """Problems of the document against the checked-in subset of KubeRay's CRD schema."""
-    from curator_kit.kuberay_schema import SCHEMAS
-    from curator_kit.schemacheck import validate
+    from curator_kit.core.kuberay_schema import SCHEMAS
+    from curator_kit.core.schemacheck import validate
 
     schema = SCHEMAS.get(str(document.get("kind")))
     if schema is None:

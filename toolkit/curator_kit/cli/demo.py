@@ -40,7 +40,7 @@ def _log(message: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit.")
 def demo(output: Path, base_image: str, sample_count: int, gpus: str, dry_run: bool) -> None:
     """Generate sample videos, build a project of reference stages and run it in a container."""
-    from curator_kit.demo import DemoPlan
+    from curator_kit.ops.demo import DemoPlan
 
     plan = DemoPlan(output.resolve(), base_image, sample_count)
     for line in plan.describe():
@@ -49,7 +49,7 @@ def demo(output: Path, base_image: str, sample_count: int, gpus: str, dry_run: b
         return
     started = time.monotonic()
     code = _run_demo(plan, gpus)
-    from curator_kit.demo import summarize
+    from curator_kit.ops.demo import summarize
 
     summary = summarize(plan)
     click.echo("\n".join(summary.lines()))
@@ -63,18 +63,18 @@ def demo(output: Path, base_image: str, sample_count: int, gpus: str, dry_run: b
 def _run_demo(plan, gpus: str) -> int:
     import shutil
 
-    from curator_kit.base_builder import build_base
-    from curator_kit.baseimage import BaseBuildOptions, plan_base_build
-    from curator_kit.demo import fill_in_reference_stages, scaffold_project
+    from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
+    from curator_kit.core.manifest import MANIFEST_NAME, load_manifest
+    from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
     from curator_kit.engine.client import connect, engine_address
     from curator_kit.engine.images import image_exists
-    from curator_kit.launch import launch
-    from curator_kit.pipconfig import read_pip_settings
-    from curator_kit.progress import choose_progress
-    from curator_kit.project import MANIFEST_NAME, load_manifest
-    from curator_kit.projectbuild import execute_project_build, plan_project_build
-    from curator_kit.runplan import HostFacts, RunOptions, plan_run
-    from curator_kit.samples import make_sample_videos
+    from curator_kit.ops.base_build import build_base
+    from curator_kit.ops.build import execute_project_build, plan_project_build
+    from curator_kit.ops.demo import fill_in_reference_stages, scaffold_project
+    from curator_kit.ops.launch import launch
+    from curator_kit.ops.pipconfig import read_pip_settings
+    from curator_kit.ops.progress import choose_progress
+    from curator_kit.ops.samples import make_sample_videos
 
     _step(1, "Docker engine")
     client = connect()

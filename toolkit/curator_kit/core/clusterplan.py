@@ -29,9 +29,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curator_kit.devices import GpuRequest, parse_gpus
-from curator_kit.errors import CuratorKitError
-from curator_kit.runplan import (
+from curator_kit.core.devices import GpuRequest, parse_gpus
+from curator_kit.core.runplan import (
     BATCH_CPU_ALLOCATION,
     INPUT_DIR,
     LABEL_PROJECT,
@@ -48,11 +47,12 @@ from curator_kit.runplan import (
     pipeline_command,
     plan_run,
 )
+from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
-    from curator_kit.devices import HostGpu
-    from curator_kit.preflight import EngineFacts, Verdict
-    from curator_kit.project import Manifest
+    from curator_kit.core.devices import HostGpu
+    from curator_kit.core.manifest import Manifest
+    from curator_kit.core.preflight import EngineFacts, Verdict
 
 # What cosmos-xenna 0.2.0 sets before it starts a Ray of its own (ray_utils/cluster.py), and so what
 # every node of a cluster it joins must be started with:
@@ -600,7 +600,7 @@ def parse_ray_nodes(text: str) -> list[RayNode]:
 def judge_cluster(plan: ClusterPlan, manifest: Manifest, engine: EngineFacts, host_gpus: list[HostGpu]) -> Verdict:
     """`run`'s preflight, asked of each worker as if it ran the pipeline: NVIDIA support in the engine,
     GPU stages against GPU-less workers, codec engines of each worker's GPUs; plus GPUs the host lacks."""
-    from curator_kit.preflight import Verdict, judge
+    from curator_kit.core.preflight import Verdict, judge
 
     verdict = Verdict()
     for worker in plan.workers:

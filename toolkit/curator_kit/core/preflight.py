@@ -10,14 +10,14 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from curator_kit.devices import NVIDIA_FIX, CodecNeed, HostGpu, codec_problems, detect_host_gpus, selected_gpus
+from curator_kit.core.devices import NVIDIA_FIX, CodecNeed, HostGpu, codec_problems, detect_host_gpus, selected_gpus
+from curator_kit.core.runplan import ContainerPlan
 from curator_kit.errors import CuratorKitError
-from curator_kit.runplan import ContainerPlan
 
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.project import ClippingSettings, StageSpec
+    from curator_kit.core.manifest import ClippingSettings, StageSpec
 
 # The hook dockerd runs for `--gpus` (its `nvidia` device driver exists only when the hook is on its PATH).
 NVIDIA_HOOK = "nvidia-container-runtime-hook"

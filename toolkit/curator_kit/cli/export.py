@@ -56,12 +56,12 @@ def kuberay(
     """A KubeRay RayJob (or RayCluster): GPUs, /dev/shm, Xenna's Ray variables, the pipeline entrypoint.
 
     Checked against the fields of KubeRay's CRD schema it uses before it is written."""
+    from curator_kit.core.kuberay import KubeRayOptions, check, render
+    from curator_kit.core.manifest import find_project_dir, load_manifest
+    from curator_kit.core.registry import last_push
+    from curator_kit.core.yamltext import dump
     from curator_kit.errors import CuratorKitError
-    from curator_kit.kuberay import KubeRayOptions, check, render
-    from curator_kit.project import find_project_dir, load_manifest
-    from curator_kit.projectbuild import last_built_image
-    from curator_kit.registry import last_push
-    from curator_kit.yamltext import dump
+    from curator_kit.ops.build import last_built_image
 
     project_dir = find_project_dir(project or Path.cwd())
     manifest = load_manifest(project_dir)

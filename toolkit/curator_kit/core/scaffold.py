@@ -16,9 +16,8 @@ from pathlib import Path, PurePosixPath
 
 import jinja2
 
-from curator_kit import names, templating
-from curator_kit.errors import CuratorKitError
-from curator_kit.project import (
+from curator_kit.core import names, templating
+from curator_kit.core.manifest import (
     MANIFEST_NAME,
     EnvSpec,
     Manifest,
@@ -32,6 +31,7 @@ from curator_kit.project import (
     parse_version,
     read_manifest_text,
 )
+from curator_kit.errors import CuratorKitError
 
 # Task types a generated stage may take or produce: name -> module that defines it.
 TASK_TYPES: dict[str, str] = {

@@ -1,6 +1,6 @@
 """The `curator-kit` command line: a thin click layer over the core modules.
 
-Commands live in `curator_kit.commands.*` and are imported only when invoked, so
+Commands live in `curator_kit.cli.*` (one module per command group) and are imported only when invoked, so
 `curator-kit --help` and quick commands never pay for Docker, Jinja or Ray imports.
 """
 
@@ -14,7 +14,7 @@ import click
 from curator_kit import __version__
 from curator_kit.errors import CuratorKitError
 
-# command name -> "module:attribute" under curator_kit.commands
+# command name -> "module:attribute" under curator_kit.cli
 LAZY_COMMANDS: dict[str, str] = {
     "doctor": "doctor:doctor",
     "base": "base:base",
@@ -47,7 +47,7 @@ class LazyGroup(click.Group):
         if target is None:
             return super().get_command(ctx, cmd_name)
         module_name, attribute = target.split(":")
-        module = importlib.import_module(f"curator_kit.commands.{module_name}")
+        module = importlib.import_module(f"curator_kit.cli.{module_name}")
         return getattr(module, attribute)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curator_kit.buildcontext import BuildContext
+from curator_kit.core.buildcontext import BuildContext
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
-    from curator_kit.project import Manifest
+    from curator_kit.core.manifest import Manifest
 
 # Never part of an image, whatever .dockerignore says: they are large, private or machine-specific.
 ALWAYS_EXCLUDED = (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from curator_kit.baseimage import default_tag
-from curator_kit.devices import NVIDIA_FIX, HostGpu, codec_engines
+from curator_kit.core.baseimage import default_tag
+from curator_kit.core.devices import NVIDIA_FIX, HostGpu, codec_engines
+from curator_kit.core.preflight import EngineFacts
 from curator_kit.errors import CuratorKitError
-from curator_kit.preflight import EngineFacts
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def diagnose(facts: HostFacts) -> list[Check]:
 
 
 def gather_facts() -> HostFacts:
-    from curator_kit.devices import detect_host_gpus
+    from curator_kit.core.devices import detect_host_gpus
     from curator_kit.engine.client import connect, engine_address
 
     facts = HostFacts(engine_address=engine_address(), gpus=detect_host_gpus())

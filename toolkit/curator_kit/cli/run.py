@@ -65,15 +65,15 @@ def run(
 
     With --cluster or --ray-address the pipeline's driver joins a Ray cluster and Xenna spreads the
     stages over its nodes."""
+    from curator_kit.core.manifest import find_project_dir, load_manifest
+    from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
     from curator_kit.errors import CuratorKitError
-    from curator_kit.project import find_project_dir, load_manifest
-    from curator_kit.projectbuild import last_built_image
-    from curator_kit.runplan import HostFacts, RunOptions, plan_run
+    from curator_kit.ops.build import last_built_image
 
     project_dir = find_project_dir(project or ".")
     manifest = load_manifest(project_dir)
     if cluster or ray_address or network:
-        from curator_kit.commands.cluster import run_on_ray
+        from curator_kit.cli.cluster import run_on_ray
 
         if runtime or ipc:
             raise CuratorKitError("--runtime and --ipc are for single-container runs", "leave them out on a cluster")
@@ -120,7 +120,7 @@ def run(
         raise CuratorKitError(f"input directory {options.input_dir} does not exist", "pass --input DIR")
 
     from curator_kit.engine.client import connect
-    from curator_kit.launch import launch
+    from curator_kit.ops.launch import launch
 
     client = connect()
     info = client.info()

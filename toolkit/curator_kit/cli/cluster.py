@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from curator_kit.project import Manifest
+    from curator_kit.core.manifest import Manifest
 
 DIR = click.Path(path_type=Path, file_okay=False)
 
@@ -19,7 +19,7 @@ def _say(message: str, colour: str | None = "cyan") -> None:
 
 
 def _load(project: Path | None) -> tuple[Path, Manifest]:
-    from curator_kit.project import find_project_dir, load_manifest
+    from curator_kit.core.manifest import find_project_dir, load_manifest
 
     project_dir = find_project_dir(project or ".")
     return project_dir, load_manifest(project_dir)
@@ -74,10 +74,10 @@ def up(
     dry_run: bool,
 ) -> None:
     """Start the cluster: a network, a head, workers; Xenna's Ray variables set on every node."""
-    from curator_kit.clusterplan import ClusterOptions, plan_cluster
+    from curator_kit.core.clusterplan import ClusterOptions, plan_cluster
+    from curator_kit.core.runplan import HostFacts
     from curator_kit.errors import CuratorKitError
-    from curator_kit.projectbuild import last_built_image
-    from curator_kit.runplan import HostFacts
+    from curator_kit.ops.build import last_built_image
 
     project_dir, manifest = _load(project)
     options = ClusterOptions(
@@ -100,11 +100,11 @@ def up(
     if not options.input_dir.is_dir():
         raise CuratorKitError(f"input directory {options.input_dir} does not exist", "pass --input DIR")
 
-    from curator_kit.clusterplan import judge_cluster
-    from curator_kit.devices import detect_host_gpus
+    from curator_kit.core.clusterplan import judge_cluster
+    from curator_kit.core.devices import detect_host_gpus
+    from curator_kit.core.preflight import EngineFacts, check_image, decide
     from curator_kit.engine.client import connect, engine_address
     from curator_kit.engine.cluster import bring_up, cluster_containers, cluster_networks, dashboard_url, running_head
-    from curator_kit.preflight import EngineFacts, check_image, decide
 
     client = connect()
     info = client.info()
@@ -124,7 +124,7 @@ def up(
         _say(f"warning: {warning}", "yellow")
     for line in plan.describe():
         _say(line, None)
-    from curator_kit.launch import ensure_output_dir
+    from curator_kit.ops.launch import ensure_output_dir
 
     ensure_output_dir(options.output_dir, host)
     nodes = bring_up(client, plan, _say)
@@ -157,7 +157,7 @@ def down(project: Path | None) -> None:
 @click.option("--ray-status", "show_ray_status", is_flag=True, help="Also print `ray status` from the head.")
 def status(project: Path | None, show_ray_status: bool) -> None:
     """Containers and Ray nodes of the cluster; exit 1 when there is none or a node is not alive."""
-    from curator_kit.clusterplan import LABEL_RAY_CPUS, LABEL_ROLE
+    from curator_kit.core.clusterplan import LABEL_RAY_CPUS, LABEL_ROLE
     from curator_kit.engine.client import connect
     from curator_kit.engine.cluster import (
         cluster_containers,
@@ -239,10 +239,10 @@ def run_on_ray(
     """The pipeline's driver in a container that joins a Ray cluster; exits with the driver's code."""
     from dataclasses import replace
 
-    from curator_kit.clusterplan import RayTarget, parse_ray_address, plan_ray_run
+    from curator_kit.core.clusterplan import RayTarget, parse_ray_address, plan_ray_run
+    from curator_kit.core.runplan import HostFacts, RunOptions
     from curator_kit.errors import CuratorKitError
-    from curator_kit.projectbuild import last_built_image
-    from curator_kit.runplan import HostFacts, RunOptions
+    from curator_kit.ops.build import last_built_image
 
     if cluster and ray_address:
         raise CuratorKitError("--cluster and --ray-address both given", "--cluster is this project's local cluster")
@@ -265,8 +265,8 @@ def run_on_ray(
     notes: list[str] = []
     client = None
     if cluster:
+        from curator_kit.core.preflight import check_image
         from curator_kit.engine.client import connect
-        from curator_kit.preflight import check_image
 
         client = connect()
         info = _cluster_info(client, manifest.project.name)
@@ -303,9 +303,9 @@ def run_on_ray(
     if not Path(mounted_input).is_dir():
         raise CuratorKitError(f"input directory {mounted_input} does not exist", "pass --input DIR")
 
+    from curator_kit.core.preflight import EngineFacts, check_image, decide, judge
     from curator_kit.engine.client import engine_address
     from curator_kit.engine.containers import RunInterrupted, run_plan
-    from curator_kit.preflight import EngineFacts, check_image, decide, judge
 
     for line in plan.describe():
         _say(line, None)
@@ -318,7 +318,7 @@ def run_on_ray(
         gpu_stages = [s.name for s in manifest.stages if s.resources.gpus or s.resources.gpu_memory_gb]
         if gpu_stages:
             _say(f"note: {', '.join(gpu_stages)} need GPUs: nodes of the cluster at {target.address} must have them")
-    from curator_kit.launch import ensure_output_dir
+    from curator_kit.ops.launch import ensure_output_dir
 
     ensure_output_dir(Path(plan.mounts[1].source), host)
 
@@ -334,7 +334,7 @@ def run_on_ray(
 
 
 def _cluster_info(client, project: str):
-    from curator_kit.clusterplan import LABEL_ROLE, cluster_info
+    from curator_kit.core.clusterplan import LABEL_ROLE, cluster_info
     from curator_kit.engine.cluster import cluster_containers, running_head
     from curator_kit.errors import CuratorKitError
 
@@ -347,7 +347,7 @@ def _cluster_info(client, project: str):
 
 def _stale_image_note(client, project_dir: Path, image_id: str) -> list[str]:
     """The cluster keeps the image it started with; say so when the project was built again since."""
-    from curator_kit.projectbuild import last_built_image
+    from curator_kit.ops.build import last_built_image
 
     try:
         tag = last_built_image(project_dir)

@@ -46,8 +46,8 @@ def build(
     quiet: bool,
 ) -> None:
     """Build the base image through the Docker SDK, with streamed progress."""
-    from curator_kit.baseimage import BaseBuildOptions, plan_base_build
-    from curator_kit.pipconfig import read_pip_settings
+    from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
+    from curator_kit.ops.pipconfig import read_pip_settings
 
     options = BaseBuildOptions(
         variant=variant,
@@ -65,9 +65,9 @@ def build(
     if dry_run:
         click.echo("\n".join(plan.describe()))
         return
-    from curator_kit.base_builder import build_base
     from curator_kit.engine.client import connect
-    from curator_kit.progress import choose_progress
+    from curator_kit.ops.base_build import build_base
+    from curator_kit.ops.progress import choose_progress
 
     log = (lambda _m: None) if quiet else _log
     if not quiet:
@@ -87,14 +87,14 @@ def build(
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit.")
 def bootstrap(suite: str, mirror: str | None, tag: str | None, dry_run: bool) -> None:
     """Make a minimal Debian root with debootstrap and import it as a local image (no registry needed)."""
-    from curator_kit.bootstrap import plan_bootstrap
+    from curator_kit.ops.bootstrap import plan_bootstrap
 
     plan = plan_bootstrap(suite, mirror, tag)
     if dry_run:
         click.echo(f"{' '.join(plan.debootstrap_command(Path('ROOT')))}\nimport as {plan.tag}")
         return
-    from curator_kit.base_builder import bootstrap_image
     from curator_kit.engine.client import connect
+    from curator_kit.ops.base_build import bootstrap_image
 
     client = connect()
     click.echo(bootstrap_image(client, plan, _log))

@@ -17,11 +17,11 @@ def test(image: str | None, project: Path | None, pytest_args: tuple[str, ...]) 
 
     Arguments after `--` go to pytest: `curator-kit test -- -k brightness -x`.
     """
+    from curator_kit.core.manifest import find_project_dir, load_manifest
+    from curator_kit.core.runplan import HostFacts, plan_tests
     from curator_kit.engine.client import connect
     from curator_kit.engine.containers import run_plan
-    from curator_kit.project import find_project_dir, load_manifest
-    from curator_kit.projectbuild import last_built_image
-    from curator_kit.runplan import HostFacts, plan_tests
+    from curator_kit.ops.build import last_built_image
 
     project_dir = find_project_dir(project or Path.cwd())
     manifest = load_manifest(project_dir)

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curator_kit import __version__
-from curator_kit.buildcontext import BuildContext
+from curator_kit.core.buildcontext import BuildContext
 from curator_kit.errors import CuratorKitError
-from curator_kit.pipconfig import PipSettings, local_path
+from curator_kit.ops.pipconfig import PipSettings, local_path
 from curator_kit.resources import base_images_dir, dockerfile_base
 
 DEFAULT_CURATOR_VERSION = "1.4.0"

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from curator_kit.scaffold import ScaffoldPlan
+    from curator_kit.core.scaffold import ScaffoldPlan
 
-# Mirrors curator_kit.scaffold.TASK_TYPES (kept literal here so --help does not import it).
+# Mirrors curator_kit.core.scaffold.TASK_TYPES (kept literal here so --help does not import it).
 TASK_TYPE_NAMES = ("VideoTask", "FileGroupTask")
 
 _project_option = click.option(
@@ -33,14 +33,14 @@ _non_negative = click.FloatRange(min=0)
 
 
 def _project_root(project_dir: Path | None) -> Path:
-    from curator_kit.project import find_project_dir
+    from curator_kit.core.manifest import find_project_dir
 
     return find_project_dir(project_dir or Path.cwd())
 
 
 def _report(plan: ScaffoldPlan, force: bool) -> None:
-    from curator_kit.project import MANIFEST_NAME
-    from curator_kit.scaffold import write_plan
+    from curator_kit.core.manifest import MANIFEST_NAME
+    from curator_kit.core.scaffold import write_plan
 
     for path in write_plan(plan, force):
         verb = "updated" if path == MANIFEST_NAME and any(w.update for w in plan.writes) else "created"
@@ -65,8 +65,8 @@ def init(
     force: bool,
 ) -> None:
     """Create a project: manifest, stages/, models/, envs/, tests/, pipeline.py."""
-    from curator_kit.names import check_project_name
-    from curator_kit.scaffold import plan_init
+    from curator_kit.core.names import check_project_name
+    from curator_kit.core.scaffold import plan_init
 
     check_project_name(name)  # before NAME is used as a path
     _report(plan_init(directory or Path(name), name, curator_version, base_image, templates), force)
@@ -104,8 +104,8 @@ def new_stage(
     force: bool,
 ) -> None:
     """Add a stage: stages/NAME.py, its test, and a [[stages]] entry (the pipeline's order)."""
-    from curator_kit.names import check_stage_name
-    from curator_kit.scaffold import StageOptions, plan_new_stage
+    from curator_kit.core.names import check_stage_name
+    from curator_kit.core.scaffold import StageOptions, plan_new_stage
 
     check_stage_name(name)  # before the project is looked for: a bad name is the first thing to hear
     options = StageOptions(
@@ -134,8 +134,8 @@ def new_model(
     force: bool,
 ) -> None:
     """Add a model: models/NAME.py (a ModelInterface), its test, and a [[models]] entry."""
-    from curator_kit.names import check_model_name
-    from curator_kit.scaffold import plan_new_model
+    from curator_kit.core.names import check_model_name
+    from curator_kit.core.scaffold import plan_new_model
 
     check_model_name(name)
     plan = plan_new_model(_project_root(project_dir), name, hf_repo, revision, files, bake, templates)
@@ -152,8 +152,8 @@ def new_env(
     name: str, pip: tuple[str, ...], apt: tuple[str, ...], variables: tuple[str, ...], project_dir: Path | None
 ) -> None:
     """Add an environment to curator-kit.toml; the build turns it into image layers."""
-    from curator_kit.names import check_env_name
-    from curator_kit.scaffold import plan_new_env
+    from curator_kit.core.names import check_env_name
+    from curator_kit.core.scaffold import plan_new_env
 
     check_env_name(name)
     _report(plan_new_env(_project_root(project_dir), name, pip, apt, variables), force=False)
@@ -166,8 +166,8 @@ def new_env(
 @_force_option
 def new_writer(name: str, project_dir: Path | None, templates: Path | None, force: bool) -> None:
     """Add a ClipWriterStage subclass with a _write_custom_output(clip) hook; it replaces the default writer."""
-    from curator_kit.names import check_stage_name
-    from curator_kit.scaffold import plan_new_writer
+    from curator_kit.core.names import check_stage_name
+    from curator_kit.core.scaffold import plan_new_writer
 
     check_stage_name(name, kind="writer")
     _report(plan_new_writer(_project_root(project_dir), name, templates), force)
@@ -177,7 +177,7 @@ def new_writer(name: str, project_dir: Path | None, templates: Path | None, forc
 @_project_option
 def stages(project_dir: Path | None) -> None:
     """List the project's stages with resources, codec needs, envs and models."""
-    from curator_kit.project import load_manifest
-    from curator_kit.scaffold import stage_table
+    from curator_kit.core.manifest import load_manifest
+    from curator_kit.core.scaffold import stage_table
 
     click.echo("\n".join(stage_table(load_manifest(_project_root(project_dir)))))

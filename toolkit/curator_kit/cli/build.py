@@ -12,7 +12,7 @@ def _log(message: str) -> None:
 
 
 def _load(project: Path | None):
-    from curator_kit.project import find_project_dir, load_manifest
+    from curator_kit.core.manifest import find_project_dir, load_manifest
 
     project_dir = find_project_dir(project or Path.cwd())
     return project_dir, load_manifest(project_dir)
@@ -39,7 +39,7 @@ templates_option = click.option(
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write it here (eject).")
 def dockerfile(project: Path | None, templates: Path | None, output: Path | None) -> None:
     """Print (or write) the Dockerfile generated from curator-kit.toml."""
-    from curator_kit.dockerfile import render_dockerfile
+    from curator_kit.core.dockerfile import render_dockerfile
 
     project_dir, manifest = _load(project)
     text = render_dockerfile(manifest, _template_dirs(project_dir, manifest, templates))
@@ -70,7 +70,7 @@ def build(
     dry_run: bool,
 ) -> None:
     """Build the project's image on the curator base image, with streamed progress."""
-    from curator_kit.projectbuild import plan_project_build
+    from curator_kit.ops.build import plan_project_build
 
     project_dir, manifest = _load(project)
     plan = plan_project_build(
@@ -81,19 +81,19 @@ def build(
         click.echo(plan.dockerfile, nl=False)
         return
     from curator_kit.engine.client import connect
-    from curator_kit.progress import choose_progress
-    from curator_kit.projectbuild import execute_project_build
+    from curator_kit.ops.build import execute_project_build
+    from curator_kit.ops.progress import choose_progress
 
     log = (lambda _m: None) if quiet else _log
     target = None
     if push:
-        from curator_kit.registry import push_target
+        from curator_kit.core.registry import push_target
 
         target = push_target(plan.tag, None)  # refused before building: no registry in the tag
     client = connect()
     image_id = execute_project_build(client, plan, choose_progress(quiet), log)
     if target is not None:
-        from curator_kit.registry import publish
+        from curator_kit.core.registry import publish
 
         publish(client, project_dir, plan.tag, target, log)
     click.echo(image_id if quiet else f"{plan.tag} {image_id}")
@@ -107,12 +107,12 @@ def inspect_image(image: str | None, project: Path | None, as_json: bool) -> Non
     """Show what an image carries: stages, resources, codec needs, versions."""
     import json
 
+    from curator_kit.core.imagelabels import describe_labels, read_labels
     from curator_kit.engine.client import connect
-    from curator_kit.imagelabels import describe_labels, read_labels
 
     if image is None:
-        from curator_kit.project import find_project_dir
-        from curator_kit.projectbuild import last_built_image
+        from curator_kit.core.manifest import find_project_dir
+        from curator_kit.ops.build import last_built_image
 
         image = last_built_image(find_project_dir(project or Path.cwd()))
     labels = read_labels(connect(), image)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from curator_kit import __version__
 
 if TYPE_CHECKING:
-    from curator_kit.project import Manifest
+    from curator_kit.core.manifest import Manifest
 
 DOCKERFILE_TEMPLATE = "Dockerfile.j2"
 

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curator_kit.buildcontext import BuildContext, human_size
+from curator_kit.core.buildcontext import BuildContext, human_size
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.progress import Progress
-    from curator_kit.project import Manifest
+    from curator_kit.core.manifest import Manifest
+    from curator_kit.ops.progress import Progress
 
 STATE_DIR = ".curator-kit"
 LAST_BUILD_FILE = "last-build.json"
@@ -86,8 +86,8 @@ def plan_project_build(
     nocache: bool = False,
     template_dirs: tuple[Path, ...] = (),
 ) -> ProjectBuildPlan:
-    from curator_kit.dockerfile import render_dockerfile
-    from curator_kit.projectcontext import build_project_context
+    from curator_kit.core.dockerfile import render_dockerfile
+    from curator_kit.core.projectcontext import build_project_context
 
     dockerfile = render_dockerfile(manifest, template_dirs)
     context = build_project_context(project_dir, manifest, dockerfile)
