@@ -19,8 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from curator_kit.core.constants import LABEL_PROJECT, LABEL_RUN_ID
 from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults
-from curator_kit.core.runplan import LABEL_PROJECT, LABEL_RUN_ID, HostFacts, RunOptions, plan_run
+from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
 from curator_kit.errors import CuratorKitError
 from engine_limits import startable_ulimits
 

@@ -10,9 +10,6 @@ from pathlib import Path
 
 import pytest
 from curator_kit.core.clusterplan import (
-    LABEL_CLUSTER,
-    LABEL_RAY_CPUS,
-    LABEL_ROLE,
     XENNA_RAY_ENV,
     ClusterOptions,
     RayTarget,
@@ -27,10 +24,11 @@ from curator_kit.core.clusterplan import (
     with_data_paths,
     worker_gpus,
 )
+from curator_kit.core.constants import LABEL_CLUSTER, LABEL_PROJECT, LABEL_RAY_CPUS, LABEL_ROLE
 from curator_kit.core.devices import HostGpu
 from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.core.preflight import EngineFacts
-from curator_kit.core.runplan import LABEL_PROJECT, HostFacts, RunOptions
+from curator_kit.core.runplan import HostFacts, RunOptions
 from curator_kit.errors import CuratorKitError
 
 GIB = 2**30

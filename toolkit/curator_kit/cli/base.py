@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
+
 
 def _log(message: str) -> None:
     click.secho(message, fg="cyan", err=True)
@@ -19,7 +21,9 @@ def base() -> None:
 @base.command("build")
 @click.option("--variant", default="cpu", show_default=True, help="A directory of base-images/ (cpu, cuda).")
 @click.option("--tag", help="Image tag [default: curator-kit/base:<curator-version>-<variant>].")
-@click.option("--curator-version", default="1.4.0", show_default=True, help="nemo-curator version to install.")
+@click.option(
+    "--curator-version", default=DEFAULT_CURATOR_VERSION, show_default=True, help="nemo-curator version to install."
+)
 @click.option("--from", "from_image", help="Build FROM this image instead of the variant's.")
 @click.option("--wheelhouse", type=click.Path(path_type=Path), multiple=True, help="Wheels offered to pip.")
 @click.option("--ca-cert", type=click.Path(path_type=Path), multiple=True, help="PEM file for the trust store.")

@@ -157,7 +157,7 @@ def down(project: Path | None) -> None:
 @click.option("--ray-status", "show_ray_status", is_flag=True, help="Also print `ray status` from the head.")
 def status(project: Path | None, show_ray_status: bool) -> None:
     """Containers and Ray nodes of the cluster; exit 1 when there is none or a node is not alive."""
-    from curator_kit.core.clusterplan import LABEL_RAY_CPUS, LABEL_ROLE
+    from curator_kit.core.constants import LABEL_RAY_CPUS, LABEL_ROLE
     from curator_kit.engine.client import connect
     from curator_kit.engine.cluster import (
         cluster_containers,
@@ -334,7 +334,8 @@ def run_on_ray(
 
 
 def _cluster_info(client, project: str):
-    from curator_kit.core.clusterplan import LABEL_ROLE, cluster_info
+    from curator_kit.core.clusterplan import cluster_info
+    from curator_kit.core.constants import LABEL_ROLE
     from curator_kit.engine.cluster import cluster_containers, running_head
     from curator_kit.errors import CuratorKitError
 

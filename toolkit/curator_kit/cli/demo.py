@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from curator_kit.core.constants import DEFAULT_BASE_IMAGE
+
 STEPS = 6
 
 
@@ -27,7 +29,7 @@ def _log(message: str) -> None:
     show_default=True,
     help="Where the project, sample videos and results go.",
 )
-@click.option("--base-image", default="curator-kit/base:1.4.0-cpu", show_default=True, help="Curator base image.")
+@click.option("--base-image", default=DEFAULT_BASE_IMAGE, show_default=True, help="Curator base image.")
 @click.option(
     "--videos",
     "sample_count",

@@ -6,19 +6,23 @@ import sys
 
 import click
 
+from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
+
 MARKS = {"ok": ("\u2713", "green"), "warn": ("!", "yellow"), "fail": ("\u2717", "red"), "info": ("-", None)}
 
 
 @click.command()
-@click.option("--curator-version", default="1.4.0", show_default=True, help="Base image version to look for.")
+@click.option(
+    "--curator-version", default=DEFAULT_CURATOR_VERSION, show_default=True, help="Base image version to look for."
+)
 @click.option("--variant", default="cpu", show_default=True, help="Base image variant to look for.")
 def doctor(curator_version: str, variant: str) -> None:
     """Check the Docker engine, NVIDIA support, host GPUs and the base image."""
-    from curator_kit.core.baseimage import default_tag
+    from curator_kit.core.constants import base_image_tag
     from curator_kit.ops.doctor import diagnose, gather_facts
 
     facts = gather_facts()
-    facts.wanted_base = default_tag(curator_version, variant)
+    facts.wanted_base = base_image_tag(curator_version, variant)
     checks = diagnose(facts)
     failed = [c for c in checks if c.status == "fail"]
     if failed and len(checks) == 1:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
+
 if TYPE_CHECKING:
     from curator_kit.core.scaffold import ScaffoldPlan
 
@@ -51,7 +53,9 @@ def _report(plan: ScaffoldPlan, force: bool) -> None:
 
 @click.command()
 @click.argument("name")
-@click.option("--curator-version", default="1.4.0", show_default=True, help="Target nemo-curator version.")
+@click.option(
+    "--curator-version", default=DEFAULT_CURATOR_VERSION, show_default=True, help="Target nemo-curator version."
+)
 @click.option("--base-image", help="Image to build FROM [default: curator-kit/base:<curator-version>-cpu].")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), help="Where to create it [default: ./NAME].")
 @_templates_option

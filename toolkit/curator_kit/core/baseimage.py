@@ -10,11 +10,11 @@ from pathlib import Path
 
 from curator_kit import __version__
 from curator_kit.core.buildcontext import BuildContext
+from curator_kit.core.constants import DEFAULT_CURATOR_VERSION, base_image_tag
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.pipconfig import PipSettings, local_path
 from curator_kit.resources import base_images_dir, dockerfile_base
 
-DEFAULT_CURATOR_VERSION = "1.4.0"
 WHEELHOUSE_SUFFIXES = (".whl", ".tar.gz", ".zip")
 # torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl -> version, python tag
 TORCH_WHEEL_RE = re.compile(r"^torch-(?P<version>[^-]+)-(?P<python>cp\d+)-")
@@ -85,10 +85,6 @@ class BaseBuildPlan:
         lines += [f"arg       {k}={v}" for k, v in sorted(self.build_args.items())]
         lines += [f"note      {n}" for n in self.notes]
         return lines
-
-
-def default_tag(curator_version: str, variant: str) -> str:
-    return f"curator-kit/base:{curator_version}-{variant}"
 
 
 def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = None) -> BaseBuildPlan:
@@ -172,7 +168,7 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
         build_args["PIP_FIND_LINKS"] = " ".join(remote_find_links)
     return BaseBuildPlan(
         variant=variant,
-        tag=options.tag or default_tag(options.curator_version, variant.name),
+        tag=options.tag or base_image_tag(options.curator_version, variant.name),
         from_image=build_args["BASE_IMAGE"],
         build_args=build_args,
         context=context,

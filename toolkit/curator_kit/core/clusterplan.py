@@ -29,13 +29,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from curator_kit.core.constants import (
+    INPUT_DIR,
+    LABEL_CLUSTER,
+    LABEL_INPUT,
+    LABEL_NETWORK,
+    LABEL_NODE_SHM,
+    LABEL_OBJECT_STORE,
+    LABEL_OUTPUT,
+    LABEL_PROJECT,
+    LABEL_RAY_CPUS,
+    LABEL_RAY_GPUS,
+    LABEL_ROLE,
+    LABEL_RUN_ID,
+    OUTPUT_DIR,
+)
 from curator_kit.core.devices import GpuRequest, parse_gpus
 from curator_kit.core.runplan import (
     BATCH_CPU_ALLOCATION,
-    INPUT_DIR,
-    LABEL_PROJECT,
-    LABEL_RUN_ID,
-    OUTPUT_DIR,
     SHM_MIN_BYTES,
     STREAMING_CPU_ALLOCATION,
     ContainerPlan,
@@ -76,15 +87,6 @@ DRIVER_CPUS = 1
 OBJECT_STORE_FRACTION = 0.8
 MIN_NODE_SHM_BYTES = 256 * 2**20  # Ray refuses object stores under 75 MiB; leave room for the rest
 
-LABEL_CLUSTER = "curator-kit.cluster"
-LABEL_ROLE = "curator-kit.role"  # head | worker | driver
-LABEL_RAY_CPUS = "curator-kit.ray-cpus"
-LABEL_RAY_GPUS = "curator-kit.ray-gpus"
-LABEL_NETWORK = "curator-kit.network"
-LABEL_INPUT = "curator-kit.input"
-LABEL_OUTPUT = "curator-kit.output"
-LABEL_NODE_SHM = "curator-kit.node-shm"
-LABEL_OBJECT_STORE = "curator-kit.object-store"
 ROLES = ("head", "worker", "driver")
 
 

@@ -14,10 +14,9 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from curator_kit.core.constants import DEFAULT_CURATOR_VERSION, MANIFEST_NAME
 from curator_kit.errors import CuratorKitError
 
-MANIFEST_NAME = "curator-kit.toml"
-DEFAULT_CURATOR_VERSION = "1.4.0"
 EXECUTION_MODES = ("auto", "streaming", "batch")
 CLIPPING_METHODS = ("none", "fixed-stride")
 # ClipTranscodingStage's encoders in nemo-curator 1.4.0; h264_nvenc runs on a GPU with NVENC.
@@ -26,11 +25,6 @@ GPU_ENCODERS = ("h264_nvenc",)
 
 # A key's place in the parsed document, e.g. ("stages", 0, "resources", "cpus").
 KeyPath = tuple[str | int, ...]
-
-
-def default_base_image(curator_version: str) -> str:
-    """The tag `curator-kit base build --variant cpu` produces."""
-    return f"curator-kit/base:{curator_version}-cpu"
 
 
 # `toml` metadata renames a field whose TOML key is a Python keyword.

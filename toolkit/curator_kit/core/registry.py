@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from curator_kit.core.constants import STATE_DIR
 from curator_kit.errors import CuratorKitError
-from curator_kit.ops.build import STATE_DIR
 
 LAST_PUSH_FILE = "last-push.json"
 _REGISTRY_RE = re.compile(r"^(localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+:\d+)(:\d+)?$")

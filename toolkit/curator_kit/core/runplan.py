@@ -15,6 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from curator_kit.core.constants import (
+    INPUT_DIR,
+    LABEL_PROJECT,
+    LABEL_RUN_ID,
+    OUTPUT_DIR,
+    PIPELINE_IN_IMAGE,
+    PROJECT_DIR_IN_IMAGE,
+)
 from curator_kit.core.devices import DRIVER_CAPABILITIES, GpuRequest, parse_gpus
 from curator_kit.core.manifest import EXECUTION_MODES
 from curator_kit.errors import CuratorKitError
@@ -22,13 +30,7 @@ from curator_kit.errors import CuratorKitError
 if TYPE_CHECKING:
     from curator_kit.core.manifest import ClippingSettings, Manifest, StageSpec
 
-PIPELINE = "/workspace/pipeline.py"
-INPUT_DIR = "/data/input"
-OUTPUT_DIR = "/data/output"
 CONTAINER_HOME = "/tmp"  # an arbitrary --user has no home in the image; Ray and torch write caches there
-
-LABEL_PROJECT = "curator-kit.project"
-LABEL_RUN_ID = "curator-kit.run-id"
 
 # Ray falls back to /tmp unless /dev/shm holds its object store: 30% of available memory, and it
 # suggests 1.1x that. 35% of total RAM covers both; the store is capped at 200 GB, so shm at 220 GB.
@@ -148,7 +150,7 @@ class ContainerPlan:
     runs_pipeline: bool = True  # False with a --command override
     clipping: ClippingSettings | None = None  # the manifest's [clipping]; None = no clipping stages
     executor: str = "xenna"  # the generated pipeline.py runs XennaExecutor
-    working_dir: str = "/workspace"
+    working_dir: str = PROJECT_DIR_IN_IMAGE
     init: bool = True
     ulimits: tuple[tuple[str, int, int], ...] = ULIMITS
     notes: list[str] = field(default_factory=list)
@@ -396,7 +398,7 @@ def pipeline_command(execution: ExecutionChoice, ignore_failures: bool) -> list[
         "--cpu-allocation-percentage": f"{execution.cpu_allocation:g}",
     }
     flag = "--ignore-failures" if ignore_failures else "--no-ignore-failures"
-    return ["python", PIPELINE, *(part for pair in options.items() for part in pair), flag]
+    return ["python", PIPELINE_IN_IMAGE, *(part for pair in options.items() for part in pair), flag]
 
 
 def plan_run(manifest: Manifest, project_dir: Path, options: RunOptions, host: HostFacts) -> ContainerPlan:

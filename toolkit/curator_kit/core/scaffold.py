@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 import jinja2
 
 from curator_kit.core import names, templating
+from curator_kit.core.constants import MANIFEST_NAME, base_image_tag
 from curator_kit.core.manifest import (
-    MANIFEST_NAME,
     EnvSpec,
     Manifest,
     ModelSpec,
@@ -26,7 +26,6 @@ from curator_kit.core.manifest import (
     StageResources,
     StageSpec,
     append_entry,
-    default_base_image,
     parse_manifest,
     parse_version,
     read_manifest_text,
@@ -168,7 +167,7 @@ def plan_init(
     project = ProjectInfo(
         name=name,
         curator_version=curator_version,
-        base_image=base_image or default_base_image(curator_version),
+        base_image=base_image or base_image_tag(curator_version),
         templates=stored_templates,
     )
     env = templating.make_environment(templates)

@@ -14,15 +14,13 @@ from typing import TYPE_CHECKING
 
 from curator_kit.core.clusterplan import (
     DASHBOARD_PORT,
-    LABEL_CLUSTER,
-    LABEL_ROLE,
     ClusterPlan,
     NetworkedContainerPlan,
     RayNode,
     cluster_name,
     parse_ray_nodes,
 )
-from curator_kit.core.runplan import LABEL_PROJECT
+from curator_kit.core.constants import LABEL_CLUSTER, LABEL_PROJECT, LABEL_ROLE
 from curator_kit.engine.containers import (
     RunInterrupted,
     create,

@@ -13,8 +13,9 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from typing import TYPE_CHECKING, BinaryIO
 
+from curator_kit.core.constants import LABEL_RUN_ID
 from curator_kit.core.devices import NVIDIA_FIX
-from curator_kit.core.runplan import LABEL_RUN_ID, ContainerPlan
+from curator_kit.core.runplan import ContainerPlan
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from curator_kit.core.constants import bootstrap_image_tag
 from curator_kit.errors import CuratorKitError
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -30,7 +31,7 @@ class BootstrapPlan:
 
 
 def bootstrap_tag(suite: str) -> str:
-    return f"curator-kit/bootstrap:{suite}"
+    return bootstrap_image_tag(suite)
 
 
 def debian_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str:

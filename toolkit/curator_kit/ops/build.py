@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit.core.buildcontext import BuildContext, human_size
+from curator_kit.core.constants import STATE_DIR
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from curator_kit.core.manifest import Manifest
     from curator_kit.ops.progress import Progress
 
-STATE_DIR = ".curator-kit"
 LAST_BUILD_FILE = "last-build.json"
 
 

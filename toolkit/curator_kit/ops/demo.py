@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
 from curator_kit.resources import reference_stages_dir
 
 PROJECT_NAME = "curator-kit-demo"
@@ -83,7 +84,7 @@ def scaffold_project(plan: DemoPlan, log: Log) -> None:
     from curator_kit.core.scaffold import StageOptions, plan_init, plan_new_stage, plan_new_writer, write_plan
 
     log(f"scaffolding {plan.project_dir} with curator-kit init / new-stage / new-writer")
-    write_plan(plan_init(plan.project_dir, PROJECT_NAME, "1.4.0", base_image=plan.base_image))
+    write_plan(plan_init(plan.project_dir, PROJECT_NAME, DEFAULT_CURATOR_VERSION, base_image=plan.base_image))
     for name, cpus in REFERENCE_STAGES:
         write_plan(plan_new_stage(plan.project_dir, StageOptions(name=name, cpus=cpus)))
     write_plan(plan_new_writer(plan.project_dir, REFERENCE_WRITER))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from curator_kit.core.baseimage import default_tag
+from curator_kit.core.constants import DEFAULT_CURATOR_VERSION, base_image_tag
 from curator_kit.core.devices import NVIDIA_FIX, HostGpu, codec_engines
 from curator_kit.core.preflight import EngineFacts
 from curator_kit.errors import CuratorKitError
@@ -27,7 +27,7 @@ class HostFacts:
     default_runtime: str = ""
     gpus: list[HostGpu] = field(default_factory=list)
     base_images: dict[str, str] = field(default_factory=dict)  # tag -> size text, present ones only
-    wanted_base: str = default_tag("1.4.0", "cpu")
+    wanted_base: str = base_image_tag(DEFAULT_CURATOR_VERSION)
 
 
 def describe_gpu(gpu: HostGpu) -> str:

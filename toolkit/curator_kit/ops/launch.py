@@ -38,8 +38,8 @@ def launch(
     keep: bool = False,
 ) -> int:
     """The container's exit code (128+N when signal N stopped it); preflight refusals raise."""
+    from curator_kit.core.constants import OUTPUT_DIR
     from curator_kit.core.preflight import EngineFacts, preflight
-    from curator_kit.core.runplan import OUTPUT_DIR
     from curator_kit.engine.client import engine_address
     from curator_kit.engine.containers import RunInterrupted, run_plan
 
