@@ -4,7 +4,7 @@ project's stage ran.
 
     python bench/cluster.py [--workers 2] [--cpus-per-worker N] [--videos 12] [--seconds 10] [--repeat 1]
 
-The pipeline: VideoReader, [clipping] (fixed-stride 2 s clips, transcoded to VP9 on the CPU), a
+The pipeline: VideoReader, [clipping] (fixed-stride 2 s clips, transcoded to H.264 with libopenh264 on the CPU), a
 1-CPU stage that decodes every clip and records the host it ran on, the clip writer. Needs a Docker
 engine and the base image. Every node of the local cluster shares this machine's cores: see
 docs/cluster.md before reading anything into the ratio.

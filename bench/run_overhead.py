@@ -4,7 +4,7 @@ sizing buys over Docker's 64 MB default. One run each, printed with their ratios
     python bench/run_overhead.py [--base-image curator-kit/base:1.4.0-cpu] [--videos 6] [--seconds 8]
 
 Scaffolds a project in a temporary directory (one custom stage that decodes every clip, the init
-template's [clipping]: fixed-stride clips transcoded with libvpx-vp9), builds it on the base image
+template's [clipping]: fixed-stride clips transcoded with libopenh264), builds it on the base image
 (which must exist: `curator-kit base build`), makes sample videos, then times on the same inputs:
 
 1. `curator-kit run` against the `docker run` line its `--dry-run` prints (same image, command,

@@ -50,20 +50,18 @@ def docker_client():
 
 @pytest.fixture(scope="session")
 def curator_base_image(docker_client, pytestconfig: pytest.Config) -> str:
-    """The cpu base image tag, built through curator-kit itself when absent."""
+    """The cpu base image tag, built through curator-kit itself when absent or stale.
+
+    Reused by tag once per machine, but only when its recipe label matches this checkout's recipe:
+    an image from an older Dockerfile.base (say, without libopenh264) under the same tag is rebuilt."""
     from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
-    from curator_kit.engine.images import image_exists
-    from curator_kit.ops.base_build import build_base
-    from curator_kit.ops.pipconfig import read_pip_settings
+    from curator_kit.core.pipconfig import read_pip_settings
+    from curator_kit.ops.base_build import ensure_base
     from curator_kit.ops.progress import PlainProgress
 
-    if image_exists(docker_client, BASE_TAG):
-        return BASE_TAG
     plan = plan_base_build(BaseBuildOptions(variant="cpu", tag=BASE_TAG), read_pip_settings())
     with visible_output(pytestconfig):
-        print(f"\nbuilding {BASE_TAG} (once per machine; reused by tag afterwards)", flush=True)
-        build_base(docker_client, plan, PlainProgress(), lambda message: print(message, flush=True))
-    return BASE_TAG
+        return ensure_base(docker_client, plan, PlainProgress(), lambda message: print(message, flush=True))
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -117,6 +120,27 @@ def data(tmp_path_factory) -> tuple[Path, Path]:
     return root / "videos", root / "out"  # out is missing: `cluster up` makes it for the user
 
 
+def dashboard_request(url: str, method: str = "GET", token: str | None = None, body: dict | None = None) -> int:
+    """The HTTP status the head's dashboard answers (its job API: what `ray job submit` talks to)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def assert_token_hidden(container, token: str) -> None:
+    """Not in a label, the command, the environment or anywhere else `docker inspect` shows."""
+    container.reload()
+    assert token not in json.dumps(container.attrs), f"{container.name} shows the Ray token in docker inspect"
+    env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+    assert env["RAY_AUTH_MODE"] == "token" and env["RAY_AUTH_TOKEN_PATH"] == "/run/curator-kit/ray-auth-token"
+
+
 def leftovers(client, project: Path) -> tuple[list[str], list[str]]:
     labels = {"label": [f"curator-kit.project={project.name}"]}
     containers = [c.name for c in client.containers.list(all=True, filters=labels)]
@@ -142,6 +166,16 @@ def test_cluster_up_run_down(project, image, data, docker_client, user_env):
             )
         )
         assert f"cluster {name} is up: 3 Ray nodes on network {name}-ray" in up.stdout
+        # Token authentication: a token of its own, private to the user; the job API refuses anyone without it.
+        token_file = project / ".curator-kit" / "ray-auth-token"
+        token = token_file.read_text()
+        assert len(token) == 64 and token_file.stat().st_mode & 0o777 == 0o600
+        assert token not in up.stdout + up.stderr
+        dashboard = re.search(r"^dashboard (http://127\.0\.0\.1:\d+) ", up.stdout, re.MULTILINE).group(1)
+        job = {"entrypoint": "id"}
+        assert dashboard_request(f"{dashboard}/api/jobs/", "POST", body=job) == 401
+        assert dashboard_request(f"{dashboard}/api/jobs/", "POST", token="0" * 64, body=job) == 403
+        assert dashboard_request(f"{dashboard}/api/jobs/", token=token) == 200  # the holder of the token is let in
         containers, networks = leftovers(docker_client, project)
         assert sorted(containers) == [f"{name}-ray-head", f"{name}-ray-worker-1", f"{name}-ray-worker-2"]
         assert networks == [f"{name}-ray"]
@@ -152,6 +186,9 @@ def test_cluster_up_run_down(project, image, data, docker_client, user_env):
         if user_env:
             assert head.attrs["Config"]["User"] == "{}:{}".format(*STAND_IN)
             assert (out.stat().st_uid, out.stat().st_gid) == STAND_IN
+            assert (token_file.stat().st_uid, token_file.stat().st_gid) == STAND_IN  # the nodes' user reads it
+        for node in docker_client.containers.list(filters={"label": f"curator-kit.project={name}"}):
+            assert_token_hidden(node, token)
 
         again = cli("cluster", "up", "--input", str(videos), "--output", str(out), cwd=project, env=user_env)
         assert again.returncode == 1 and "has a cluster already" in again.stderr
@@ -165,7 +202,7 @@ def test_cluster_up_run_down(project, image, data, docker_client, user_env):
         started = time.monotonic()
         run = ok(cli("run", "--cluster", cwd=project, env=user_env))
         wall = time.monotonic() - started
-        assert f"{VIDEOS} tasks reached the writer" in run.stdout
+        assert f"summary    {VIDEOS} video(s) found: {VIDEOS} processed, 0 unreadable, 0 failed" in run.stderr
         assert "joined the Ray cluster at" in run.stdout
         print(f"\n`run --cluster` wall time: {wall:.1f} s")
 
@@ -193,6 +230,7 @@ def test_cluster_up_run_down(project, image, data, docker_client, user_env):
         joined = cli(
             *("run", "--ray-address", f"{name}-ray-head", "--network", f"{name}-ray"),
             *("--input", str(videos), "--output", str(out), "--command", count),
+            *("--ray-token-file", str(token_file)),
             cwd=project,
             env=user_env,
         )
@@ -212,6 +250,7 @@ def test_cluster_up_run_down(project, image, data, docker_client, user_env):
         while not docker_client.containers.list(filters=label) and time.monotonic() < deadline:
             assert process.poll() is None, process.communicate()
             time.sleep(0.2)
+        assert_token_hidden(docker_client.containers.list(filters=label)[0], token)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 143, stderr
@@ -223,6 +262,7 @@ def test_cluster_up_run_down(project, image, data, docker_client, user_env):
     assert f"removed 3 container(s): {name}-ray-head, {name}-ray-worker-1, {name}-ray-worker-2" in down.stdout
     assert f"removed 1 network(s): {name}-ray" in down.stdout
     assert leftovers(docker_client, project) == ([], [])
+    assert not (project / ".curator-kit" / "ray-auth-token").exists()  # the token went with its cluster
     assert "nothing to remove" in ok(cli("cluster", "down", cwd=project)).stdout
     assert cli("cluster", "status", cwd=project).returncode == 1
 

@@ -22,7 +22,10 @@ from pathlib import Path
 
 import pytest
 from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults
-from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
+from curator_kit.core.parsers import parse_gpus, parse_ulimit
+from curator_kit.core.runplan import RunOptions, plan_run
+from curator_kit.core.spec import resolve_spec
+from curator_kit.ops.hostfacts import local_host
 from engine_limits import startable_ulimits
 
 HOOK = """#!/bin/sh
@@ -127,8 +130,11 @@ def standin(docker_client, bootstrap_image):
 def plan_for(tmp_path: Path, image: str, ulimits: tuple[str, ...], **opts):
     (tmp_path / "in").mkdir(exist_ok=True)
     (tmp_path / "out").mkdir(exist_ok=True)
-    options = RunOptions(tmp_path / "in", tmp_path / "out", image, command=("env",), ulimits=ulimits, **opts)
-    return plan_run(Manifest(ProjectInfo("standin"), run=RunDefaults()), tmp_path, options, HostFacts.local())
+    # Written as on `run`'s command line, parsed as its options are.
+    parsed = {"ulimits": tuple(map(parse_ulimit, ulimits)), "gpus": parse_gpus(opts.pop("gpus", "none"))}
+    options = RunOptions(tmp_path / "in", tmp_path / "out", image, command=("env",), **parsed, **opts)
+    manifest = Manifest(ProjectInfo("standin"), run=RunDefaults())
+    return plan_run(manifest, resolve_spec(manifest, tmp_path), tmp_path, options, local_host())
 
 
 @pytest.mark.parametrize(("gpus", "visible"), [("all", "all"), ("2", "0,1"), ("device=0,2", "0,2")])

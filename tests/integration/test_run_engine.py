@@ -21,8 +21,12 @@ from pathlib import Path
 import pytest
 from curator_kit.core.constants import LABEL_PROJECT, LABEL_RUN_ID
 from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults
+from curator_kit.core.parsers import parse_gpus, parse_size, parse_ulimit
 from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
+from curator_kit.core.spec import resolve_spec
+from curator_kit.engine.containers import docker_create_kwargs
 from curator_kit.errors import CuratorKitError
+from curator_kit.ops.hostfacts import local_host
 from engine_limits import startable_ulimits
 
 CAPS = [["gpu", "compute", "utility", "video"]]
@@ -32,10 +36,17 @@ def make_plan(tmp_path: Path, image: str, command: tuple[str, ...], host: HostFa
     (tmp_path / "in").mkdir(exist_ok=True)
     (tmp_path / "out").mkdir(exist_ok=True)
     manifest = Manifest(ProjectInfo(f"cktest-{uuid.uuid4().hex[:8]}"), run=RunDefaults())
-    options = RunOptions(tmp_path / "in", tmp_path / "out", image, command=command, **opts)
-    # The plan as specified (memlock=-1): without the cap HostFacts.local() finds on a sandboxed engine,
+    options = RunOptions(tmp_path / "in", tmp_path / "out", image, command=command, **as_run_parses(opts))
+    # The plan as specified (memlock=-1): without the cap local_host() finds on a sandboxed engine,
     # which test_run_pipeline's plain `curator-kit run` relies on.
-    return plan_run(manifest, tmp_path, options, host or replace(HostFacts.local(), memlock_cap=None))
+    spec = resolve_spec(manifest, tmp_path)
+    return plan_run(manifest, spec, tmp_path, options, host or replace(local_host(), memlock_cap=None))
+
+
+def as_run_parses(opts: dict) -> dict:
+    """Options written as on `run`'s command line, through the parsers its options use."""
+    parse = {"gpus": parse_gpus, "shm_size": parse_size, "ulimits": lambda texts: tuple(map(parse_ulimit, texts))}
+    return {key: parse[key](value) if key in parse else value for key, value in opts.items()}
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +78,7 @@ def engine_has_nvidia(client) -> bool:
 )
 def test_created_host_config(docker_client, bootstrap_image, tmp_path, created, gpus, count, ids):
     plan = make_plan(tmp_path, bootstrap_image, ("true",), gpus=gpus)
-    created.append(docker_client.containers.create(**plan.create_kwargs()))
+    created.append(docker_client.containers.create(**docker_create_kwargs(plan)))
     attrs = docker_client.api.inspect_container(created[0].id)
     host = attrs["HostConfig"]
     [request] = host["DeviceRequests"]
@@ -96,7 +107,7 @@ def test_created_host_config(docker_client, bootstrap_image, tmp_path, created, 
 def test_dry_run_line_makes_the_same_container(docker_client, bootstrap_image, tmp_path, created, gpus):
     """The printed `docker run` line, as `docker create`, gives the HostConfig the SDK plan gives."""
     plan = make_plan(tmp_path, bootstrap_image, ("true",), gpus=gpus, ipc=None)
-    created.append(docker_client.containers.create(**plan.create_kwargs()))
+    created.append(docker_client.containers.create(**docker_create_kwargs(plan)))
     argv = plan.docker_run_argv()
     argv[1:3] = ["create"]  # `run --rm` -> `create`
     argv[argv.index("--name") + 1] += "-cli"
@@ -122,19 +133,30 @@ def test_ulimit_the_engine_refuses_is_translated(docker_client, bootstrap_image,
     plan = make_plan(tmp_path, bootstrap_image, ("true",))
     with pytest.raises(CuratorKitError) as raised:
         run_plan(docker_client, plan)
-    assert raised.value.message == (
-        "the Docker engine may not raise a ulimit this far (memlock=-1 or stack) in containers"
-    )
-    assert raised.value.fix.startswith("pass --ulimit memlock=BYTES")
+    assert raised.value.message == "the Docker engine may not raise the memlock ulimit this far in containers"
+    assert raised.value.fix.startswith("pass --ulimit memlock=SOFT:HARD at or below dockerd's own limit")
+    assert containers_of(docker_client, plan) == []
+
+
+def test_a_refused_nofile_is_named_not_blamed_on_memlock(docker_client, bootstrap_image, tmp_path, engine_ulimits):
+    """runc says `rlimit type 7`; the one line names nofile, the limit the engine refused."""
+    from curator_kit.engine.containers import run_plan
+
+    # Above the kernel's nr_open (1048576 by default): no engine can grant it.
+    plan = make_plan(tmp_path, bootstrap_image, ("true",), ulimits=(*engine_ulimits, "nofile=99999999:99999999"))
+    with pytest.raises(CuratorKitError) as raised:
+        run_plan(docker_client, plan)
+    assert raised.value.message == "the Docker engine may not raise the nofile ulimit this far in containers"
+    assert "grep 'open files' /proc/$(pidof dockerd)/limits" in raised.value.fix
     assert containers_of(docker_client, plan) == []
 
 
 def test_ipc_host_and_shm_override(docker_client, bootstrap_image, tmp_path, created):
     plan = make_plan(tmp_path, bootstrap_image, ("true",), ipc="host")
-    created.append(docker_client.containers.create(**plan.create_kwargs()))
+    created.append(docker_client.containers.create(**docker_create_kwargs(plan)))
     assert docker_client.api.inspect_container(created[0].id)["HostConfig"]["IpcMode"] == "host"
     plan = make_plan(tmp_path, bootstrap_image, ("true",), shm_size="3g")
-    created.append(docker_client.containers.create(**plan.create_kwargs()))
+    created.append(docker_client.containers.create(**docker_create_kwargs(plan)))
     assert docker_client.api.inspect_container(created[1].id)["HostConfig"]["ShmSize"] == 3 * 2**30
 
 
@@ -200,7 +222,7 @@ def test_output_files_belong_to_the_invoking_user(docker_client, bootstrap_image
     """The plan runs as uid:gid of whoever runs curator-kit; a stand-in user shows it is not root's doing."""
     from curator_kit.engine.containers import run_plan
 
-    local = HostFacts.local()
+    local = local_host()
     host = HostFacts(local.cpus, local.memory_bytes, uid=4321, gid=4322)
     (tmp_path / "out").mkdir()
     os.chown(tmp_path / "out", 4321, 4322) if os.getuid() == 0 else pytest.skip("chown needs root")

@@ -1,7 +1,7 @@
 """The real CPU run: a scaffolded project with a filled-in stage and writer, built on the cpu base
 image, run with a plain `curator-kit run` on sample videos.
 
-VideoReader -> FixedStrideExtractorStage -> ClipTranscodingStage (libvpx-vp9, from [clipping])
+VideoReader -> FixedStrideExtractorStage -> ClipTranscodingStage (libopenh264, from [clipping])
     -> luma_probe (decodes each clip with PyAV) -> probe_writer (ClipWriterStage + one JSON per clip)
 
 Nothing here caps memlock: `run` must notice by itself an engine that cannot grant memlock=-1.
@@ -116,7 +116,8 @@ def test_run_exits_zero(run) -> None:
     if "execution  batch:" in plan:  # small hosts: the sum of every stage's cpus did not fit streaming
         assert "FixedStrideExtractorStage 1 + ClipTranscodingStage 1 + luma_probe 0.5 + probe_writer 0.25" in plan
     assert "ClipWriterStage" not in plan  # probe_writer replaces it
-    assert f"{SAMPLES} tasks reached the writer" in result.stdout
+    assert f"summary    {SAMPLES} video(s) found: {SAMPLES} processed, 0 unreadable, 0 failed" in result.stderr
+    assert f"clips      {SAMPLES * round(SECONDS / CLIP_LEN_S)} written, 0 filtered" in result.stderr
 
 
 def test_clips_and_metadata_are_written(run) -> None:
@@ -146,7 +147,7 @@ def test_the_custom_stage_did_its_work(run) -> None:
         probe = record["luma_probe"]
         assert probe is not None, record
         assert record["errors"] == {}
-        assert probe["codec"] == "vp9"  # the transcoder's output, not the h264 source
+        assert probe["codec"] == "h264"  # libopenh264, the encoder `init` writes into [clipping]
         assert abs(probe["frames"] - CLIP_LEN_S * FPS) <= 2
         assert probe["pid"] != 1  # in a Ray worker, not the init process
         by_kind.setdefault(Path(record["source_video"]).stem.rsplit("_", 1)[-1], []).append(probe["mean_luma"])

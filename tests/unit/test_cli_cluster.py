@@ -70,7 +70,7 @@ def test_run_on_ray_refusals(tmp_path):
     root = project(tmp_path)
     cases = [
         (["--cluster", "--ray-address", "h"], "error: --cluster and --ray-address both given"),
-        (["--network", "n"], "error: --network is for a driver that joins a Ray cluster"),
+        (["--network", "n"], "error: --network and --ray-token-file are for a driver that joins a Ray cluster"),
         (["--ray-address", "ray://h:10001"], "error: --ray-address ray://h:10001 is a Ray Client address"),
         (["--ray-address", "h", "--ipc", "host"], "error: --runtime and --ipc are for single-container runs"),
     ]
@@ -101,5 +101,5 @@ def test_export_kuberay_prefers_the_pushed_image(tmp_path):
     result = invoke("export", "kuberay", "--project", str(root), "-o", str(out), "--gpus-per-worker", "1")
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert text.count("image: reg.local/demo:latest") == 2 and "nvidia.com/gpu: 1" in text
+    assert text.count("image: reg.local/demo:latest") == 3 and "nvidia.com/gpu: 1" in text  # + submitter
     assert "kind: RayJob" in text and "entrypoint: python /workspace/pipeline.py" in text

@@ -40,11 +40,11 @@ def test_success_output(project: Path) -> None:
         f"created {project / 'stages' / 'denoise.py'}",
         f"created {project / 'tests' / 'test_denoise.py'}",
         f"updated {project / 'curator-kit.toml'}",
-        "pipeline: VideoReader -> clips (fixed-stride, libvpx-vp9) -> blur_filter -> denoise -> clip writer",
+        "pipeline: VideoReader -> clips (fixed-stride, libopenh264) -> blur_filter -> denoise -> clip writer",
     ]
     code, lines = run("stages")
     assert code == 0
-    assert lines[0].endswith("VideoReader -> clips (fixed-stride, libvpx-vp9) -> stages -> clip writer")
+    assert lines[0].endswith("VideoReader -> clips (fixed-stride, libopenh264) -> stages -> clip writer")
     assert lines[3].split()[:7] == ["2", "denoise", "stages.denoise.DenoiseStage", "2", "8", "GB", "1"]
 
 
@@ -81,7 +81,7 @@ def test_new_stage_bad_input_is_one_line_and_writes_nothing(project: Path, args:
         (["new-model", "clip_model", "--hf-repo", "org/x"], "model 'clip_model' clashes with model 'clip_model'"),
         (["new-model", "def", "--hf-repo", "org/x"], "model name 'def' is a Python keyword"),
         (["new-model", "m/x", "--hf-repo", "org/x"], "model name 'm/x' contains a path separator"),
-        (["new-model", "siglip", "--hf-repo", "siglip"], "--hf-repo 'siglip' is not ORG/REPO"),
+        (["new-model", "siglip", "--hf-repo", "siglip"], "--hf-repo 'siglip' is not a Hugging Face repository id"),
         (["new-env", "opencv"], "env 'opencv' already exists in curator-kit.toml"),
         (["new-env", "a/b"], "env name 'a/b' contains a path separator"),
         (["new-env", "torch", "--env", "NOEQUALS"], "--env 'NOEQUALS' is not KEY=VALUE"),

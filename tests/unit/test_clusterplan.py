@@ -13,7 +13,6 @@ from curator_kit.core.clusterplan import (
     XENNA_RAY_ENV,
     ClusterOptions,
     RayTarget,
-    cluster_execution,
     cluster_info,
     driver_script,
     judge_cluster,
@@ -25,15 +24,27 @@ from curator_kit.core.clusterplan import (
     worker_gpus,
 )
 from curator_kit.core.constants import LABEL_CLUSTER, LABEL_PROJECT, LABEL_RAY_CPUS, LABEL_ROLE
-from curator_kit.core.devices import HostGpu
+from curator_kit.core.devices import NO_GPU, GpuRequest, HostGpu
 from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
+from curator_kit.core.parsers import parse_gpus, parse_gpus_per_worker, parse_size
 from curator_kit.core.preflight import EngineFacts
 from curator_kit.core.runplan import HostFacts, RunOptions
+from curator_kit.core.spec import PipelineSpec, SpecStage, choose_execution_mode, resolve_spec
+from curator_kit.engine.containers import docker_create_kwargs
 from curator_kit.errors import CuratorKitError
 
 GIB = 2**30
 HOST = HostFacts(cpus=2, memory_bytes=24 * GIB, uid=1000, gid=1001)
 CAPPED = replace(HOST, memlock_cap=8388608)
+
+
+def spec_of(manifest: Manifest, project_dir: Path) -> PipelineSpec:
+    return resolve_spec(manifest, project_dir)
+
+
+def spec_needing(cpus: float) -> PipelineSpec:
+    """A pipeline whose stages need `cpus` at once when streaming."""
+    return PipelineSpec("demo", "1.4.0", (SpecStage("work", "custom", "stages.work.Work", (("work", cpus),)),))
 
 
 def manifest(stages=None, **run) -> Manifest:
@@ -51,7 +62,7 @@ def cluster_options(tmp_path: Path, **overrides) -> ClusterOptions:
 
 
 def test_head_and_workers_on_one_network(tmp_path):
-    plan = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path), HOST)
+    plan = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path), HOST)
     assert plan.network == "demo-ray"
     assert [n.name for n in plan.nodes] == ["demo-ray-head", "demo-ray-worker-1", "demo-ray-worker-2"]
     assert plan.head.command == [
@@ -62,7 +73,7 @@ def test_head_and_workers_on_one_network(tmp_path):
         assert worker.command[:4] == ["ray", "start", "--block", "--address=demo-ray-head:6379"]
         assert "--num-cpus=1" in worker.command  # 2 cores shared by 2 workers
     for node in plan.nodes:
-        kwargs = node.create_kwargs()
+        kwargs = docker_create_kwargs(node)
         assert kwargs["network"] == "demo-ray" and kwargs["hostname"] == node.name
         assert kwargs["environment"].items() >= XENNA_RAY_ENV.items()
         assert kwargs["environment"]["RAY_USAGE_STATS_ENABLED"] == "0"
@@ -73,40 +84,61 @@ def test_head_and_workers_on_one_network(tmp_path):
         assert [(m.source, m.target, m.read_only) for m in node.mounts] == [
             (str((tmp_path / "in").resolve()), "/data/input", True),
             (str((tmp_path / "out").resolve()), "/data/output", False),
+            (str(tmp_path.resolve() / ".curator-kit" / "ray-auth-token"), "/run/curator-kit/ray-auth-token", True),
         ]
         assert "device_requests" not in kwargs
     assert [n.labels[LABEL_ROLE] for n in plan.nodes] == ["head", "worker", "worker"]
     assert plan.node_cpus == [1, 1, 1]
-    assert plan.head.create_kwargs()["ports"] == {"8265/tcp": ("127.0.0.1", None)}
-    assert "ports" not in plan.workers[0].create_kwargs()
+    assert docker_create_kwargs(plan.head)["ports"] == {"8265/tcp": ("127.0.0.1", None)}
+    assert "ports" not in docker_create_kwargs(plan.workers[0])
     assert plan.labels[LABEL_CLUSTER] == "demo" and LABEL_ROLE not in plan.labels  # network: no role
 
 
 def test_shm_is_shared_out_and_the_object_store_fits_it(tmp_path):
-    plan = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path), HOST)
+    plan = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path), HOST)
     # 35% of 24 GiB shared by head, 2 workers and a driver; the store stays inside shm (Ray uses /tmp otherwise)
     assert plan.node_shm_bytes == int(24 * GIB * 0.35) // 4 // 2**20 * 2**20
     assert plan.object_store_bytes < plan.node_shm_bytes
     assert any("shared by 4 nodes" in note for note in plan.notes)
-    small = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path), replace(HOST, memory_bytes=4 * GIB))
+    small = plan_cluster(
+        manifest(),
+        spec_of(manifest(), tmp_path),
+        tmp_path,
+        cluster_options(tmp_path),
+        replace(HOST, memory_bytes=4 * GIB),
+    )
     assert small.node_shm_bytes == 2 * GIB  # never under the single-container minimum
-    given = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, shm_size="3g"), HOST)
+    given = plan_cluster(
+        manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path, shm_size=parse_size("3g")), HOST
+    )
     assert given.node_shm_bytes == 3 * GIB
     with pytest.raises(CuratorKitError, match="too small"):
-        plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, shm_size="64m"), HOST)
+        plan_cluster(
+            manifest(),
+            spec_of(manifest(), tmp_path),
+            tmp_path,
+            cluster_options(tmp_path, shm_size=parse_size("64m")),
+            HOST,
+        )
 
 
 def test_memlock_cap_and_oversubscription_are_noted(tmp_path):
-    plan = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path), CAPPED)
+    plan = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path), CAPPED)
     assert ("memlock", 8388608, 8388608) in plan.head.ulimits
     assert any(note.startswith("memlock 8388608") for note in plan.notes)
     assert any("4 logical CPUs (with a driver) on 2 cores" in note for note in plan.notes)
-    wide = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, workers=2), replace(HOST, cpus=16))
+    wide = plan_cluster(
+        manifest(),
+        spec_of(manifest(), tmp_path),
+        tmp_path,
+        cluster_options(tmp_path, workers=2),
+        replace(HOST, cpus=16),
+    )
     assert wide.node_cpus == [1, 7, 7] and not any("logical CPUs" in n for n in wide.notes)
 
 
 def test_docker_lines_make_the_same_cluster(tmp_path):
-    plan = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, workers=1), HOST)
+    plan = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path, workers=1), HOST)
     network, head, worker = plan.docker_lines()
     assert network.startswith("docker network create --label curator-kit.project=demo") and network.endswith(
         " demo-ray"
@@ -121,21 +153,35 @@ def test_docker_lines_make_the_same_cluster(tmp_path):
 
 
 def test_gpu_workers_get_distinct_devices_and_ray_counts_them(tmp_path):
-    plan = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, gpus_per_worker="2"), HOST)
-    requests = [w.create_kwargs()["device_requests"][0] for w in plan.workers]
+    plan = plan_cluster(
+        manifest(),
+        spec_of(manifest(), tmp_path),
+        tmp_path,
+        cluster_options(tmp_path, gpus_per_worker=parse_gpus_per_worker("2")),
+        HOST,
+    )
+    requests = [docker_create_kwargs(w)["device_requests"][0] for w in plan.workers]
     assert [r["DeviceIDs"] for r in requests] == [["0", "1"], ["2", "3"]]
     assert all(
         r["Driver"] == "nvidia" and r["Capabilities"] == [["gpu", "compute", "utility", "video"]] for r in requests
     )
     assert all("--num-gpus=2" in w.command for w in plan.workers)
     assert all(w.env["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility,video" for w in plan.workers)
-    assert "--num-gpus=0" in plan.head.command and "device_requests" not in plan.head.create_kwargs()
-    every = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, gpus_per_worker="all"), HOST)
-    assert every.workers[0].create_kwargs()["device_requests"][0]["Count"] == -1
+    assert "--num-gpus=0" in plan.head.command and "device_requests" not in docker_create_kwargs(plan.head)
+    every = plan_cluster(
+        manifest(),
+        spec_of(manifest(), tmp_path),
+        tmp_path,
+        cluster_options(tmp_path, gpus_per_worker=parse_gpus_per_worker("all")),
+        HOST,
+    )
+    assert docker_create_kwargs(every.workers[0])["device_requests"][0]["Count"] == -1
     assert not any(arg.startswith("--num-gpus") for arg in every.workers[0].command)  # Ray counts them itself
-    assert worker_gpus("none", 2) == worker_gpus("0", 2)
-    with pytest.raises(CuratorKitError, match="gpus-per-worker"):
-        worker_gpus("device=0", 1)
+    # --gpus-per-worker is parsed once into a GpuRequest, which the plan passes on as is.
+    assert worker_gpus(parse_gpus_per_worker("none"), 2) == worker_gpus(parse_gpus_per_worker("0"), 2) == [NO_GPU] * 2
+    assert worker_gpus(parse_gpus_per_worker("all"), 2) == [GpuRequest(count=-1)] * 2
+    assert worker_gpus(GpuRequest(count=1), 2) == [GpuRequest(device_ids=("0",)), GpuRequest(device_ids=("1",))]
+    assert [w.gpus for w in plan.workers] == worker_gpus(GpuRequest(count=2), 2)
 
 
 @pytest.mark.parametrize(
@@ -148,21 +194,23 @@ def test_gpu_workers_get_distinct_devices_and_ray_counts_them(tmp_path):
 )
 def test_refused_shapes(tmp_path, overrides, message):
     with pytest.raises(CuratorKitError, match=message):
-        plan_cluster(manifest(), tmp_path, cluster_options(tmp_path, **overrides), HOST)
+        plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path, **overrides), HOST)
 
 
 def test_execution_on_a_cluster_counts_each_node_share():
     # Xenna gives each node int(cpus x 0.95): four 1-CPU nodes have nothing to stream on.
-    small = cluster_execution("auto", 4.75, [1, 1, 1, 1])
+    small = choose_execution_mode("auto", spec_needing(4.75), [1, 1, 1, 1])
     assert (small.mode, small.cpu_allocation, small.streaming_cpus, small.fits_streaming) == ("batch", 1.0, 0, False)
     assert "int(0.95 x 1) + int(0.95 x 1)" in small.reason
-    big = cluster_execution("auto", 4.75, [2, 8, 8])
+    big = choose_execution_mode("auto", spec_needing(4.75), [2, 8, 8])
     assert (big.mode, big.cpu_allocation, big.streaming_cpus) == ("streaming", 0.95, 15)
-    unknown = cluster_execution("auto", 4.75, None)
+    unknown = choose_execution_mode("auto", spec_needing(4.75), None)
     assert unknown.mode == "batch" and "not known" in unknown.reason
-    assert cluster_execution("streaming", 4.75, None).fits_streaming  # the user knows their cluster
-    assert not cluster_execution("streaming", 4.75, [1, 1]).fits_streaming  # preflight refuses this one
-    assert cluster_execution("batch", 4.75, [1]).mode == "batch"
+    assert choose_execution_mode("streaming", spec_needing(4.75), None).fits_streaming  # the user knows their cluster
+    assert not choose_execution_mode(
+        "streaming", spec_needing(4.75), [1, 1]
+    ).fits_streaming  # preflight refuses this one
+    assert choose_execution_mode("batch", spec_needing(4.75), [1]).mode == "batch"
 
 
 @pytest.mark.parametrize(
@@ -188,7 +236,9 @@ def test_parse_ray_address_refuses(text, message):
 
 
 def info(tmp_path, **overrides):
-    labels = plan_cluster(manifest(), tmp_path, cluster_options(tmp_path), HOST).head.labels
+    labels = plan_cluster(
+        manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path), HOST
+    ).head.labels
     nodes = [labels, {**labels, LABEL_RAY_CPUS: "2"}]
     return cluster_info(labels, "demo-ray-head", "sha256:" + "a" * 64, nodes)
 
@@ -208,8 +258,15 @@ def run_options(tmp_path, **overrides) -> RunOptions:
 
 def test_driver_on_the_local_cluster(tmp_path):
     cluster = info(tmp_path)
-    plan = plan_ray_run(manifest(), tmp_path, run_options(tmp_path), HOST, RayTarget(cluster.ray_address, cluster))
-    kwargs = plan.create_kwargs()
+    plan = plan_ray_run(
+        manifest(),
+        spec_of(manifest(), tmp_path),
+        tmp_path,
+        run_options(tmp_path),
+        HOST,
+        RayTarget(cluster.ray_address, cluster),
+    )
+    kwargs = docker_create_kwargs(plan)
     assert plan.name == "demo-ray-driver-r1" and kwargs["network"] == "demo-ray" and kwargs["hostname"] == plan.name
     assert kwargs["image"] == cluster.image_id  # exactly what the nodes run
     assert kwargs["environment"]["RAY_ADDRESS"] == "demo-ray-head:6379"
@@ -227,12 +284,26 @@ def test_driver_on_the_local_cluster(tmp_path):
     assert "python /workspace/pipeline.py --input /data/input --output /data/output --execution-mode batch" in script
     assert plan.execution.mode == "batch" and "int(0.95 x 1)" in plan.execution.reason
     with pytest.raises(CuratorKitError, match="workers hold the GPUs"):
-        plan_ray_run(manifest(), tmp_path, run_options(tmp_path, gpus="all"), HOST, RayTarget("x:1", cluster))
+        plan_ray_run(
+            manifest(),
+            spec_of(manifest(), tmp_path),
+            tmp_path,
+            run_options(tmp_path, gpus=parse_gpus("all")),
+            HOST,
+            RayTarget("x:1", cluster),
+        )
 
 
 def test_driver_for_an_external_cluster_keeps_the_paths(tmp_path):
-    plan = plan_ray_run(manifest(), tmp_path, run_options(tmp_path, image="demo:1"), HOST, RayTarget("10.0.0.5:6379"))
-    kwargs = plan.create_kwargs()
+    plan = plan_ray_run(
+        manifest(),
+        spec_of(manifest(), tmp_path),
+        tmp_path,
+        run_options(tmp_path, image="demo:1"),
+        HOST,
+        RayTarget("10.0.0.5:6379"),
+    )
+    kwargs = docker_create_kwargs(plan)
     assert kwargs["network_mode"] == "host" and "hostname" not in kwargs and "network" not in kwargs
     source_in, source_out = str((tmp_path / "elsewhere").resolve()), str((tmp_path / "o").resolve())
     assert [(m.source, m.target) for m in plan.mounts] == [(source_in, source_in), (source_out, source_out)]
@@ -240,9 +311,16 @@ def test_driver_for_an_external_cluster_keeps_the_paths(tmp_path):
     assert "--object-store-memory" not in plan.command[2]
     assert any("every node of the cluster must see them" in note for note in plan.notes)
     on_network = plan_ray_run(
-        manifest(), tmp_path, run_options(tmp_path, image="demo:1"), HOST, RayTarget("h:6379", network="n1")
+        manifest(),
+        spec_of(manifest(), tmp_path),
+        tmp_path,
+        run_options(tmp_path, image="demo:1"),
+        HOST,
+        RayTarget("h:6379", network="n1"),
     )
-    assert on_network.create_kwargs()["network"] == "n1" and "network_mode" not in on_network.create_kwargs()
+    assert docker_create_kwargs(on_network)["network"] == "n1" and "network_mode" not in docker_create_kwargs(
+        on_network
+    )
     argv = on_network.docker_run_argv()
     assert argv[:3] == ["docker", "run", "--rm"] and argv[argv.index("--network") + 1] == "n1"
 
@@ -314,15 +392,129 @@ NVIDIA = EngineFacts(runtimes=("nvidia", "runc"), nvidia_hook=True)
 
 def test_judge_cluster(tmp_path):
     gpu_manifest = manifest([GPU_STAGE])
-    plain = plan_cluster(gpu_manifest, tmp_path, cluster_options(tmp_path), HOST)
-    verdict = judge_cluster(plain, gpu_manifest, NVIDIA, [])
+    plain = plan_cluster(gpu_manifest, spec_of(gpu_manifest, tmp_path), tmp_path, cluster_options(tmp_path), HOST)
+    verdict = judge_cluster(plain, NVIDIA, [])
     assert verdict.refusals == [
         ("stage 'embed' needs a GPU but the run asks for none", "pass --gpus-per-worker 1 (or all)")
     ]
-    gpus = plan_cluster(gpu_manifest, tmp_path, cluster_options(tmp_path, gpus_per_worker="1"), HOST)
-    assert judge_cluster(gpus, gpu_manifest, NVIDIA, []).refusals == []
-    bare = judge_cluster(gpus, gpu_manifest, EngineFacts(runtimes=("runc",)), [])
+    gpus = plan_cluster(
+        gpu_manifest,
+        spec_of(gpu_manifest, tmp_path),
+        tmp_path,
+        cluster_options(tmp_path, gpus_per_worker=parse_gpus_per_worker("1")),
+        HOST,
+    )
+    assert judge_cluster(gpus, NVIDIA, []).refusals == []
+    bare = judge_cluster(gpus, EngineFacts(runtimes=("runc",)), [])
     assert bare.problems and "no NVIDIA support" in bare.problems[0] and len(bare.problems) == 1  # once, not per worker
     one_gpu = [HostGpu(0, "NVIDIA L4", 23034)]
-    short = judge_cluster(gpus, gpu_manifest, NVIDIA, one_gpu)
+    short = judge_cluster(gpus, NVIDIA, one_gpu)
     assert short.problems == ["2 workers x 1 GPU(s) need GPUs 0-1, but this host has 1"]
+
+
+def test_the_driver_sizes_memory_stages_for_the_clusters_cards(tmp_path):
+    # The driver container has no GPU, so Curator alone would assume 24 GB: 8 GB -> 0.3 of an 80 GB H100.
+    embed = StageSpec("embed", "stages.embed", "Embed", resources=StageResources(cpus=1.0, gpu_memory_gb=8.0))
+    m = manifest(stages=[embed])
+    h100_host = replace(HOST, gpus=(HostGpu(0, "NVIDIA H100 80GB HBM3", 81559),))
+    cluster = cluster_info(
+        {
+            **docker_create_kwargs(
+                plan_cluster(m, spec_of(m, tmp_path), tmp_path, cluster_options(tmp_path), HOST).head
+            )["labels"]
+        },
+        "demo-ray-head",
+        "sha256:abc",
+        [{LABEL_RAY_CPUS: "1"}, {LABEL_RAY_CPUS: "1"}],
+    )
+    plan = plan_ray_run(
+        m, spec_of(m, tmp_path), tmp_path, run_options(tmp_path), h100_host, RayTarget("x:6379", cluster)
+    )
+    assert "--stage-gpus embed=0.1" in plan.command[2]
+    external = plan_ray_run(
+        m, spec_of(m, tmp_path), tmp_path, run_options(tmp_path, image="d:1"), h100_host, RayTarget("x:6379")
+    )
+    assert "--stage-gpus" not in external.command[2]
+
+
+# --- Ray token authentication -----------------------------------------------------------------
+
+TOKEN_PATH_IN_NODES = "/run/curator-kit/ray-auth-token"
+
+
+def test_every_node_authenticates_with_a_token_file_never_the_token(tmp_path):
+    plan = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path), HOST)
+    token_file = tmp_path / ".curator-kit" / "ray-auth-token"
+    assert plan.token_file == token_file
+    for node in plan.nodes:
+        env = docker_create_kwargs(node)["environment"]
+        assert env["RAY_AUTH_MODE"] == "token" and env["RAY_AUTH_TOKEN_PATH"] == TOKEN_PATH_IN_NODES
+        assert "RAY_AUTH_TOKEN" not in env  # the value itself would show in `docker inspect`
+        assert (str(token_file.resolve()), TOKEN_PATH_IN_NODES, True) in [
+            (m.source, m.target, m.read_only) for m in node.mounts
+        ]
+        assert node.labels["curator-kit.ray-auth"] == "token"
+    assert f"auth       Ray token authentication: a new token in {token_file} (mode 0600), mounted read-only" in (
+        "\n".join(plan.describe())
+    )
+
+
+def test_the_token_reaches_no_plan_output(tmp_path, monkeypatch):
+    """`cluster up` writes the token (0600, owned by the nodes' user) and no printed line or docker
+    argument carries it: the plan only ever holds the file's path."""
+    from curator_kit.ops import cluster as ops_cluster
+    from curator_kit.ops.launch import EngineSession
+
+    owners: list[tuple[int, int]] = []
+    monkeypatch.setattr(ops_cluster, "give_to_user", lambda path, host: owners.append((host.uid, host.gid)))
+    session = EngineSession(client=None, info={}, host=HOST, engine=None)  # type: ignore[arg-type]
+    path = ops_cluster.new_cluster_token(tmp_path, session)
+    token = path.read_text()
+    assert len(token) == 64 and int(token, 16) >= 0  # 256 bits, hex
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    assert owners == [(1000, 1001)]
+    assert ops_cluster.new_cluster_token(tmp_path, session).read_text() != token  # a new one per cluster
+    plan = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path), HOST)
+    printed = "\n".join([*plan.describe(), *plan.docker_lines()])
+    created = str([docker_create_kwargs(node) for node in plan.nodes])
+    token = path.read_text()
+    assert token not in printed and token not in created
+    assert f"type=bind,source={path.resolve()},target={TOKEN_PATH_IN_NODES},readonly" in printed
+
+
+def test_drivers_use_the_local_clusters_token_or_the_given_one(tmp_path):
+    cluster = info(tmp_path)
+    assert cluster.auth
+    token = tmp_path / ".curator-kit" / "ray-auth-token"
+    local = plan_ray_run(
+        manifest(), spec_of(manifest(), tmp_path), tmp_path, run_options(tmp_path), HOST,
+        RayTarget(cluster.ray_address, cluster, token_file=token),
+    )  # fmt: skip
+    env = docker_create_kwargs(local)["environment"]
+    assert env["RAY_AUTH_MODE"] == "token" and env["RAY_AUTH_TOKEN_PATH"] == TOKEN_PATH_IN_NODES
+    mounts = [(m.source, m.target, m.read_only) for m in local.mounts]
+    assert (str(token.resolve()), TOKEN_PATH_IN_NODES, True) in mounts
+    given = tmp_path / "their-token"
+    external = plan_ray_run(
+        manifest(), spec_of(manifest(), tmp_path), tmp_path, run_options(tmp_path, image="d:1"), HOST,
+        RayTarget("h:6379", token_file=given),
+    )  # fmt: skip
+    assert docker_create_kwargs(external)["environment"]["RAY_AUTH_TOKEN_PATH"] == TOKEN_PATH_IN_NODES
+    assert any(m.source == str(given.resolve()) and m.read_only for m in external.mounts)
+    plain = plan_ray_run(
+        manifest(), spec_of(manifest(), tmp_path), tmp_path, run_options(tmp_path, image="d:1"), HOST,
+        RayTarget("h:6379"),
+    )  # fmt: skip
+    assert "RAY_AUTH_MODE" not in docker_create_kwargs(plain)["environment"]
+
+
+def test_a_cluster_from_before_token_authentication_is_named(tmp_path):
+    head = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path), HOST).head
+    old = {k: v for k, v in head.labels.items() if k != "curator-kit.ray-auth"}
+    cluster = cluster_info(old, "demo-ray-head", "sha256:" + "a" * 64, [old])
+    assert not cluster.auth
+    plan = plan_ray_run(
+        manifest(), spec_of(manifest(), tmp_path), tmp_path, run_options(tmp_path), HOST,
+        RayTarget(cluster.ray_address, cluster),
+    )  # fmt: skip
+    assert "the cluster was started without Ray token authentication: `cluster down` and `cluster up`" in plan.notes

@@ -7,15 +7,15 @@ from curator_kit.core.devices import (
     CodecNeed,
     GpuRequest,
     HostGpu,
-    build_device_request,
     codec_engines,
     codec_problems,
-    detect_host_gpus,
-    parse_gpus,
     parse_nvidia_smi,
     selected_gpus,
 )
+from curator_kit.core.parsers import ParseError, parse_gpus
 from curator_kit.errors import CuratorKitError
+from curator_kit.ops.hostfacts import detect_host_gpus
+from docker.types import DeviceRequest
 
 ALL_CAPS = [["gpu", "compute", "utility", "video"]]
 
@@ -44,7 +44,7 @@ def test_gpus_syntax_to_device_request(text, fields):
     assert not ("count" in fields and "device_ids" in fields)
 
 
-@pytest.mark.parametrize("text", ["none", "", None, " none ", '"none"'])
+@pytest.mark.parametrize("text", ["none", "", " none ", '"none"'])
 def test_no_gpu(text):
     request = parse_gpus(text)
     assert not request.wanted
@@ -63,25 +63,35 @@ def test_no_gpu(text):
         ("device=0,0", "named twice"),
         ("driver=amd", "curator-kit always sets driver=nvidia"),
         ('"device=0,2",capabilities=video', "one form only"),
+        ("1e9", "a count is `all` or a whole number"),
+        ("65", "a count above 64 is more GPUs than a machine has"),
+        ("device=0;rm", "device ids"),
+        ("device=0\nRUN x", "control character"),
     ],
 )
 def test_bad_gpus_is_one_line_with_the_syntax(text, why):
     with pytest.raises(CuratorKitError) as raised:
         parse_gpus(text)
     assert why in raised.value.message
-    assert raised.value.fix == "use all | N | device=0,2 | none"
+    assert raised.value.fix == "use all | none | N | count=N | device=ID[,ID...], e.g. all, 2 or device=0,2"
     assert "\n" not in raised.value.one_line()
 
 
-def test_source_names_the_manifest_key():
-    with pytest.raises(CuratorKitError, match=r"^\[run\] gpus '0'"):
-        parse_gpus("0", "[run] gpus")
+def test_the_caller_names_the_source():
+    with pytest.raises(ParseError) as raised:
+        parse_gpus("0")
+    assert raised.value.at("--gpus").message.startswith("--gpus '0' is not a GPU request: a count of 0")
+    assert raised.value.at("curator-kit.toml:3: run.gpus =").message.startswith("curator-kit.toml:3: run.gpus = '0'")
+
+
+def device_fields(request):
+    return request.device_request_fields()
 
 
 def test_docker_types_device_request_built_lazily():
-    request = build_device_request(parse_gpus("all"))
+    request = DeviceRequest(**device_fields(parse_gpus("all")))
     assert request == {"Driver": "nvidia", "Count": -1, "DeviceIDs": [], "Capabilities": ALL_CAPS, "Options": {}}
-    request = build_device_request(parse_gpus("device=0,2"))
+    request = DeviceRequest(**device_fields(parse_gpus("device=0,2")))
     assert request["DeviceIDs"] == ["0", "2"]
     assert request["Count"] == 0  # docker-py serialises 0; with DeviceIDs the engine ignores it, as for docker's CLI
     assert tuple(request["Capabilities"][0]) == CAPABILITIES

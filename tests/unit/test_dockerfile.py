@@ -5,8 +5,14 @@ from pathlib import Path
 from curator_kit import __version__
 from curator_kit.core.dockerfile import codec_needs, render_dockerfile, stage_records
 from curator_kit.core.manifest import ClippingSettings, parse_manifest
+from curator_kit.core.spec import resolve_spec
 
 GOLDEN = Path(__file__).parent / "golden"
+
+
+def spec_of(manifest):
+    """The pipeline spec `build` resolves for this manifest (no project sources: no project writer)."""
+    return resolve_spec(manifest, Path("/nonexistent"))
 
 
 def golden_manifest():
@@ -15,7 +21,7 @@ def golden_manifest():
 
 def render_golden() -> str:
     # The toolkit version is a label value; keep the golden file independent of releases.
-    return render_dockerfile(golden_manifest()).replace(__version__, "TOOLKIT_VERSION")
+    return render_dockerfile(golden_manifest(), spec_of(golden_manifest())).replace(__version__, "TOOLKIT_VERSION")
 
 
 def test_matches_golden_byte_for_byte():
@@ -25,7 +31,8 @@ def test_matches_golden_byte_for_byte():
 def test_stable_across_renders_and_env_order():
     manifest = golden_manifest()
     manifest.envs = dict(reversed(list(manifest.envs.items())))
-    assert render_dockerfile(manifest) == render_dockerfile(golden_manifest())
+    golden = golden_manifest()
+    assert render_dockerfile(manifest, spec_of(manifest)) == render_dockerfile(golden, spec_of(golden))
 
 
 def test_cache_order_dependencies_before_code():
@@ -47,7 +54,7 @@ def test_cache_order_dependencies_before_code():
 
 def test_minimal_manifest_has_no_optional_layers():
     manifest = parse_manifest('[project]\nname = "tiny"\n')
-    text = render_dockerfile(manifest)
+    text = render_dockerfile(manifest, spec_of(manifest))
     for absent in ("apt-get", "pip install", "update-ca-certificates", "project-deps", "download_weights"):
         assert absent not in text
     assert "COPY project/ /workspace/" in text
@@ -58,16 +65,32 @@ def test_labels_carry_stages_and_codec_needs():
     records = stage_records(manifest)
     assert [r["name"] for r in records] == ["blur_filter", "captioner"]
     assert records[0]["resources"]["nvdecs"] == 1 and records[1]["resources"]["gpus"] == 1.0
-    assert codec_needs(manifest) == {
+    assert codec_needs(spec_of(manifest)) == {
         "blur_filter": {"nvdecs": 1, "nvencs": 0},
         "captioner": {"nvdecs": 0, "nvencs": 1},
     }
     manifest.clipping = ClippingSettings(method="fixed-stride", encoder="h264_nvenc")
-    assert list(codec_needs(manifest)) == ["clipping (h264_nvenc)", "blur_filter", "captioner"]
+    assert list(codec_needs(spec_of(manifest))) == ["clipping (h264_nvenc)", "blur_filter", "captioner"]
     manifest.clipping.encoder = "libvpx-vp9"
-    assert list(codec_needs(manifest)) == ["blur_filter", "captioner"]
+    assert list(codec_needs(spec_of(manifest))) == ["blur_filter", "captioner"]
 
 
 def test_team_template_overrides(tmp_path):
     (tmp_path / "Dockerfile.j2").write_text("FROM {{ base_image }}\n# team template\n")
-    assert render_dockerfile(golden_manifest(), (tmp_path,)) == "FROM curator-kit/base:1.4.0-cpu\n# team template\n"
+    manifest = golden_manifest()
+    assert (
+        render_dockerfile(manifest, spec_of(manifest), tmp_path) == "FROM curator-kit/base:1.4.0-cpu\n# team template\n"
+    )
+
+
+def test_wheelhouse_stage_creates_the_prefix_even_when_pip_installs_nothing():
+    # Bug: with a wheelhouse and only requirements the base image already has (`new-env --pip av`),
+    # pip created no /tmp/deps and the build failed at `COPY --from=project-deps /tmp/deps/`.
+    manifest = parse_manifest('[project]\nname = "p"\n[envs.media]\npip = ["av"]\n[build]\nwheelhouse = "wheels"\n')
+    lines = render_dockerfile(manifest, spec_of(manifest)).splitlines()
+    deps_stage = lines.index("FROM project-base AS project-deps")
+    mkdir = lines.index("RUN mkdir -p /tmp/deps \\")
+    install = next(i for i, line in enumerate(lines) if "pip install" in line and "--prefix=/tmp/deps" in line)
+    copy = lines.index("COPY --from=project-deps /tmp/deps/ /opt/venv/")
+    assert deps_stage < mkdir < install < copy
+    assert lines[install].startswith(" && ")  # one RUN: the directory and the install are one layer

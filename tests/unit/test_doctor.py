@@ -1,16 +1,16 @@
 from curator_kit.core.devices import HostGpu
 from curator_kit.core.preflight import EngineFacts
 from curator_kit.errors import CuratorKitError
-from curator_kit.ops.doctor import HostFacts, diagnose
+from curator_kit.ops.doctor import DoctorFacts, diagnose
 
 
 def test_unreachable_engine_is_the_only_check():
-    facts = HostFacts(engine_error=CuratorKitError("Docker engine not reachable at unix:///x", "start it"))
+    facts = DoctorFacts(engine_error=CuratorKitError("Docker engine not reachable at unix:///x", "start it"))
     assert [(c.name, c.status) for c in diagnose(facts)] == [("engine", "fail")]
 
 
 def test_ready_gpu_host():
-    facts = HostFacts(
+    facts = DoctorFacts(
         server_version="27.3.1",
         api_version="1.47",
         engine_address="unix:///var/run/docker.sock",
@@ -28,7 +28,21 @@ def test_ready_gpu_host():
 
 
 def test_cpu_host_without_nvidia_warns_with_fix():
-    checks = {c.name: c for c in diagnose(HostFacts(server_version="20.10", api_version="1.41"))}
+    checks = {c.name: c for c in diagnose(DoctorFacts(server_version="20.10", api_version="1.41"))}
     assert checks["nvidia"].status == "warn" and "nvidia-ctk runtime configure" in checks["nvidia"].detail
     assert checks["gpus"].status == "info"
     assert checks["base image"].status == "warn" and "curator-kit base build" in checks["base image"].detail
+
+
+def test_base_image_shows_its_stack_or_that_it_is_stale():
+    tag = "curator-kit/base:1.4.0-cpu"
+    stack = "torch 2.14.1, ray 2.57.0, ffmpeg 5.1.9 (libopenh264, libvpx-vp9)"
+    facts = DoctorFacts(
+        server_version="20.10", api_version="1.41", base_images={tag: "7.9 GB"}, base_stacks={tag: stack}
+    )
+    check = {c.name: c for c in diagnose(facts)}["base image"]
+    assert (check.status, check.detail) == ("ok", f"{tag} (7.9 GB): {stack}")
+    facts.base_stale = {tag: "it records no recipe (built by an older curator-kit)"}
+    check = {c.name: c for c in diagnose(facts)}["base image"]
+    assert check.status == "warn" and "is stale: it records no recipe" in check.detail
+    assert "curator-kit base build" in check.detail

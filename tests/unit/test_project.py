@@ -3,8 +3,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from curator_kit.cli.params import GPUS, MOUNT, SIZE
 from curator_kit.core import manifest as project
+from curator_kit.core.devices import NO_GPU, GpuRequest
 from curator_kit.core.manifest import EnvSpec, ModelSpec, StageResources, StageSpec
+from curator_kit.core.parsers import Mount
 from curator_kit.errors import CuratorKitError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "manifest.md"
@@ -70,7 +73,7 @@ def test_defaults_fill_what_is_left_out() -> None:
     manifest = project.parse_manifest(MINIMAL)
     assert manifest.project.curator_version == "1.4.0"
     assert manifest.stages == [] and manifest.models == [] and manifest.envs == {}
-    assert manifest.run.gpus == "none"
+    assert manifest.run.gpus == NO_GPU and manifest.run.shm_size is None and manifest.run.mounts == []
 
 
 def test_numbers_become_floats_and_order_is_kept() -> None:
@@ -124,11 +127,8 @@ def test_toml_syntax_errors_are_one_line() -> None:
         (('env = "opencv"', 'model = "clip"'), "stage 'second' uses unknown model 'clip'"),
         (('name = "second"', 'name = "first"'), "stage 'first' is listed twice"),
         (('execution_mode = "batch"', 'execution_mode = "fast"'), "[run] execution_mode = 'fast' is unknown"),
-        (('execution_mode = "batch"', 'gpus = "some"'), "[run] gpus = 'some' is not docker syntax"),
-        (('execution_mode = "batch"', 'mounts = ["data"]'), "[run] mount 'data' is not host:/container[:ro]"),
         (('curator_version = "1.4.0"', 'curator_version = "latest"'), "curator_version 'latest' is not a version"),
         (('name = "demo"', 'name = "Demo"'), "project name 'Demo' is not docker-safe"),
-        (("cpus = 2", "cpus = -1"), "stage 'second': resources cannot be negative"),
         (("cpus = 2\ngpu_memory_gb = 8", "cpus = 0"), "stage 'second' asks for no CPU and no GPU"),
     ],
 )
@@ -156,10 +156,22 @@ def test_append_keeps_the_users_comments() -> None:
     assert "# a comment the user wrote" in text
 
 
-def test_append_rewrites_when_appending_would_change_meaning() -> None:
-    text = MINIMAL + "envs = {}\n"  # an inline table cannot gain [envs.x] below it
-    appended = project.append_entry(text, EnvSpec("torch", pip=["torch"]))
-    assert project.parse_manifest(appended).envs == {"torch": EnvSpec("torch", pip=["torch"])}
+@pytest.mark.parametrize(
+    ("shape", "entry", "table"),
+    [
+        ("envs = {}\n", EnvSpec("torch", pip=["torch"]), "[envs.NAME]"),  # an inline table gains no [envs.x]
+        ("stages = []\n", StageSpec("third", "stages.third", "ThirdStage"), "[[stages]]"),
+        ("models = []\n", ModelSpec("clip", "models.clip", "ClipModel", "org/clip"), "[[models]]"),
+    ],
+)
+def test_append_refuses_rather_than_rewriting_away_the_comments(shape: str, entry: object, table: str) -> None:
+    # Old main fell back to dump_manifest here, and the comment below was gone from the file.
+    text = "# the team's notes on this pipeline\n" + MINIMAL + shape
+    project.parse_manifest(text)  # a valid manifest, just shaped so that appending cannot extend it
+    with pytest.raises(CuratorKitError) as raised:
+        project.append_entry(text, entry)
+    assert "rewriting the whole file would drop its comments" in raised.value.message
+    assert f"as its own {table} table, then run the command again" in raised.value.fix
 
 
 def test_find_project_dir_walks_up(tmp_path: Path) -> None:
@@ -230,3 +242,158 @@ def test_clipping_round_trips_and_stays_out_when_default(tmp_path: Path) -> None
     assert "[clipping]" not in project.dump_manifest(project.parse_manifest(MINIMAL))
     appended = project.append_entry(CLIPPING, StageSpec("third", "stages.third", "ThirdStage"))
     assert appended.startswith(CLIPPING) and project.parse_manifest(appended).clipping == manifest.clipping
+
+
+# ---------------------------------------------------------------- values parsed at load, as the CLI parses them
+
+
+def run_table(line: str) -> str:
+    """FULL with `line` in [run] (line 25), instead of execution_mode."""
+    return FULL.replace('execution_mode = "batch"', line, 1)
+
+
+def cli_error(param_type, text: str, option: str) -> str:
+    """What the CLI says of the same value (cli/params.py over core/parsers.py), minus the option name."""
+    import click
+
+    with pytest.raises(CuratorKitError) as caught:
+        param_type.convert(text, click.Option([option]), None)
+    return caught.value.one_line().removeprefix(f"{option} ")
+
+
+@pytest.mark.parametrize(
+    ("text", "request_"),
+    [
+        ("all", GpuRequest(count=-1)),
+        ("2", GpuRequest(count=2)),
+        ("count=2", GpuRequest(count=2)),
+        ("device=0,2", GpuRequest(device_ids=("0", "2"))),
+        ("device=GPU-1234", GpuRequest(device_ids=("GPU-1234",))),
+        ("device=MIG-5a6b,GPU-1234", GpuRequest(device_ids=("MIG-5a6b", "GPU-1234"))),
+        ("none", NO_GPU),
+    ],
+)
+def test_run_gpus_take_what_the_cli_takes(text: str, request_: GpuRequest) -> None:
+    # count=2 and device=GPU-... worked on the command line but were refused in the manifest.
+    assert project.parse_manifest(run_table(f'gpus = "{text}"')).run.gpus == request_
+    assert GPUS.convert(text, None, None) == request_
+
+
+def test_run_gpus_zero_is_refused_at_load_with_the_clis_words() -> None:
+    # `gpus = "0"` used to load and only `run` refused it.
+    error = error_of(run_table('gpus = "0"'))
+    assert error.one_line() == "curator-kit.toml:25: run.gpus = " + cli_error(GPUS, "0", "--gpus")
+    assert "a count of 0 asks for no GPU" in error.message
+
+
+@pytest.mark.parametrize(("text", "size"), [("8g", 8 * 2**30), ("1t", 2**40), ("8gib", 8 * 2**30), ("512 MiB", 2**29)])
+def test_shm_size_takes_what_the_cli_takes(text: str, size: int) -> None:
+    assert (
+        project.parse_manifest(run_table(f'shm_size = "{text}"')).run.shm_size == size == SIZE.convert(text, None, None)
+    )
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "0.1b", "8x"])
+def test_shm_size_refusals_are_the_clis(text: str) -> None:
+    error = error_of(run_table(f'shm_size = "{text}"'))
+    assert error.one_line() == "curator-kit.toml:25: run.shm_size = " + cli_error(SIZE, text, "--shm-size")
+
+
+@pytest.mark.parametrize("text", ["data", "data:relative", "a:/b:rx", "a,b:/c"])
+def test_mount_messages_are_the_clis(text: str) -> None:
+    error = error_of(run_table(f'mounts = ["{text}"]'))
+    assert error.one_line() == "curator-kit.toml:25: run.mounts[0] = " + cli_error(MOUNT, text, "--mount")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("cpus = 2", "cpus = nan"), "curator-kit.toml:17: stages[1].resources.cpus = nan is not a number of CPUs"),
+        (("cpus = 2", "cpus = inf"), "curator-kit.toml:17: stages[1].resources.cpus = inf is not a number of CPUs"),
+        (("cpus = 2", "cpus = -1"), "stages[1].resources.cpus = -1.0 is not a number of CPUs: it is negative"),
+        (("cpus = 2", "cpus = 2000"), "cpus = 2000.0 is not a number of CPUs: it is above 1024"),
+        (("gpu_memory_gb = 8", "gpus = 1e9"), "gpus = 1000000000.0 is not a number of GPUs: it is above 64"),
+        (("gpu_memory_gb = 8", "gpu_memory_gb = 1e6"), "is not an amount of GPU memory in GB: it is above 1024"),
+        (("gpu_memory_gb = 8", "nvdecs = 100"), "nvdecs = 100 is not a number of NVDEC engines: it is above 64"),
+        (("gpu_memory_gb = 8", "nvencs = -1"), "nvencs = -1 is not a number of NVENC engines: it is negative"),
+    ],
+)
+def test_non_finite_negative_and_absurd_resources_are_refused(edit: tuple[str, str], message: str) -> None:
+    assert message in error_of(FULL.replace(*edit, 1)).message
+
+
+def test_every_float_is_finite() -> None:
+    error = error_of(CLIPPING.replace("clip_len_s = 5", "clip_len_s = nan"))
+    assert (
+        error.message
+        == "curator-kit.toml:6: clipping.clip_len_s = nan is not a number: nan and infinity are not allowed"
+    )
+
+
+def test_new_entries_with_nan_are_refused_not_rewritten() -> None:
+    # nan != nan made append_entry believe appending changed the meaning, and rewrite the whole file.
+    stage = StageSpec("third", "stages.third", "ThirdStage", resources=StageResources(cpus=float("nan")))
+    with pytest.raises(CuratorKitError, match=r"stages\.resources\.cpus = nan is not a number of CPUs"):
+        project.append_entry(FULL, stage)
+
+
+INJECTIONS = [
+    ('name = "demo"', 'name = "demo"\nbase_image = "img\\nRUN touch /pwned"', 4, "project.base_image"),
+    ('module = "stages.first"', 'module = "stages.first\\nRUN touch /pwned"', 8, "stages[0].module"),
+    ('class = "FirstStage"', 'class = "FirstStage\\nRUN touch /pwned"', 9, "stages[0].class"),
+    ('env = { A = "1" }', 'env = { A = "1\\nRUN touch /pwned" }', 22, "envs.opencv.env.A"),
+    ('env = { A = "1" }', 'env = { "A\\nB" = "1" }', 22, 'envs.opencv.env."A\\nB"'),
+    ('pip = ["opencv-python-headless"]', 'pip = ["x\\nRUN touch /pwned #"]', 21, "envs.opencv.pip[0]"),
+    ('pip = ["opencv-python-headless"]', 'apt = ["libgl1\\nRUN touch /pwned"]', 21, "envs.opencv.apt[0]"),
+    ('execution_mode = "batch"', 'env = { A = "x\\ny" }', 25, "run.env.A"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "line", "key"), INJECTIONS)
+def test_no_control_character_gets_in(old: str, new: str, line: int, key: str) -> None:
+    error = error_of(FULL.replace(old, new, 1))
+    assert error.message.startswith(f"curator-kit.toml:{line}: {key} = ")
+    assert "control character '\\n'" in error.message or "is not [A-Za-z_][A-Za-z0-9_]*" in error.message
+    assert "\n" not in error.one_line()
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('[envs.opencv]\npip = ["--index-url=https://evil/simple"]', "pip options (-r, --index-url, ...) are not"),
+        ('[envs.opencv]\npip = ["-r requirements.txt"]', "pip options"),
+        ('[envs.opencv]\npip = [""]', "envs.opencv.pip[0] = '' is not a pip requirement: it is empty"),
+        ('[envs.opencv]\napt = ["Bad Pkg"]', "envs.opencv.apt[0] = 'Bad Pkg' is not a Debian package"),
+        ('[envs."open\\ncv"]\npip = []', "env name 'open\\ncv' is not valid"),
+        ("[[models]]\nname='m'\nmodule='models..m'\nclass='M'\nhf_repo='o/r'", "models[0].module = 'models..m'"),
+        ("[[models]]\nname='m'\nmodule='.m'\nclass='M'\nhf_repo='o/r'", "(leading '.') can leave the project"),
+        ("[[models]]\nname='m'\nmodule='m'\nclass='a.M'\nhf_repo='o/r'", "models[0].class = 'a.M' is not a class"),
+        ("[[models]]\nname='m'\nmodule='m'\nclass='M'\nhf_repo='o/r/x'", "is not a Hugging Face repository id"),
+        ("[[models]]\nname='m'\nmodule='m'\nclass='M'\nhf_repo='o/r'\nrevision='a b'", "contains whitespace"),
+        ("[[models]]\nname='m'\nmodule='m'\nclass='M'\nhf_repo='o/r'\nfiles=['../x']", "would leave the model's"),
+        ("[[models]]\nname='m'\nmodule='m'\nclass='M'\nhf_repo='o/r'\nfiles=['/etc/x']", "it must be relative"),
+        ('[build]\npip_index_url = "ftp://x/simple"', "build.pip_index_url = 'ftp://x/simple' is not an index URL"),
+        ('[build]\npip_extra_index_urls = ["https://x/ s"]', "contains whitespace"),
+        ('[project]\nname = "demo"\nbase_image = "Img:latest"', "'Img' is not lowercase"),
+        (
+            '[project]\nname = "demo"\ncurator_version = "1.4.0\\n"',
+            "project.curator_version = '1.4.0\\n' is not one line",
+        ),
+    ],
+)
+def test_hand_edited_values_are_parsed(table: str, message: str) -> None:
+    text = table if table.startswith("[project]") else MINIMAL + table + "\n"
+    error = error_of(text)
+    assert message in error.message
+    assert error.message.startswith("curator-kit.toml") and error.fix
+
+
+def test_typed_run_defaults_round_trip(tmp_path: Path) -> None:
+    text = run_table('gpus = "device=GPU-1234,1"\nshm_size = "7.5g"\nmounts = ["models:/opt/models:ro", "/srv:/srv"]')
+    manifest = project.parse_manifest(text)
+    assert manifest.run.mounts == [Mount("models", "/opt/models", True), Mount("/srv", "/srv", False)]
+    assert manifest.run.shm_size == int(7.5 * 2**30)
+    project.save_manifest(manifest, tmp_path)
+    assert project.load_manifest(tmp_path) == manifest
+    appended = project.append_entry(text, EnvSpec("torch", pip=["torch>=2"]))
+    assert appended.startswith(text) and project.parse_manifest(appended).run == manifest.run

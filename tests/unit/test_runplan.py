@@ -5,20 +5,27 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
-from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
+from curator_kit.core.devices import HostGpu
+from curator_kit.core.manifest import (
+    ClippingSettings,
+    Manifest,
+    ProjectInfo,
+    RunDefaults,
+    StageResources,
+    StageSpec,
+    parse_manifest,
+)
+from curator_kit.core.parsers import parse_gpus, parse_mount, parse_size, parse_ulimit
 from curator_kit.core.runplan import (
     HostFacts,
     RunOptions,
-    choose_execution_mode,
     default_shm_bytes,
-    parse_env,
-    parse_mount,
-    parse_size,
     plan_run,
-    stage_cpus,
-    writer_stages,
 )
+from curator_kit.core.spec import resolve_spec
+from curator_kit.engine.containers import docker_create_kwargs
 from curator_kit.errors import CuratorKitError
+from curator_kit.ops.hostfacts import engine_host, local_host
 
 GIB = 2**30
 SMALL_HOST = HostFacts(cpus=2, memory_bytes=24 * GIB, uid=1000, gid=1001)
@@ -33,14 +40,19 @@ def manifest(stages=None, **run) -> Manifest:
     return Manifest(ProjectInfo("demo"), stages=[stage()] if stages is None else stages, run=RunDefaults(**run))
 
 
+def plan_for(manifest: Manifest, project_dir: Path, options: RunOptions, host: HostFacts):
+    """The plan for the pipeline this manifest resolves to (what `build` bakes into the image)."""
+    return plan_run(manifest, resolve_spec(manifest, project_dir), project_dir, options, host)
+
+
 def options(tmp_path: Path, **overrides) -> RunOptions:
     values = {"input_dir": tmp_path / "in", "output_dir": tmp_path / "out", "image": "demo:latest", "run_id": "abc123"}
     return RunOptions(**(values | overrides))
 
 
 def test_gpu_plan_is_what_docker_needs(tmp_path):
-    plan = plan_run(manifest(), tmp_path, options(tmp_path, gpus="all"), SMALL_HOST)
-    kwargs = plan.create_kwargs()
+    plan = plan_for(manifest(), tmp_path, options(tmp_path, gpus=parse_gpus("all")), SMALL_HOST)
+    kwargs = docker_create_kwargs(plan)
     assert kwargs["device_requests"] == [
         {
             "Driver": "nvidia",
@@ -71,68 +83,60 @@ def test_gpu_plan_is_what_docker_needs(tmp_path):
 
 
 def test_no_gpus_no_device_request(tmp_path):
-    kwargs = plan_run(manifest(), tmp_path, options(tmp_path), SMALL_HOST).create_kwargs()
+    kwargs = plan_for(manifest(), tmp_path, options(tmp_path), SMALL_HOST).create_kwargs()
     assert "device_requests" not in kwargs
     assert "NVIDIA_DRIVER_CAPABILITIES" not in kwargs["environment"]
 
 
 def test_manifest_gpus_are_the_default_and_cli_wins(tmp_path):
-    assert plan_run(manifest(gpus="2"), tmp_path, options(tmp_path), SMALL_HOST).gpus.count == 2
-    plan = plan_run(manifest(gpus="2"), tmp_path, options(tmp_path, gpus="device=0,2"), SMALL_HOST)
-    assert plan.create_kwargs()["device_requests"][0]["DeviceIDs"] == ["0", "2"]
-    with pytest.raises(CuratorKitError, match=r"^\[run\] gpus"):
-        plan_run(manifest(gpus="0"), tmp_path, options(tmp_path), SMALL_HOST)
+    assert plan_for(manifest(gpus=parse_gpus("2")), tmp_path, options(tmp_path), SMALL_HOST).gpus.count == 2
+    plan = plan_for(
+        manifest(gpus=parse_gpus("2")), tmp_path, options(tmp_path, gpus=parse_gpus("device=0,2")), SMALL_HOST
+    )
+    assert docker_create_kwargs(plan)["device_requests"][0]["DeviceIDs"] == ["0", "2"]
+    # `gpus = "0"` never reaches a plan: the manifest refuses it at load, where --gpus 0 is refused.
+    with pytest.raises(CuratorKitError, match=r"^curator-kit.toml:3: run.gpus = '0' is not a GPU request"):
+        parse_manifest('project.name = "demo"\n[run]\ngpus = "0"\n')
 
 
 def test_runtime_nvidia_uses_visible_devices(tmp_path):
-    plan = plan_run(manifest(), tmp_path, options(tmp_path, gpus="device=1,3", runtime="nvidia"), SMALL_HOST)
-    kwargs = plan.create_kwargs()
+    plan = plan_for(
+        manifest(), tmp_path, options(tmp_path, gpus=parse_gpus("device=1,3"), runtime="nvidia"), SMALL_HOST
+    )
+    kwargs = docker_create_kwargs(plan)
     assert kwargs["runtime"] == "nvidia"
     assert "device_requests" not in kwargs
     assert kwargs["environment"]["NVIDIA_VISIBLE_DEVICES"] == "1,3"
     assert kwargs["environment"]["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility,video"
-    plan = plan_run(manifest(), tmp_path, options(tmp_path, runtime="nvidia"), SMALL_HOST)
+    plan = plan_for(manifest(), tmp_path, options(tmp_path, runtime="nvidia"), SMALL_HOST)
     assert plan.env["NVIDIA_VISIBLE_DEVICES"] == "all"
     assert any("--runtime nvidia without --gpus" in n for n in plan.notes)
     with pytest.raises(CuratorKitError, match="--runtime 'kata'"):
-        plan_run(manifest(), tmp_path, options(tmp_path, runtime="kata"), SMALL_HOST)
+        plan_for(manifest(), tmp_path, options(tmp_path, runtime="kata"), SMALL_HOST)
 
 
 def test_shm_sizing_and_overrides(tmp_path):
     assert default_shm_bytes(24 * GIB) == int(24 * GIB * 0.35) // 2**20 * 2**20
     assert default_shm_bytes(4 * GIB) == 2 * GIB  # floor
     assert default_shm_bytes(2048 * GIB) == 220 * 10**9 // 2**20 * 2**20  # Ray caps its store at 200 GB
-    plan = plan_run(manifest(), tmp_path, options(tmp_path), SMALL_HOST)
+    plan = plan_for(manifest(), tmp_path, options(tmp_path), SMALL_HOST)
     assert any("35% of 24.00 GiB RAM" in note for note in plan.notes)
     assert plan.shm_size_bytes > 0.3 * SMALL_HOST.memory_bytes  # what Ray asks for
-    plan = plan_run(manifest(), tmp_path, options(tmp_path, shm_size="16g"), SMALL_HOST)
+    plan = plan_for(manifest(), tmp_path, options(tmp_path, shm_size=parse_size("16g")), SMALL_HOST)
     assert plan.shm_size_bytes == 16 * GIB and plan.notes == []
-    plan = plan_run(manifest(shm_size="2g"), tmp_path, options(tmp_path), SMALL_HOST)
+    plan = plan_for(manifest(shm_size=parse_size("2g")), tmp_path, options(tmp_path), SMALL_HOST)
     assert plan.shm_size_bytes == 2 * GIB
     assert any("Ray may use /tmp" in note for note in plan.notes)
-    plan = plan_run(manifest(), tmp_path, options(tmp_path, ipc="host"), SMALL_HOST)
-    kwargs = plan.create_kwargs()
+    plan = plan_for(manifest(), tmp_path, options(tmp_path, ipc="host"), SMALL_HOST)
+    kwargs = docker_create_kwargs(plan)
     assert kwargs["ipc_mode"] == "host" and "shm_size" not in kwargs
 
 
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [("8g", 8 * GIB), ("512m", 512 * 2**20), ("7.62gb", int(7.62 * GIB)), ("1073741824", GIB), ("64MB", 64 * 2**20)],
-)
-def test_parse_size(text, size):
-    assert parse_size(text) == size
-
-
-def test_parse_size_rejects():
-    with pytest.raises(CuratorKitError, match="size 'lots'"):
-        parse_size("lots")
-
-
 def test_env_precedence(tmp_path):
-    plan = plan_run(
-        manifest(env={"A": "manifest", "B": "manifest"}, gpus="all"),
+    plan = plan_for(
+        manifest(env={"A": "manifest", "B": "manifest"}, gpus=parse_gpus("all")),
         tmp_path,
-        options(tmp_path, env=("B=cli", "HOME=/scratch", "NVIDIA_DRIVER_CAPABILITIES=all")),
+        options(tmp_path, env=(("B", "cli"), ("HOME", "/scratch"), ("NVIDIA_DRIVER_CAPABILITIES", "all"))),
         SMALL_HOST,
     )
     assert plan.env["A"] == "manifest"
@@ -141,78 +145,19 @@ def test_env_precedence(tmp_path):
     assert plan.env["NVIDIA_DRIVER_CAPABILITIES"] == "all"
 
 
-def test_parse_env():
-    assert parse_env(["X=1=2", "Y="], {}) == {"X": "1=2", "Y": ""}
-    assert parse_env(["TOKEN"], {"TOKEN": "s3cret"}) == {"TOKEN": "s3cret"}
-    with pytest.raises(CuratorKitError, match="does not set"):
-        parse_env(["TOKEN"], {})
-    with pytest.raises(CuratorKitError, match="not KEY=VALUE"):
-        parse_env(["1X=2"], {})
-
-
-def test_manifest_mounts(tmp_path):
-    assert parse_mount("models:/opt/models:ro", tmp_path).target == "/opt/models"
-    mount = parse_mount("models:/opt/models:ro", tmp_path)
-    assert (mount.source, mount.read_only) == (str(tmp_path / "models"), True)
-    assert parse_mount("/abs:/x", tmp_path).read_only is False
-    with pytest.raises(CuratorKitError):
-        parse_mount("models", tmp_path)
-    plan = plan_run(manifest(mounts=["/srv/cache:/cache"]), tmp_path, options(tmp_path), SMALL_HOST)
-    assert [m.target for m in plan.mounts] == ["/data/input", "/data/output", "/cache"]
-
-
-def test_small_host_picks_batch_and_says_why():
-    # The DESIGN's measured case: VideoReader (0.5 + 1.0) + a 0.5-cpu stage + ClipWriter 0.25 on 2 cores.
-    choice = choose_execution_mode("auto", [stage(cpus=0.5)], cores=2)
-    assert choice.mode == "batch"
-    assert choice.required_cpus == 2.25
-    assert choice.streaming_cpus == 1
-    assert choice.cpu_allocation == 1.0
-    assert choice.reason == (
-        "streaming needs every stage at once: FilePartitioningStage 0.5 + VideoReaderStage 1 + blur_filter 0.5"
-        " + ClipWriterStage 0.25 = 2.25 CPUs, but Xenna streams on int(0.95 x 2 cores) = 1 CPUs"
-    )
-
-
-def test_a_writer_stage_replaces_clip_writer(tmp_path):
-    (tmp_path / "stages").mkdir()
-    (tmp_path / "stages" / "my_writer.py").write_text(
-        "from nemo_curator.stages.video.io.clip_writer import ClipWriterStage\n\n"
-        "@dataclass\nclass MyWriter(ClipWriterStage):\n    pass\n"
-    )
-    (tmp_path / "stages" / "blur_filter.py").write_text("class Stage(ProcessingStage[VideoTask, VideoTask]): ...\n")
-    writer = StageSpec("my_writer", "stages.my_writer", "MyWriter", resources=StageResources(cpus=0.25))
-    stages = [stage(cpus=0.5), writer]
-    assert writer_stages(stages, tmp_path) == {"my_writer"}
-    choice = choose_execution_mode("auto", stages, cores=4, writers=writer_stages(stages, tmp_path))
-    assert choice.required_cpus == 2.25  # 0.5 + 1 + 0.5 + 0.25, no second ClipWriterStage
-    assert "ClipWriterStage" not in choice.reason
-    plan = plan_run(manifest(stages=stages), tmp_path, options(tmp_path), SMALL_HOST)
-    assert plan.execution.required_cpus == 2.25
-
-
-def test_big_host_streams():
-    choice = choose_execution_mode("auto", [stage(cpus=4)], cores=16)
-    assert (choice.mode, choice.fits_streaming, choice.cpu_allocation) == ("streaming", True, 0.95)
-    assert "5.75 CPUs" in choice.reason and "= 15 CPUs" in choice.reason
-
-
-def test_exact_fit_streams():
-    # 0.5 + 1 + 1.25 + 0.25 = 3 = int(0.95 x 4) -> fits
-    assert choose_execution_mode("auto", [stage(cpus=1.25)], cores=4).mode == "streaming"
-
-
-def test_explicit_modes_are_kept():
-    forced = choose_execution_mode("streaming", [stage()], cores=2)
-    assert (forced.mode, forced.fits_streaming) == ("streaming", False)
-    assert forced.reason.startswith("asked for; streaming needs every stage")
-    assert choose_execution_mode("batch", [stage()], cores=64).mode == "batch"
-    with pytest.raises(CuratorKitError, match="execution mode 'fast'"):
-        choose_execution_mode("fast", [], cores=2)
+def test_manifest_mounts(tmp_path, monkeypatch):
+    mounts = [parse_mount("/srv/cache:/cache"), parse_mount("models:/opt/models:ro")]
+    plan = plan_for(manifest(mounts=mounts), tmp_path, options(tmp_path), SMALL_HOST)
+    assert [m.target for m in plan.mounts] == ["/data/input", "/data/output", "/cache", "/opt/models"]
+    # The manifest's relative sources are the project's; --mount's, the working directory's.
+    assert (plan.mounts[3].source, plan.mounts[3].read_only) == (str((tmp_path / "models").resolve()), True)
+    monkeypatch.chdir(tmp_path / "..")
+    plan = plan_for(manifest(), tmp_path, options(tmp_path, mounts=(parse_mount("data:/data/extra"),)), SMALL_HOST)
+    assert plan.mounts[-1].source == str((tmp_path / ".." / "data").resolve())
 
 
 def test_pipeline_command(tmp_path):
-    plan = plan_run(manifest(ignore_failures=True), tmp_path, options(tmp_path), SMALL_HOST)
+    plan = plan_for(manifest(ignore_failures=True), tmp_path, options(tmp_path), SMALL_HOST)
     assert plan.command == [
         "python",
         "/workspace/pipeline.py",
@@ -227,7 +172,7 @@ def test_pipeline_command(tmp_path):
         "--ignore-failures",
     ]
     assert plan.runs_pipeline and plan.executor == "xenna"
-    plan = plan_run(manifest(ignore_failures=True), tmp_path, options(tmp_path, ignore_failures=False), BIG_HOST)
+    plan = plan_for(manifest(ignore_failures=True), tmp_path, options(tmp_path, ignore_failures=False), BIG_HOST)
     assert plan.command[-5:] == [
         "--execution-mode",
         "streaming",
@@ -235,12 +180,17 @@ def test_pipeline_command(tmp_path):
         "0.95",
         "--no-ignore-failures",
     ]
-    plan = plan_run(manifest(), tmp_path, options(tmp_path, command=("sleep", "60")), SMALL_HOST)
+    plan = plan_for(manifest(), tmp_path, options(tmp_path, command=("sleep", "60")), SMALL_HOST)
     assert plan.command == ["sleep", "60"] and not plan.runs_pipeline
 
 
 def test_docker_run_line_round_trips(tmp_path):
-    plan = plan_run(manifest(), tmp_path, options(tmp_path, gpus="device=0,2", env=("MSG=hello world",)), SMALL_HOST)
+    plan = plan_for(
+        manifest(),
+        tmp_path,
+        options(tmp_path, gpus=parse_gpus("device=0,2"), env=(("MSG", "hello world"),)),
+        SMALL_HOST,
+    )
     line = plan.docker_run_line()
     argv = shlex.split(line)
     assert argv == plan.docker_run_argv()
@@ -257,14 +207,30 @@ def test_sudo_runs_as_the_user_behind_it(monkeypatch):
     monkeypatch.setenv("SUDO_UID", "1234")
     monkeypatch.setenv("SUDO_GID", "1235")
     monkeypatch.setattr("os.getuid", lambda: 0)
-    assert (HostFacts.local().uid, HostFacts.local().gid) == (1234, 1235)
+    assert (local_host().uid, local_host().gid) == (1234, 1235)
     monkeypatch.setattr("os.getuid", lambda: 1000)
-    assert HostFacts.local().uid == 1000
+    assert local_host().uid == 1000
 
 
 def test_engine_facts_size_the_plan():
-    host = HostFacts.from_engine_info({"NCPU": 64, "MemTotal": 512 * GIB})
-    assert (host.cpus, host.memory_bytes, host.source) == (64, 512 * GIB, "the Docker engine")
+    host = engine_host({"NCPU": 64, "MemTotal": 512 * GIB}, "tcp://remote:2375")
+    assert (host.cpus, host.memory_bytes, host.source, host.gpus) == (64, 512 * GIB, "the Docker engine", ())
+
+
+def test_limit_reads_only_the_first_videos(tmp_path):
+    plan = plan_for(manifest(), tmp_path, options(tmp_path, video_limit=2), SMALL_HOST)
+    assert plan.command[-2:] == ["--video-limit", "2"] and plan.runs_pipeline
+    assert "--video-limit" not in plan_for(manifest(), tmp_path, options(tmp_path), SMALL_HOST).command
+    with pytest.raises(CuratorKitError, match="--limit with --command"):
+        plan_for(manifest(), tmp_path, options(tmp_path, video_limit=1, command=("true",)), SMALL_HOST)
+
+
+def test_cli_limit_reaches_the_pipeline(tmp_path):
+    project = _project(tmp_path, '[[stages]]\nname = "blur"\nmodule = "stages.blur"\nclass = "Blur"\n')
+    args = ["run", "--project", str(project), "--image", "demo:1", "--dry-run", "--limit", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1].endswith("--video-limit 1")
 
 
 def _project(tmp_path: Path, body: str = "") -> Path:
@@ -312,62 +278,49 @@ def test_cli_missing_input_is_one_line(tmp_path, monkeypatch):
 
 def test_memlock_capped_where_dockerd_cannot_grant_more(tmp_path):
     capped_host = HostFacts(cpus=2, memory_bytes=24 * GIB, uid=1000, gid=1001, memlock_cap=8 * 2**20)
-    plan = plan_run(manifest(), tmp_path, options(tmp_path), capped_host)
+    plan = plan_for(manifest(), tmp_path, options(tmp_path), capped_host)
     assert ("memlock", 8 * 2**20, 8 * 2**20) in plan.ulimits
     assert ("stack", 67108864, 67108864) in plan.ulimits
     assert any("CAP_SYS_RESOURCE" in note for note in plan.notes)
     # An explicit --ulimit wins over the cap; an uncapped engine keeps memlock=-1.
-    explicit = plan_run(manifest(), tmp_path, options(tmp_path, ulimits=("memlock=4096",)), capped_host)
+    explicit = plan_for(manifest(), tmp_path, options(tmp_path, ulimits=(parse_ulimit("memlock=4096"),)), capped_host)
     assert ("memlock", 4096, 4096) in explicit.ulimits
-    assert ("memlock", -1, -1) in plan_run(manifest(), tmp_path, options(tmp_path), SMALL_HOST).ulimits
+    assert ("memlock", -1, -1) in plan_for(manifest(), tmp_path, options(tmp_path), SMALL_HOST).ulimits
 
 
-FIXED_STRIDE = ClippingSettings(method="fixed-stride")
-
-
-def test_clipping_stages_are_counted_with_their_cpus():
-    # The init default: VideoReader (0.5 + 1) + FixedStrideExtractor 1 + ClipTranscoding 1 + stage 0.5 + writer 0.25
-    choice = choose_execution_mode("auto", [stage(cpus=0.5)], cores=2, clipping=FIXED_STRIDE)
-    assert choice.required_cpus == 4.25
-    assert choice.mode == "batch"
-    assert "VideoReaderStage 1 + FixedStrideExtractorStage 1 + ClipTranscodingStage 1 + blur_filter 0.5" in (
-        choice.reason
-    )
-    assert stage_cpus([], clipping=replace(FIXED_STRIDE, encoder_cpus=6.0))[3] == ("ClipTranscodingStage", 6.0)
-    # h264_nvenc: Resources(gpus=1/3) with the default 1 cpu, whatever encoder_cpus says
-    assert stage_cpus([], clipping=replace(FIXED_STRIDE, encoder="h264_nvenc", encoder_cpus=6.0))[3] == (
-        "ClipTranscodingStage",
-        1.0,
-    )
-    assert stage_cpus([], clipping=ClippingSettings()) == stage_cpus([])  # method "none"
-    assert choose_execution_mode("auto", [stage(cpus=4)], cores=16, clipping=FIXED_STRIDE).mode == "streaming"
-
-
-def test_plan_counts_and_describes_the_manifests_clipping(tmp_path):
-    with_clips = Manifest(ProjectInfo("demo"), stages=[stage()], clipping=FIXED_STRIDE)
-    plan = plan_run(with_clips, tmp_path, options(tmp_path), BIG_HOST)
-    assert plan.clipping == FIXED_STRIDE
+def test_plan_counts_and_describes_the_specs_clipping(tmp_path):
+    with_clips = Manifest(ProjectInfo("demo"), stages=[stage()], clipping=ClippingSettings(method="fixed-stride"))
+    plan = plan_for(with_clips, tmp_path, options(tmp_path), BIG_HOST)
+    assert [s.name for s in plan.spec.by_role("clipping")] == ["FixedStrideExtractorStage", "ClipTranscodingStage"]
     assert plan.execution.required_cpus == 4.25
     assert (
         "clipping   fixed-stride: 10 s clips every 10 s (none under 2 s), transcoded with libvpx-vp9 on 1 CPU"
         in plan.describe()
     )
-    plain = plan_run(manifest(), tmp_path, options(tmp_path), BIG_HOST)
+    plain = plan_for(manifest(), tmp_path, options(tmp_path), BIG_HOST)
     assert plain.execution.required_cpus == 2.25
     assert not any(line.startswith("clipping") for line in plain.describe())
 
 
-def test_a_writer_subclassing_a_project_writer_replaces_clip_writer(tmp_path):
-    stages_dir = tmp_path / "stages"
-    stages_dir.mkdir()
-    (stages_dir / "base_writer.py").write_text(
-        "from nemo_curator.stages.video.io import clip_writer\n\n"
-        "@dataclass\nclass BaseWriter(\n    clip_writer.ClipWriterStage,\n):\n    pass\n"
-    )
-    (stages_dir / "my_writer.py").write_text(
-        "from stages.base_writer import BaseWriter\n\n@dataclass\nclass MyWriter(BaseWriter):\n    pass\n"
-    )
-    (stages_dir / "blur_filter.py").write_text("class Stage(ProcessingStage[VideoTask, VideoTask]): ...\n")
-    writer = StageSpec("my_writer", "stages.my_writer", "MyWriter", resources=StageResources(cpus=0.25))
-    assert writer_stages([stage(), writer], tmp_path) == {"my_writer"}
-    assert writer_stages([stage()], tmp_path) == frozenset()
+def test_memory_sized_stages_get_the_share_of_the_cards_that_run_them(tmp_path):
+    embed = stage("embed", cpus=1.0, gpu_memory_gb=8.0)
+    l4 = replace(SMALL_HOST, gpus=(HostGpu(0, "NVIDIA L4", 23034),))
+    h100 = replace(SMALL_HOST, gpus=(HostGpu(0, "NVIDIA H100 80GB HBM3", 81559),))
+    on_l4 = plan_for(manifest(stages=[embed]), tmp_path, options(tmp_path, gpus=parse_gpus("all")), l4)
+    on_h100 = plan_for(manifest(stages=[embed]), tmp_path, options(tmp_path, gpus=parse_gpus("all")), h100)
+    assert on_l4.command[-2:] == ["--stage-gpus", "embed=0.4"]
+    assert on_h100.command[-2:] == ["--stage-gpus", "embed=0.1"]  # not Curator's 24 GB guess, 0.3
+    assert any("GPU share per stage on NVIDIA H100" in note for note in on_h100.notes)
+    no_gpus = plan_for(manifest(stages=[embed]), tmp_path, options(tmp_path), h100)
+    assert "--stage-gpus" not in no_gpus.command
+
+
+def test_the_plan_runs_the_spec_it_is_given(tmp_path):
+    # `run` plans from the image's spec: a stage added to the working tree since the build is not in it.
+    built = manifest(stages=[stage("a")])
+    image_spec = resolve_spec(built, tmp_path)
+    edited = manifest(stages=[stage("a"), stage("b", cpus=8.0)])
+    plan = plan_run(edited, image_spec, tmp_path, options(tmp_path), BIG_HOST)
+    assert [s.name for s in plan.spec.stages] == ["VideoReader", "a", "ClipWriterStage"]
+    assert plan.execution.required_cpus == 2.25
+    assert image_spec.differences(resolve_spec(edited, tmp_path)) == ["stage b added"]

@@ -45,7 +45,7 @@ def test_init_lays_out_a_project(project: Path) -> None:
         clip_len_s=10.0,
         clip_stride_s=10.0,
         min_clip_length_s=2.0,
-        encoder="libvpx-vp9",
+        encoder="libopenh264",
         encoder_cpus=1.0,
         encoder_threads=1,
         encode_batch_size=16,
@@ -65,7 +65,7 @@ def test_init_with_options(tmp_path: Path) -> None:
 def test_new_stage_adds_files_and_manifest_entry(project: Path) -> None:
     plan = scaffold.plan_new_stage(project, StageOptions("blur", gpu_memory_gb=8, nvdecs=1))
     assert [w.path for w in plan.writes] == ["stages/blur.py", "tests/test_blur.py", "curator-kit.toml"]
-    assert plan.notes == ["pipeline: VideoReader -> clips (fixed-stride, libvpx-vp9) -> blur -> clip writer"]
+    assert plan.notes == ["pipeline: VideoReader -> clips (fixed-stride, libopenh264) -> blur -> clip writer"]
     scaffold.write_plan(plan)
     [stage] = load_manifest(project).stages
     assert (stage.module, stage.class_name, stage.resources.gpu_memory_gb, stage.resources.nvdecs) == (
@@ -140,7 +140,7 @@ def test_a_failure_midway_leaves_nothing(project: Path, monkeypatch: pytest.Monk
             raise OSError(28, "No space left on device", "tests/.test_blur.py.tmp")
         return real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
 
-    monkeypatch.setattr(scaffold.tempfile, "mkstemp", failing_mkstemp)
+    monkeypatch.setattr(tempfile, "mkstemp", failing_mkstemp)
     with pytest.raises(CuratorKitError, match="No space left on device"):
         scaffold.write_plan(plan)
     assert snapshot(project) == before
@@ -180,7 +180,7 @@ def test_template_errors_are_one_line(project: Path, tmp_path: Path) -> None:
 
 def test_new_model_and_env_entries(project: Path) -> None:
     scaffold.write_plan(scaffold.plan_new_model(project, "clip", "org/clip", "v1", ("a.bin", "b.json"), bake=True))
-    scaffold.write_plan(scaffold.plan_new_env(project, "cv", ("opencv",), ("libgl1",), ("A=1", "B=x=y")))
+    scaffold.write_plan(scaffold.plan_new_env(project, "cv", ("opencv",), ("libgl1",), (("A", "1"), ("B", "x=y"))))
     manifest = load_manifest(project)
     [model] = manifest.models
     assert (model.module, model.class_name, model.revision, model.files, model.bake) == (
@@ -197,16 +197,32 @@ def test_new_model_and_env_entries(project: Path) -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda root: scaffold.plan_new_model(root, "clip", "clip"), "--hf-repo 'clip' is not ORG/REPO"),
-        (lambda root: scaffold.plan_new_env(root, "cv", env=("NOVALUE",)), "--env 'NOVALUE' is not KEY=VALUE"),
-        (lambda root: scaffold.plan_new_env(root, "cv", apt=("Bad Pkg",)), "--apt 'Bad Pkg' is not a Debian package"),
+        # Called without the CLI, a new entry's values meet the parsers a hand-edited manifest meets.
+        (
+            lambda root: scaffold.plan_new_model(root, "clip", "clip"),
+            "the new models entry 'clip': models.hf_repo = 'clip' is not a Hugging Face repository id",
+        ),
+        (
+            lambda root: scaffold.plan_new_env(root, "cv", env=(("1X", "v"),)),
+            "the new envs entry 'cv': envs.env.1X = '1X' is not an environment variable name",
+        ),
+        (
+            lambda root: scaffold.plan_new_env(root, "cv", apt=("Bad Pkg",)),
+            "the new envs entry 'cv': envs.apt[0] = 'Bad Pkg' is not a Debian package",
+        ),
+        (
+            lambda root: scaffold.plan_new_stage(root, StageOptions("s", cpus=float("nan"))),
+            "the new stages entry 's': stages.resources.cpus = nan is not a number of CPUs",
+        ),
         (lambda root: scaffold.plan_new_stage(root, StageOptions("s", input_task="X")), "--input-task 'X' is not"),
     ],
 )
 def test_more_bad_input(project: Path, call: Callable[[Path], object], message: str) -> None:
+    before = snapshot(project)
     with pytest.raises(CuratorKitError) as caught:
         call(project)
     assert caught.value.message.startswith(message)
+    assert snapshot(project) == before
 
 
 def test_stage_table(project: Path) -> None:

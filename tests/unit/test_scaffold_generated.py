@@ -21,7 +21,9 @@ LONG_ENV = "e" * MAX_NAME_LENGTH
 def generate(root: Path, version: str) -> Path:
     """A project that uses every template, with every shape of stage."""
     scaffold.write_plan(scaffold.plan_init(root, "p" * 64, version))
-    scaffold.write_plan(scaffold.plan_new_env(root, LONG_ENV, ("opencv-python-headless>=4.9",), ("libgl1",), ("K=V",)))
+    scaffold.write_plan(
+        scaffold.plan_new_env(root, LONG_ENV, ("opencv-python-headless>=4.9",), ("libgl1",), (("K", "V"),))
+    )
     scaffold.write_plan(scaffold.plan_new_model(root, "clip_model", "org/repo", files=("model.safetensors",)))
     files = tuple(f"weights/part-{i}.safetensors" for i in range(9))
     scaffold.write_plan(scaffold.plan_new_model(root, LONG_MODEL, "o" * 40 + "/" + "r" * 50, "0" * 40, files))

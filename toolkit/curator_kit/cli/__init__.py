@@ -12,6 +12,7 @@ import sys
 import click
 
 from curator_kit import __version__
+from curator_kit.core.redact import mask_credentials
 from curator_kit.errors import CuratorKitError
 
 # command name -> "module:attribute" under curator_kit.cli
@@ -23,16 +24,24 @@ LAZY_COMMANDS: dict[str, str] = {
     "new-model": "scaffold:new_model",
     "new-env": "scaffold:new_env",
     "new-writer": "scaffold:new_writer",
+    "refresh-pipeline": "scaffold:refresh_pipeline",
     "stages": "scaffold:stages",
+    "add": "scaffold:add",
     "dockerfile": "build:dockerfile",
+    "spec": "spec:spec",
     "build": "build:build",
     "inspect": "build:inspect_image",
     "test": "test:test",
     "run": "run:run",
+    "shell": "shell:shell",
+    "replay": "replay:replay",
     "cluster": "cluster:cluster",
     "push": "push:push",
     "export": "export:export",
+    "submit": "submit:submit",
     "demo": "demo:demo",
+    "report": "report:report",
+    "models": "models:models",
 }
 
 
@@ -67,9 +76,10 @@ class LazyGroup(click.Group):
 
 
 def _fail(error: CuratorKitError) -> None:
+    # Errors quote what users wrote, index URLs included: their credentials are masked here, once.
     for line in error.details:
-        click.echo(f"  | {line}", err=True)
-    click.secho(f"error: {error.one_line()}", fg="red", err=True)
+        click.echo(f"  | {mask_credentials(line)}", err=True)
+    click.secho(f"error: {mask_credentials(error.one_line())}", fg="red", err=True)
     sys.exit(error.exit_code)
 
 

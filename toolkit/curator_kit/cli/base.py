@@ -6,11 +6,9 @@ from pathlib import Path
 
 import click
 
+from curator_kit.cli.output import say as _log
+from curator_kit.cli.params import INDEX_URL
 from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
-
-
-def _log(message: str) -> None:
-    click.secho(message, fg="cyan", err=True)
 
 
 @click.group()
@@ -27,9 +25,14 @@ def base() -> None:
 @click.option("--from", "from_image", help="Build FROM this image instead of the variant's.")
 @click.option("--wheelhouse", type=click.Path(path_type=Path), multiple=True, help="Wheels offered to pip.")
 @click.option("--ca-cert", type=click.Path(path_type=Path), multiple=True, help="PEM file for the trust store.")
-@click.option("--pip-index-url", help="pip index URL used inside the build.")
-@click.option("--pip-extra-index-url", multiple=True, help="Extra pip index URL (repeatable).")
+@click.option("--pip-index-url", type=INDEX_URL, help="pip index URL used inside the build (never kept in the image).")
+@click.option("--pip-extra-index-url", type=INDEX_URL, multiple=True, help="Extra pip index URL (repeatable).")
 @click.option("--torch-spec", help="pip requirement for torch, e.g. 'torch==2.13.0'.")
+@click.option(
+    "--torchvision-spec",
+    help="pip requirement for torchvision; it must come from torch's build [default: the variant's, or the"
+    " torchvision matching --torch-spec].",
+)
 @click.option("--no-host-pip", is_flag=True, help="Do not forward the host's pip find-links, indexes and cert.")
 @click.option("--no-cache", is_flag=True, help="Build every layer anew.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit.")
@@ -44,14 +47,18 @@ def build(
     pip_index_url: str | None,
     pip_extra_index_url: tuple[str, ...],
     torch_spec: str | None,
+    torchvision_spec: str | None,
     no_host_pip: bool,
     no_cache: bool,
     dry_run: bool,
     quiet: bool,
 ) -> None:
-    """Build the base image through the Docker SDK, with streamed progress."""
+    """Build the base image through the Docker SDK, with streamed progress.
+
+    The recipe's last step imports Curator's video stages and models in the image and fails the build
+    naming any module that does not import; the versions it finds become the image's labels."""
     from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
-    from curator_kit.ops.pipconfig import read_pip_settings
+    from curator_kit.core.pipconfig import read_pip_settings
 
     options = BaseBuildOptions(
         variant=variant,
@@ -63,6 +70,7 @@ def build(
         pip_index_url=pip_index_url,
         pip_extra_index_urls=pip_extra_index_url,
         torch_spec=torch_spec,
+        torchvision_spec=torchvision_spec,
         use_host_pip=not no_host_pip,
     )
     plan = plan_base_build(options, None if no_host_pip else read_pip_settings())

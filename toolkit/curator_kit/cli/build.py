@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-
-def _log(message: str) -> None:
-    click.secho(message, fg="cyan", err=True)
+from curator_kit.cli.output import project_option
+from curator_kit.cli.output import say as _log
 
 
 def _load(project: Path | None):
@@ -18,31 +17,24 @@ def _load(project: Path | None):
     return project_dir, load_manifest(project_dir)
 
 
-def _template_dirs(project_dir: Path, manifest, templates: Path | None) -> tuple[Path, ...]:
-    dirs = [templates] if templates else []
-    if manifest.project.templates:
-        dirs.append(project_dir / manifest.project.templates)
-    return tuple(dirs)
-
-
-project_option = click.option(
-    "--project", type=click.Path(path_type=Path, file_okay=False), help="Project directory [default: here]."
-)
 templates_option = click.option(
     "--templates", type=click.Path(path_type=Path, file_okay=False), help="Directory overriding Dockerfile.j2."
 )
 
 
 @click.command()
-@project_option
+@project_option()
 @templates_option
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write it here (eject).")
 def dockerfile(project: Path | None, templates: Path | None, output: Path | None) -> None:
     """Print (or write) the Dockerfile generated from curator-kit.toml."""
     from curator_kit.core.dockerfile import render_dockerfile
+    from curator_kit.core.spec import resolve_spec
+    from curator_kit.core.templating import team_template_dir
 
     project_dir, manifest = _load(project)
-    text = render_dockerfile(manifest, _template_dirs(project_dir, manifest, templates))
+    spec = resolve_spec(manifest, project_dir)
+    text = render_dockerfile(manifest, spec, team_template_dir(templates, manifest.project.templates, project_dir))
     if output:
         output.write_text(text)
         click.echo(f"wrote {output}", err=True)
@@ -51,7 +43,7 @@ def dockerfile(project: Path | None, templates: Path | None, output: Path | None
 
 
 @click.command()
-@project_option
+@project_option()
 @templates_option
 @click.option("--tag", "-t", help="Image tag [default: <project name>:latest].")
 @click.option("--build-arg", multiple=True, metavar="KEY=VALUE", help="Build argument (repeatable).")
@@ -73,9 +65,7 @@ def build(
     from curator_kit.ops.build import plan_project_build
 
     project_dir, manifest = _load(project)
-    plan = plan_project_build(
-        project_dir, manifest, tag, build_arg, no_cache, _template_dirs(project_dir, manifest, templates)
-    )
+    plan = plan_project_build(project_dir, manifest, tag, build_arg, no_cache, templates)
     if dry_run:
         click.echo("\n".join(plan.describe()))
         click.echo(plan.dockerfile, nl=False)
@@ -93,7 +83,7 @@ def build(
     client = connect()
     image_id = execute_project_build(client, plan, choose_progress(quiet), log)
     if target is not None:
-        from curator_kit.core.registry import publish
+        from curator_kit.ops.publish import publish
 
         publish(client, project_dir, plan.tag, target, log)
     click.echo(image_id if quiet else f"{plan.tag} {image_id}")
@@ -101,21 +91,22 @@ def build(
 
 @click.command("inspect")
 @click.argument("image", required=False)
-@project_option
+@project_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the labels as JSON.")
 def inspect_image(image: str | None, project: Path | None, as_json: bool) -> None:
     """Show what an image carries: stages, resources, codec needs, versions."""
     import json
 
-    from curator_kit.core.imagelabels import describe_labels, read_labels
+    from curator_kit.core.imagelabels import describe_labels
     from curator_kit.engine.client import connect
+    from curator_kit.engine.images import image_labels
 
     if image is None:
         from curator_kit.core.manifest import find_project_dir
         from curator_kit.ops.build import last_built_image
 
         image = last_built_image(find_project_dir(project or Path.cwd()))
-    labels = read_labels(connect(), image)
+    labels = image_labels(connect(), image)
     if as_json:
         click.echo(json.dumps(labels, indent=2, sort_keys=True))
         return

@@ -5,10 +5,15 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from curator_kit.cli.params import GPUS, IMAGE
 from curator_kit.core.constants import DEFAULT_BASE_IMAGE
+
+if TYPE_CHECKING:
+    from curator_kit.core.devices import GpuRequest
 
 STEPS = 6
 
@@ -29,7 +34,7 @@ def _log(message: str) -> None:
     show_default=True,
     help="Where the project, sample videos and results go.",
 )
-@click.option("--base-image", default=DEFAULT_BASE_IMAGE, show_default=True, help="Curator base image.")
+@click.option("--base-image", type=IMAGE, default=DEFAULT_BASE_IMAGE, show_default=True, help="Curator base image.")
 @click.option(
     "--videos",
     "sample_count",
@@ -38,9 +43,9 @@ def _log(message: str) -> None:
     show_default=True,
     help="Sample videos to generate.",
 )
-@click.option("--gpus", default="none", show_default=True, help="Docker syntax: all | N | device=0,2 | none.")
+@click.option("--gpus", type=GPUS, default="none", show_default=True, help="all | none | N | count=N | device=ID[,ID].")
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit.")
-def demo(output: Path, base_image: str, sample_count: int, gpus: str, dry_run: bool) -> None:
+def demo(output: Path, base_image: str, sample_count: int, gpus: GpuRequest, dry_run: bool) -> None:
     """Generate sample videos, build a project of reference stages and run it in a container."""
     from curator_kit.ops.demo import DemoPlan
 
@@ -62,34 +67,29 @@ def demo(output: Path, base_image: str, sample_count: int, gpus: str, dry_run: b
     sys.exit(code)
 
 
-def _run_demo(plan, gpus: str) -> int:
+def _run_demo(plan, gpus: GpuRequest) -> int:
     import shutil
 
     from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
     from curator_kit.core.manifest import MANIFEST_NAME, load_manifest
-    from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
-    from curator_kit.engine.client import connect, engine_address
-    from curator_kit.engine.images import image_exists
-    from curator_kit.ops.base_build import build_base
+    from curator_kit.core.pipconfig import read_pip_settings
+    from curator_kit.core.runplan import RunOptions
+    from curator_kit.engine.client import engine_address
+    from curator_kit.ops.base_build import ensure_base
     from curator_kit.ops.build import execute_project_build, plan_project_build
     from curator_kit.ops.demo import fill_in_reference_stages, scaffold_project
-    from curator_kit.ops.launch import launch
-    from curator_kit.ops.pipconfig import read_pip_settings
+    from curator_kit.ops.launch import launch, open_session, plan_pipeline_run
     from curator_kit.ops.progress import choose_progress
     from curator_kit.ops.samples import make_sample_videos
 
     _step(1, "Docker engine")
-    client = connect()
-    info = client.info()
-    _log(f"Docker {info.get('ServerVersion', '?')} at {engine_address()}")
+    session = open_session()
+    client = session.client
+    _log(f"Docker {session.info.get('ServerVersion', '?')} at {engine_address()}")
 
     _step(2, f"base image {plan.base_image}")
-    if image_exists(client, plan.base_image):
-        _log("present; reused")
-    else:
-        _log("absent: building it once (a few minutes; later runs reuse it)")
-        base_plan = plan_base_build(BaseBuildOptions(variant="cpu", tag=plan.base_image), read_pip_settings())
-        build_base(client, base_plan, choose_progress(), _log)
+    base_plan = plan_base_build(BaseBuildOptions(variant="cpu", tag=plan.base_image), read_pip_settings())
+    ensure_base(client, base_plan, choose_progress(), _log)  # reused when current, else (re)built
 
     _step(3, f"project {plan.project_dir}")
     if (plan.project_dir / MANIFEST_NAME).is_file():
@@ -110,6 +110,5 @@ def _run_demo(plan, gpus: str) -> int:
     _step(6, "pipeline run in a container")
     shutil.rmtree(plan.results_dir, ignore_errors=True)  # ours alone: a rerun starts from empty results
     options = RunOptions(input_dir=plan.videos_dir, output_dir=plan.results_dir, image=plan.image_tag, gpus=gpus)
-    host = HostFacts.from_engine_info(info)
-    container = plan_run(manifest, plan.project_dir, options, host)
-    return launch(client, info, container, manifest.stages, host, lambda message, _colour: _log(message))
+    container = plan_pipeline_run(manifest, plan.project_dir, options, session)
+    return launch(session, container, lambda message, _colour: _log(message))

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+
+from curator_kit.cli.output import project_option
+from curator_kit.cli.slurmjob import slurm_options
+from curator_kit.core.k8s import node_selector, toleration
+from curator_kit.core.kuberay_crds import (
+    DEFAULT_KUBERAY_VERSION,
+    DELETION_POLICIES,
+    KINDS,
+    KUBERAY_VERSIONS,
+    kuberay_version,
+)
+from curator_kit.errors import CuratorKitError
+
+
+class _Parsed(click.ParamType):
+    """A click parameter parsed by one of core's parsers; its refusal (with the rule) is click's error."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
+        self.name = name
+        self._parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self._parse(value)
+        except CuratorKitError as error:
+            self.fail(error.one_line(), param, ctx)
 
 
 @click.group()
@@ -13,93 +43,155 @@ def export() -> None:
 
 
 @export.command()
-@click.option("--kind", type=click.Choice(["RayJob", "RayCluster"]), default="RayJob", show_default=True)
+@click.option("--kind", type=click.Choice(KINDS), default="RayJob", show_default=True)
 @click.option("--image", help="Image the pods run [default: the last `curator-kit push`, else the last build].")
-@click.option("--name", help="metadata.name [default: the project's name].")
-@click.option("--namespace", help="metadata.namespace [default: none, kubectl's current].")
+@click.option(
+    "--name",
+    help="metadata.name: a DNS-1035 label, at most 47 characters for a RayJob, 53 for a RayCluster "
+    "[default: the project's name, made into one].",
+)
+@click.option("--namespace", help="metadata.namespace, a DNS-1123 label [default: none, kubectl's current].")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker pods.")
 @click.option("--cpus-per-worker", default="8", show_default=True, help="CPU limit of a worker (a quantity).")
 @click.option("--memory-per-worker", default="32Gi", show_default=True, help="Memory limit of a worker.")
 @click.option(
     "--gpus-per-worker", type=click.IntRange(min=0), help="nvidia.com/gpu per worker [default: 1 if a stage needs one]."
 )
-@click.option("--head-cpus", default="2", show_default=True, help="CPU limit of the head (it takes work too).")
+@click.option("--head-cpus", default="2", show_default=True, help="CPU limit of the head (it takes CPU work too).")
 @click.option("--head-memory", default="8Gi", show_default=True, help="Memory limit of the head.")
 @click.option("--input", "input_path", default="/data/input", show_default=True, help="Input path (or URL) in pods.")
 @click.option("--output", "output_path", default="/data/output", show_default=True, help="Output path (or URL).")
 @click.option("--data-pvc", help="A PersistentVolumeClaim mounted at /data in every pod (head and workers).")
 @click.option("--execution-mode", type=click.Choice(["auto", "streaming", "batch"]), help="Xenna mode.")
+@click.option(
+    "--gpu-memory-gib",
+    type=click.FloatRange(min=1, max=1024),
+    help="Memory of each worker GPU: sizes the GPU share of stages that ask for gpu_memory_gb.",
+)
 @click.option("--ignore-failures/--no-ignore-failures", default=None, help="Keep going when a task fails.")
-@click.option("--ray-version", default="2.60.0", show_default=True, help="spec.rayVersion.")
+@click.option("--ray-version", help="spec.rayVersion [default: the image's curator-kit.ray-version label].")
+@click.option(
+    "--kuberay-version",
+    type=_Parsed("VERSION", kuberay_version),
+    default=DEFAULT_KUBERAY_VERSION,
+    show_default=True,
+    help=f"The KubeRay release to write for and validate against: {', '.join(KUBERAY_VERSIONS)} or MAJOR.MINOR.",
+)
+@click.option(
+    "--node-selector",
+    "node_selectors",
+    multiple=True,
+    type=_Parsed("KEY=VALUE", node_selector),
+    help="A node label every pod needs (repeatable), e.g. nvidia.com/gpu.product=NVIDIA-L4.",
+)
+@click.option(
+    "--toleration",
+    "tolerations",
+    multiple=True,
+    type=_Parsed("KEY[=VALUE]:EFFECT", toleration),
+    help="A taint every pod tolerates (repeatable), e.g. nvidia.com/gpu:NoSchedule.",
+)
+@click.option(
+    "--image-pull-secret", "image_pull_secrets", multiple=True, help="A registry Secret for the image (repeatable)."
+)
+@click.option("--priority-class", help="priorityClassName of every pod.")
+@click.option(
+    "--active-deadline", type=click.IntRange(min=1), help="RayJob activeDeadlineSeconds: fail the job after it."
+)
+@click.option(
+    "--deletion-policy",
+    type=click.Choice(DELETION_POLICIES),
+    help="What KubeRay deletes when the RayJob ends (KubeRay >= 1.3, feature gate RayJobDeletionPolicy).",
+)
+@click.option("--auth-secret", help="Ray token auth: RAY_AUTH_TOKEN from this Secret's key `token` in every pod.")
 @click.option("--output-file", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write here, not stdout.")
-@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="Project directory.")
+@project_option()
 def kuberay(
-    kind: str,
     image: str | None,
-    name: str | None,
-    namespace: str | None,
-    workers: int,
-    cpus_per_worker: str,
-    memory_per_worker: str,
-    gpus_per_worker: int | None,
-    head_cpus: str,
-    head_memory: str,
-    input_path: str,
-    output_path: str,
-    data_pvc: str | None,
-    execution_mode: str | None,
-    ignore_failures: bool | None,
-    ray_version: str,
     output_file: Path | None,
     project: Path | None,
+    node_selectors: tuple[tuple[str, str], ...],
+    tolerations: tuple[Any, ...],
+    image_pull_secrets: tuple[str, ...],
+    **values: Any,
 ) -> None:
     """A KubeRay RayJob (or RayCluster): GPUs, /dev/shm, Xenna's Ray variables, the pipeline entrypoint.
 
-    Checked against the fields of KubeRay's CRD schema it uses before it is written."""
+    Pods run as a non-root user under the Pod Security "restricted" rules. The document is checked
+    against the chosen KubeRay release's CRD and those rules before it is written."""
     from curator_kit.core.kuberay import KubeRayOptions, check, render
     from curator_kit.core.manifest import find_project_dir, load_manifest
-    from curator_kit.core.registry import last_push
-    from curator_kit.core.yamltext import dump
-    from curator_kit.errors import CuratorKitError
-    from curator_kit.ops.build import last_built_image
 
     project_dir = find_project_dir(project or Path.cwd())
     manifest = load_manifest(project_dir)
-    pushed = last_push(project_dir)
-    if image is None and pushed is not None:
-        image = pushed["image"]
-    elif image is None:
-        image = last_built_image(project_dir)
-        click.secho(f"note: {image} is a local image; `curator-kit push --registry R` first", fg="yellow", err=True)
+    image = export_image(project_dir, image)
+    labels = _image_labels(image)
     options = KubeRayOptions(
         image=image,
-        kind=kind,
-        name=name,
-        namespace=namespace,
-        workers=workers,
-        cpus_per_worker=cpus_per_worker,
-        memory_per_worker=memory_per_worker,
-        gpus_per_worker=gpus_per_worker,
-        head_cpus=head_cpus,
-        head_memory=head_memory,
-        input_path=input_path,
-        output_path=output_path,
-        data_pvc=data_pvc,
-        execution_mode=execution_mode,
-        ignore_failures=ignore_failures,
-        ray_version=ray_version,
+        node_selector=node_selectors,
+        tolerations=tolerations,
+        image_pull_secrets=image_pull_secrets,
+        **values,
     )
-    document, header = render(manifest, project_dir, options)
-    problems = check(document)
+    exported = render(manifest, project_dir, options, labels)
+    for warning in exported.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    problems = check(exported.document, exported.kuberay_version)
     if problems:  # a bug in the renderer, not the user's doing: say exactly where
         raise CuratorKitError(
-            f"the {kind} does not match KubeRay's schema ({len(problems)} problem(s))",
+            f"the {options.kind} does not pass KubeRay {exported.kuberay_version}'s CRD and the restricted "
+            f"Pod Security rules ({len(problems)} problem(s))",
             "please report this",
             details=tuple(problems),
         )
-    text = dump(document, header)
+    text = exported.text()
     if output_file:
         output_file.write_text(text)
-        click.echo(f"wrote {output_file} ({kind} {document['metadata']['name']})", err=True)
+        click.echo(f"wrote {output_file} ({options.kind} {exported.document['metadata']['name']})", err=True)
     else:
         click.echo(text, nl=False)
+
+
+@export.command()
+@slurm_options
+@click.option("--output-file", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write here, not stdout.")
+def slurm(image: str | None, output_file: Path | None, project: Path | None, **values: Any) -> None:
+    """An sbatch script: a Ray head and workers on the job's nodes (pyxis, apptainer or docker), the pipeline.
+
+    Xenna's Ray variables, Ray token auth, /dev/shm, GPUs (--gres) and the shared data paths on every
+    node; the driver waits for every node, runs the pipeline and leaves; scancel tears it all down."""
+    from curator_kit.cli.slurmjob import slurm_script
+
+    script = slurm_script(project, image, **values)
+    if output_file:
+        output_file.write_text(script.text)
+        click.echo(f"wrote {output_file} (job {script.job_name}, log {script.log}): sbatch {output_file}", err=True)
+    else:
+        click.echo(script.text, nl=False)
+
+
+def export_image(project_dir: Path, image: str | None) -> str:
+    """The image an export is for: the one given, else the last push, else the last build (saying so)."""
+    from curator_kit.core.registry import last_push
+    from curator_kit.ops.build import last_built_image
+
+    if image is not None:
+        return image
+    pushed = last_push(project_dir)
+    if pushed is not None:
+        return str(pushed["image"])
+    image = last_built_image(project_dir)
+    click.secho(f"note: {image} is a local image; `curator-kit push --registry R` first", fg="yellow", err=True)
+    return image
+
+
+def _image_labels(image: str) -> dict[str, str] | None:
+    """The image's labels from the local engine (its Ray version, its base variant), or None, saying why."""
+    from curator_kit.engine.client import connect
+    from curator_kit.engine.images import image_labels
+
+    try:
+        return image_labels(connect(), image)
+    except CuratorKitError as error:
+        click.secho(f"note: labels of {image} not read ({error.message})", fg="yellow", err=True)
+        return None

@@ -6,16 +6,15 @@ from pathlib import Path
 
 import click
 
-
-def _log(message: str) -> None:
-    click.secho(message, fg="cyan", err=True)
+from curator_kit.cli.output import project_option
+from curator_kit.cli.output import say as _log
 
 
 @click.command()
 @click.option("--registry", "-r", help="HOST[:PORT] to push to [default: the registry the image's tag names].")
 @click.option("--image", help="Local image [default: the project's last `curator-kit build`].")
 @click.option("--tag", "-t", help="Tag in the registry [default: the image's own].")
-@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="Project directory.")
+@project_option()
 @click.option("--dry-run", is_flag=True, help="Print where the image would go; push nothing.")
 def push(registry: str | None, image: str | None, tag: str | None, project: Path | None, dry_run: bool) -> None:
     """Tag the image into REGISTRY and push it; `export kuberay` then uses that reference."""
@@ -31,8 +30,8 @@ def push(registry: str | None, image: str | None, tag: str | None, project: Path
         return
 
     from curator_kit.core.preflight import check_image
-    from curator_kit.core.registry import publish
     from curator_kit.engine.client import connect
+    from curator_kit.ops.publish import publish
 
     client = connect()
     check_image(client, source)

@@ -3,21 +3,29 @@ and build args (pure data, unit-tested), executed by `engine.images`."""
 
 from __future__ import annotations
 
-import re
+import hashlib
 import tomllib
-from dataclasses import dataclass, field
+import zipfile
+from dataclasses import dataclass, field, replace
+from email.parser import HeaderParser
 from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import Version
 
 from curator_kit import __version__
 from curator_kit.core.buildcontext import BuildContext
-from curator_kit.core.constants import DEFAULT_CURATOR_VERSION, base_image_tag
+from curator_kit.core.constants import DEFAULT_CURATOR_VERSION, LABEL_BASE_RECIPE, base_image_tag
+from curator_kit.core.credentials import PIP_INDEX_ARGS, check_secrets_stay_out
+from curator_kit.core.pipconfig import PipSettings, local_path
+from curator_kit.core.redact import mask_credentials
+from curator_kit.core.sizes import human_size
 from curator_kit.errors import CuratorKitError
-from curator_kit.ops.pipconfig import PipSettings, local_path
 from curator_kit.resources import base_images_dir, dockerfile_base
 
-WHEELHOUSE_SUFFIXES = (".whl", ".tar.gz", ".zip")
-# torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl -> version, python tag
-TORCH_WHEEL_RE = re.compile(r"^torch-(?P<version>[^-]+)-(?P<python>cp\d+)-")
+# Shipped beside Dockerfile.base in base-images/ and sent in every base build context.
+RECIPE_SCRIPTS = ("build-ffmpeg.sh", "supported-ray.py", "check-image.py")
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,7 @@ class Variant:
     python: str
     curator_extras: str
     torch_spec: str
+    torchvision_spec: str
     torch_index_url: str
     bootstrap_suite: str
 
@@ -61,6 +70,7 @@ class BaseBuildOptions:
     pip_index_url: str | None = None
     pip_extra_index_urls: tuple[str, ...] = ()
     torch_spec: str | None = None
+    torchvision_spec: str | None = None
     use_host_pip: bool = True
 
 
@@ -73,18 +83,31 @@ class BaseBuildPlan:
     context: BuildContext
     notes: list[str] = field(default_factory=list)
     wheel_count: int = 0
+    recipe: str = ""
+    # The variant's torch index, when the plan uses it: `base build` drops it if it does not answer
+    # (pip would retry an unreachable index for every package).
+    torch_index_url: str | None = None
+
+    def without_torch_index(self, reason: str) -> BaseBuildPlan:
+        """The plan with the variant's torch index dropped: torch and torchvision then come from PyPI."""
+        urls = [u for u in self.build_args.get("PIP_EXTRA_INDEX_URL", "").split() if u != self.torch_index_url]
+        args = {k: v for k, v in self.build_args.items() if k != "PIP_EXTRA_INDEX_URL"}
+        if urls:
+            args["PIP_EXTRA_INDEX_URL"] = " ".join(urls)
+        note = f"{self.torch_index_url} {reason}: {self.build_args['TORCH_SPEC']} and its torchvision come from PyPI"
+        return replace(self, build_args=args, torch_index_url=None, notes=[*self.notes, note])
 
     def describe(self) -> list[str]:
         lines = [
             f"variant   {self.variant.name}: {self.variant.description}",
             f"from      {self.from_image}",
             f"tag       {self.tag}",
-            f"context   {len(self.context.files)} files, {self.context.size_bytes / 2**20:.1f} MB"
+            f"context   {len(self.context.files)} files, {human_size(self.context.size_bytes)}"
             f" ({self.wheel_count} wheelhouse files)",
         ]
         lines += [f"arg       {k}={v}" for k, v in sorted(self.build_args.items())]
         lines += [f"note      {n}" for n in self.notes]
-        return lines
+        return [mask_credentials(line) for line in lines]  # index URLs may carry user:password@
 
 
 def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = None) -> BaseBuildPlan:
@@ -93,37 +116,28 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
     notes: list[str] = []
     context = BuildContext()
     context.add_file("Dockerfile", dockerfile_base())
-    context.add_directory("ca-certificates")
-    context.add_directory("wheelhouse")
+    for script in RECIPE_SCRIPTS:
+        context.add_file(script, base_images_dir() / script)
 
     # Wheelhouses: explicit ones plus the host's local find-links directories.
     remote_find_links: list[str] = []
-    wheel_dirs = list(options.wheelhouses)
+    wheel_dirs = [(path, "--wheelhouse") for path in options.wheelhouses]
     for location in host.find_links:
         path = local_path(location)
         if path is None:
             remote_find_links.append(location)
         elif path.is_dir():
-            wheel_dirs.append(path)
+            wheel_dirs.append((path, "pip find-links"))
             notes.append(f"forwarded host pip find-links {path} as a wheelhouse")
-    wheel_count = 0
-    for directory in wheel_dirs:
-        if not directory.is_dir():
-            raise CuratorKitError(f"wheelhouse {directory} is not a directory", "pass an existing directory of wheels")
-        for wheel in sorted(directory.iterdir()):
-            if wheel.is_file() and wheel.name.endswith(WHEELHOUSE_SUFFIXES):
-                context.add_file(f"wheelhouse/{wheel.name}", wheel)
-                wheel_count += 1
+    context.add_directory("wheelhouse")  # Dockerfile.base copies it, wheels or none
+    wheel_count = sum(context.add_wheelhouse("wheelhouse", path, origin) for path, origin in wheel_dirs)
 
     # CA certificates: explicit ones plus the host pip's `cert` bundle.
-    certs = list(options.ca_certs)
+    certs = [(path, "--ca-cert") for path in options.ca_certs]
     if host.cert and Path(host.cert).is_file():
-        certs.append(Path(host.cert))
+        certs.append((Path(host.cert), "pip cert"))
         notes.append(f"forwarded host pip cert {host.cert} into the image trust store")
-    for index, cert in enumerate(certs):
-        if not cert.is_file():
-            raise CuratorKitError(f"CA certificate {cert} not found", "pass an existing PEM file to --ca-cert")
-        context.add_file(f"ca-certificates/{index:02d}-{cert.stem}.crt", cert)
+    context.add_ca_certificates("ca-certificates", certs)
 
     # Constraints: the host's constraint files, concatenated; an empty file keeps the COPY valid.
     constraint_text = ""
@@ -144,21 +158,45 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
     if index_url and local_path(index_url) is not None:
         index_url = None
 
-    torch_spec = options.torch_spec or variant.torch_spec
-    wheelhouse_torch = _torch_in_wheelhouse(context, variant.python_tag)
-    if options.torch_spec is None and wheelhouse_torch:
-        torch_spec = f"torch=={wheelhouse_torch}"
-        notes.append(f"torch {wheelhouse_torch} from the wheelhouse (skipping the variant's torch index)")
-    elif variant.torch_index_url:
-        extra_urls.append(variant.torch_index_url)
+    # torch and torchvision from one build: given on the command line, else a pair the wheelhouse
+    # holds, else the variant's pair (from its torch index, or PyPI).
+    torch_index_url = None
+    pair = _torch_pair_in_wheelhouse(context, variant.python_tag)
+    if options.torch_spec is None and pair:
+        torch_spec, torchvision_spec = f"torch=={pair[0]}", f"torchvision=={pair[1]}"
+        notes.append(f"torch {pair[0]} and torchvision {pair[1]} from the wheelhouse (one build)")
+    else:
+        if options.torch_spec:
+            torch_spec, torchvision_spec = options.torch_spec, options.torchvision_spec or "torchvision"
+        else:
+            torch_spec, torchvision_spec = variant.torch_spec, options.torchvision_spec or variant.torchvision_spec
+            lone = _wheel_versions(context, "torch", variant.python_tag)
+            if lone:
+                notes.append(
+                    f"wheelhouse torch {max(lone)} has no torchvision of its build there: "
+                    f"using the variant's pair {torch_spec}, {torchvision_spec}"
+                )
+        if variant.torch_index_url:
+            torch_index_url = variant.torch_index_url
+            extra_urls.append(torch_index_url)
+    # Wheelhouse torch/torchvision wheels the specs rule out would only weigh down the context.
+    for name, spec in (("torch", torch_spec), ("torchvision", torchvision_spec)):
+        unused = _wheels_ruled_out(context, name, spec)
+        for archive_name in unused:
+            del context.files[archive_name]
+        if unused:
+            wheel_count -= len(unused)
+            notes.append(f"left {len(unused)} {name} wheel(s) of the wheelhouse out: {spec} rules them out")
 
     build_args = {
         "BASE_IMAGE": options.from_image or variant.base_image,
         "CURATOR_VERSION": options.curator_version,
         "CURATOR_EXTRAS": variant.curator_extras,
         "TORCH_SPEC": torch_spec,
+        "TORCHVISION_SPEC": torchvision_spec,
         "VARIANT": variant.name,
         "TOOLKIT_VERSION": __version__,
+        "RECIPE": recipe_digest(variant.name, options.curator_version),
     }
     if index_url:
         build_args["PIP_INDEX_URL"] = index_url
@@ -166,6 +204,8 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
         build_args["PIP_EXTRA_INDEX_URL"] = " ".join(dict.fromkeys(extra_urls))
     if remote_find_links:
         build_args["PIP_FIND_LINKS"] = " ".join(remote_find_links)
+    # Index settings may carry credentials: the recipe may declare them only in a throwaway stage.
+    check_secrets_stay_out(dockerfile_base().read_text(), args=[a for a in PIP_INDEX_ARGS if a in build_args])
     return BaseBuildPlan(
         variant=variant,
         tag=options.tag or base_image_tag(options.curator_version, variant.name),
@@ -174,18 +214,100 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
         context=context,
         notes=notes,
         wheel_count=wheel_count,
+        recipe=build_args["RECIPE"],
+        torch_index_url=torch_index_url,
     )
 
 
-def _torch_in_wheelhouse(context: BuildContext, python_tag: str) -> str | None:
-    versions = []
-    for name in context.files:
-        match = TORCH_WHEEL_RE.match(name.removeprefix("wheelhouse/"))
-        if name.startswith("wheelhouse/") and match and match["python"] == python_tag:
-            versions.append(match["version"])
-    return max(versions, key=_version_key) if versions else None
+def recipe_digest(variant: str, curator_version: str) -> str:
+    """What a base image is built from, as 12 hex digits: Dockerfile.base, its scripts, the variant's
+    settings and the Curator version. Host inputs (wheelhouse, certificates, indexes) are left out."""
+    digest = hashlib.sha256(curator_version.encode())
+    for path in (dockerfile_base(), *(base_images_dir() / s for s in RECIPE_SCRIPTS)):
+        digest.update(path.read_bytes())
+    digest.update((base_images_dir() / variant / "variant.toml").read_bytes())
+    return digest.hexdigest()[:12]
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    public = version.split("+")[0]
-    return tuple(int(part) if part.isdigit() else -1 for part in public.split("."))
+def stale_reason(labels: dict[str, str], recipe: str) -> str | None:
+    """Why an image under the base tag must be rebuilt rather than reused; None when it is current."""
+    built = labels.get(LABEL_BASE_RECIPE)
+    if built == recipe:
+        return None
+    if not built:
+        return "it records no recipe (built by an older curator-kit)"
+    return f"it was built from recipe {built}, this curator-kit's is {recipe}"
+
+
+def _wheels(context: BuildContext, name: str, python_tag: str) -> dict[Version, Path | bytes]:
+    """Wheelhouse wheels of distribution `name` for the variant's Python: version -> file."""
+    found = {}
+    for archive_name, source in context.files.items():
+        if not archive_name.startswith("wheelhouse/") or not archive_name.endswith(".whl"):
+            continue
+        try:
+            wheel_name, version, _build, tags = parse_wheel_filename(archive_name.removeprefix("wheelhouse/"))
+        except InvalidWheelFilename:
+            continue
+        if wheel_name == name and any(tag.interpreter == python_tag for tag in tags):
+            found[version] = source
+    return found
+
+
+def _wheels_ruled_out(context: BuildContext, name: str, spec: str) -> list[str]:
+    """Archive names of wheelhouse wheels of `name` that `spec` (a requirement) cannot install."""
+    try:
+        requirement = Requirement(spec)
+    except InvalidRequirement:
+        return []
+    ruled_out = []
+    for archive_name in list(context.files):
+        if not archive_name.startswith("wheelhouse/") or not archive_name.endswith(".whl"):
+            continue
+        try:
+            wheel_name, version, _build, _tags = parse_wheel_filename(archive_name.removeprefix("wheelhouse/"))
+        except InvalidWheelFilename:
+            continue
+        if wheel_name == name == requirement.name and not requirement.specifier.contains(version, prereleases=True):
+            ruled_out.append(archive_name)
+    return ruled_out
+
+
+def _wheel_versions(context: BuildContext, name: str, python_tag: str) -> list[Version]:
+    return sorted(_wheels(context, name, python_tag))
+
+
+def _torch_requirement(wheel: Path | bytes) -> Requirement | None:
+    """The `torch` requirement in a torchvision wheel's METADATA (torchvision pins its torch exactly)."""
+    if not isinstance(wheel, Path):
+        return None
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            name = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None)
+            text = archive.read(name).decode() if name else ""
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError):
+        return None
+    for line in HeaderParser().parsestr(text).get_all("Requires-Dist") or []:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if requirement.name == "torch" and requirement.marker is None:
+            return requirement
+    return None
+
+
+def _torch_pair_in_wheelhouse(context: BuildContext, python_tag: str) -> tuple[str, str] | None:
+    """The newest (torch, torchvision) versions from one build: torchvision's METADATA asks for exactly
+    this torch, and both carry the same local label (`+cpu`). None when the wheelhouse has no such pair."""
+    vision = _wheels(context, "torchvision", python_tag)
+    for torch_version in sorted(_wheels(context, "torch", python_tag), reverse=True):
+        for vision_version, wheel in sorted(vision.items(), reverse=True):
+            requirement = _torch_requirement(wheel)
+            if (
+                requirement is not None
+                and vision_version.local == torch_version.local
+                and requirement.specifier.contains(torch_version, prereleases=True)
+            ):
+                return str(torch_version), str(vision_version)
+    return None

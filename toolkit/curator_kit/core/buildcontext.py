@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from curator_kit.core.parsers import ParseError, parse_pem_certificates
+from curator_kit.errors import CuratorKitError
+
+# What pip reads from a wheelhouse (find-links directory): wheels and source archives.
+WHEEL_SUFFIXES = (".whl", ".tar.gz", ".zip")
 # Stable metadata so identical inputs give identical archives and the builder's cache holds.
 _FIXED_MTIME = 0
 
@@ -34,6 +39,35 @@ class BuildContext:
     def add_directory(self, name: str) -> None:
         """An (possibly empty) directory, so `COPY name/ ...` always has a source."""
         self.directories.add(name.rstrip("/"))
+
+    def add_wheelhouse(self, under: str, directory: Path, origin: str) -> int:
+        """The wheels of `directory` as `under/NAME`; how many. `origin` names the setting, for errors."""
+        if not directory.is_dir():
+            raise CuratorKitError(
+                f"wheelhouse {directory} ({origin}) is not a directory", f"point {origin} at a directory of wheels"
+            )
+        self.add_directory(under)
+        wheels = [p for p in sorted(directory.iterdir()) if p.is_file() and p.name.endswith(WHEEL_SUFFIXES)]
+        for wheel in wheels:
+            self.add_file(f"{under}/{wheel.name}", wheel)
+        return len(wheels)
+
+    def add_ca_certificates(self, under: str, certificates: list[tuple[Path, str]]) -> None:
+        """PEM files as `under/NN-STEM.crt` (update-ca-certificates reads only `.crt`, in name order).
+
+        Each certificate comes with the setting that named it, for errors. A file that is not PEM
+        certificates (a private key, DER, anything else) is refused before it joins the context."""
+        self.add_directory(under)
+        for index, (certificate, origin) in enumerate(certificates):
+            if not certificate.is_file():
+                raise CuratorKitError(
+                    f"CA certificate {certificate} ({origin}) not found", f"point {origin} at an existing PEM file"
+                )
+            try:
+                parse_pem_certificates(certificate.read_bytes())
+            except ParseError as error:
+                raise error.at(f"CA certificate {certificate} ({origin})") from None
+            self.add_file(f"{under}/{index:02d}-{certificate.stem}.crt", certificate)
 
     @property
     def size_bytes(self) -> int:
@@ -60,11 +94,3 @@ class BuildContext:
                         tar.addfile(info, handle)
         archive.seek(0)
         return archive
-
-
-def human_size(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"

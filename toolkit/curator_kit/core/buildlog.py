@@ -2,6 +2,8 @@
 
 The engine sends `{"stream": "..."}` chunks that need not end on line boundaries,
 `{"aux": {"ID": ...}}` with the image id, and `{"error": ...}` when a step fails.
+Every line and error leaves here as `redact.printable_line` makes it (no terminal codes, credentials
+masked), so progress on a terminal, plain logs and error tails all show the same clean text.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+
+from curator_kit.core.redact import printable_line
 
 STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 # Builder chatter that says nothing about the user's step.
@@ -69,7 +73,7 @@ class BuildLogParser:
                 yield from self._line(line.rstrip("\r"))
         if "error" in chunk:
             yield from self._flush()
-            yield BuildFailed(self.current, str(chunk["error"]).strip(), tuple(self.tail))
+            yield BuildFailed(self.current, printable_line(str(chunk["error"])).strip(), tuple(self.tail))
 
     def finish(self) -> Iterator[BuildEvent]:
         yield from self._flush()
@@ -81,7 +85,8 @@ class BuildLogParser:
             line, self._partial = self._partial, ""
             yield from self._line(line)
 
-    def _line(self, line: str) -> Iterator[BuildEvent]:
+    def _line(self, raw: str) -> Iterator[BuildEvent]:
+        line = printable_line(raw)
         match = STEP_RE.match(line)
         if match:
             self.current = StepStarted(int(match[1]), int(match[2]), match[3])

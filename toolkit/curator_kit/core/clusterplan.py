@@ -21,7 +21,6 @@ node's `ray start` environment. `XENNA_RAY_ENV` is that set.
 from __future__ import annotations
 
 import json
-import math
 import re
 import shlex
 import uuid
@@ -38,32 +37,36 @@ from curator_kit.core.constants import (
     LABEL_OBJECT_STORE,
     LABEL_OUTPUT,
     LABEL_PROJECT,
+    LABEL_RAY_AUTH,
     LABEL_RAY_CPUS,
     LABEL_RAY_GPUS,
     LABEL_ROLE,
     LABEL_RUN_ID,
     OUTPUT_DIR,
+    RAY_TOKEN_IN_CONTAINER,
 )
-from curator_kit.core.devices import GpuRequest, parse_gpus
+from curator_kit.core.devices import NO_GPU, GpuRequest
+from curator_kit.core.modelweights import WeightsFacts
+from curator_kit.core.parsers import Mount, Ulimit
 from curator_kit.core.runplan import (
-    BATCH_CPU_ALLOCATION,
     SHM_MIN_BYTES,
-    STREAMING_CPU_ALLOCATION,
     ContainerPlan,
-    ExecutionChoice,
     HostFacts,
     RunOptions,
     default_shm_bytes,
-    parse_size,
     pipeline_command,
     plan_run,
 )
+from curator_kit.core.sizes import gib as _gib
+from curator_kit.core.spec import choose_execution_mode, gpu_fractions
+from curator_kit.core.state import RAY_TOKEN, record_path
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
     from curator_kit.core.devices import HostGpu
     from curator_kit.core.manifest import Manifest
     from curator_kit.core.preflight import EngineFacts, Verdict
+    from curator_kit.core.spec import PipelineSpec
 
 # What cosmos-xenna 0.2.0 sets before it starts a Ray of its own (ray_utils/cluster.py), and so what
 # every node of a cluster it joins must be started with:
@@ -77,6 +80,11 @@ XENNA_RAY_ENV: dict[str, str] = {
 }
 # Ours, not Xenna's: nodes that cannot reach the internet should not try to report usage.
 RAY_QUIET_ENV: dict[str, str] = {"RAY_USAGE_STATS_ENABLED": "0"}
+# Ray 2.60's token authentication: the GCS, raylets and the dashboard (its job API included) refuse a
+# caller without the token. The environment names the file, never the token; the file is mounted read-only.
+RAY_AUTH_ENV: dict[str, str] = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": RAY_TOKEN_IN_CONTAINER}
+# Plan notes of a node that are about the whole cluster (the rest, e.g. /dev/shm, the cluster says itself).
+_CLUSTER_WIDE_NOTES = ("memlock", "containers run as root", "mount ")
 
 RAY_PORT = 6379  # the head's GCS
 DASHBOARD_PORT = 8265  # dashboard and state API (`ray list nodes`), published on the host's loopback
@@ -142,12 +150,15 @@ class ClusterOptions:
     image: str
     workers: int = 2
     cpus_per_worker: int | None = None  # None: the cores left by head and driver, shared out, at least 1
-    gpus_per_worker: str = "none"  # none | N (distinct GPUs per worker) | all (every worker sees all)
+    # parsers.parse_gpus_per_worker: no GPU, count -1 (every worker sees all) or N (distinct GPUs per worker)
+    gpus_per_worker: GpuRequest = NO_GPU
     head_cpus: int = HEAD_CPUS
-    shm_size: str | None = None  # per node; None: sized from host memory and node count
-    env: tuple[str, ...] = ()
-    ulimits: tuple[str, ...] = ()
+    shm_size: int | None = None  # bytes per node; None: sized from host memory and node count
+    env: tuple[tuple[str, str], ...] = ()
+    ulimits: tuple[Ulimit, ...] = ()
     cluster_id: str | None = None
+    allow_host_mount: bool = False
+    weights: WeightsFacts | None = None  # every node mounts the same weights cache (ops.modelcache)
 
 
 def cluster_name(project: str) -> str:
@@ -171,16 +182,11 @@ def driver_name(project: str, run_id: str) -> str:
     return f"{cluster_name(project)}-ray-driver-{run_id}"
 
 
-def worker_gpus(spec: str, workers: int) -> list[GpuRequest]:
-    """`--gpus-per-worker`: none, all (every worker sees every GPU) or N (worker i gets GPUs i*N..i*N+N-1)."""
-    value = spec.strip()
-    if value in ("", "none", "0"):
-        return [GpuRequest()] * workers
-    if value == "all":
-        return [parse_gpus("all")] * workers
-    if not value.isdigit():
-        raise CuratorKitError(f"--gpus-per-worker {spec!r} is not understood", "use none, all or a whole number")
-    count = int(value)
+def worker_gpus(per_worker: GpuRequest, workers: int) -> list[GpuRequest]:
+    """Each worker's GPUs: none, all (every worker sees every GPU) or N (worker i gets GPUs i*N..i*N+N-1)."""
+    if per_worker.device_ids or per_worker.count in (0, -1):
+        return [per_worker] * workers
+    count = per_worker.count
     return [GpuRequest(device_ids=tuple(str(i * count + k) for k in range(count))) for i in range(workers)]
 
 
@@ -193,19 +199,27 @@ def ray_gpus(request: GpuRequest) -> int | None:
     return None if request.count == -1 else request.count
 
 
-def node_shm_bytes(host: HostFacts, nodes: int, shm_size: str | None) -> int:
+def node_shm_bytes(host: HostFacts, nodes: int, shm_size: int | None) -> int:
     """One node's /dev/shm: the single-container default shared by the nodes on this host (a driver
     included), at least 2 GiB, whole MiB."""
     if shm_size:
-        size = parse_size(shm_size)
-        if size < MIN_NODE_SHM_BYTES:
+        if shm_size < MIN_NODE_SHM_BYTES:
             raise CuratorKitError(
-                f"--shm-size {shm_size} is too small for a Ray node's object store",
+                f"--shm-size {shm_size // 2**20} MiB is too small for a Ray node's object store",
                 f"give each node at least {MIN_NODE_SHM_BYTES // 2**20} MiB",
             )
-        return size
+        return shm_size
     share = default_shm_bytes(host.memory_bytes) // max(nodes, 1)
     return max(share, SHM_MIN_BYTES) // 2**20 * 2**20
+
+
+def token_file(project_dir: Path) -> Path:
+    """Where the project's cluster keeps its Ray token on the host (the state directory, mode 0600)."""
+    return record_path(project_dir, RAY_TOKEN)
+
+
+def token_mount(path: Path) -> Mount:
+    return Mount(str(path.resolve()), RAY_TOKEN_IN_CONTAINER, read_only=True)
 
 
 def object_store_bytes(shm_bytes: int) -> int:
@@ -243,6 +257,7 @@ class ClusterPlan:
     workers: list[NetworkedContainerPlan]
     node_shm_bytes: int
     object_store_bytes: int
+    token_file: Path  # the Ray token, written by `cluster up` just before the nodes start
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -261,6 +276,8 @@ class ClusterPlan:
             f"shm        {_gib(self.node_shm_bytes)} per node, object store {_gib(self.object_store_bytes)}",
             f"user       {self.head.user}",
             f"env        {' '.join(f'{k}={v}' for k, v in XENNA_RAY_ENV.items())}",
+            f"auth       Ray token authentication: a new token in {self.token_file} (mode 0600), "
+            f"mounted read-only at {RAY_TOKEN_IN_CONTAINER}",
         ]
         for node in self.nodes:
             gpus = node.gpus.describe()
@@ -279,11 +296,9 @@ class ClusterPlan:
         return [*lines, *(node.docker_run_line() for node in self.nodes)]
 
 
-def _gib(size: int) -> str:
-    return f"{size / 2**30:.2f} GiB"
-
-
-def plan_cluster(manifest: Manifest, project_dir: Path, options: ClusterOptions, host: HostFacts) -> ClusterPlan:
+def plan_cluster(
+    manifest: Manifest, spec: PipelineSpec, project_dir: Path, options: ClusterOptions, host: HostFacts
+) -> ClusterPlan:
     """The network and containers `curator-kit cluster up` would make, computed without the engine."""
     if options.workers < 1:
         raise CuratorKitError("a cluster needs at least one worker", "pass --workers 1 or more")
@@ -301,6 +316,7 @@ def plan_cluster(manifest: Manifest, project_dir: Path, options: ClusterOptions,
     store = object_store_bytes(shm)
     network = network_name(project)
     head_host = head_name(project)
+    token = token_file(project_dir)
     common = {
         LABEL_PROJECT: project,
         LABEL_CLUSTER: cluster_name(project),
@@ -310,25 +326,25 @@ def plan_cluster(manifest: Manifest, project_dir: Path, options: ClusterOptions,
         LABEL_OUTPUT: str(options.output_dir.resolve()),
         LABEL_NODE_SHM: str(shm),
         LABEL_OBJECT_STORE: str(store),
+        LABEL_RAY_AUTH: "token",
     }
 
     def node(name: str, role: str, command: list[str], node_cpus: int, request: GpuRequest) -> NetworkedContainerPlan:
-        gpus_text = "all" if request.wanted else "none"
-        if request.device_ids:
-            gpus_text = f"device={','.join(request.device_ids)}"
         run_options = RunOptions(
             input_dir=options.input_dir,
             output_dir=options.output_dir,
             image=options.image,
-            gpus=gpus_text,
-            shm_size=str(shm),
+            gpus=request,
+            shm_size=shm,
             env=options.env,
             ulimits=options.ulimits,
             execution_mode="batch",  # nodes run no pipeline; this only keeps plan_run from judging streaming
             command=tuple(command),
             run_id=cluster_id,
+            allow_host_mount=options.allow_host_mount,
+            weights=options.weights,
         )
-        plan = plan_run(manifest, project_dir, run_options, host)
+        plan = plan_run(manifest, spec, project_dir, run_options, host)
         given = ray_gpus(request)
         labels = {**common, LABEL_ROLE: role, LABEL_RAY_CPUS: str(node_cpus)}
         labels[LABEL_RAY_GPUS] = "all" if given is None else str(given)
@@ -336,11 +352,12 @@ def plan_cluster(manifest: Manifest, project_dir: Path, options: ClusterOptions,
             plan,
             name=name,
             labels=labels,
-            env={**plan.env, **XENNA_RAY_ENV, **RAY_QUIET_ENV},
+            env={**plan.env, **XENNA_RAY_ENV, **RAY_QUIET_ENV, **RAY_AUTH_ENV},
+            mounts=[*plan.mounts, token_mount(token)],
             network=network,
             hostname=name,
             detach=True,
-            notes=[n for n in plan.notes if n.startswith("memlock")],
+            notes=[n for n in plan.notes if n.startswith(_CLUSTER_WIDE_NOTES)],
         )
 
     head = node(head_host, "head", ray_start_head(options.head_cpus, 0, store), options.head_cpus, GpuRequest())
@@ -361,9 +378,15 @@ def plan_cluster(manifest: Manifest, project_dir: Path, options: ClusterOptions,
             f"{cpus * options.workers + options.head_cpus + DRIVER_CPUS} logical CPUs (with a driver) on "
             f"{host.cpus} cores: Ray schedules by logical CPUs, so the nodes share the cores"
         )
-    if options.gpus_per_worker == "all" and options.workers > 1:
+    if options.gpus_per_worker.count == -1 and options.workers > 1:
         notes.append("--gpus-per-worker all: every worker sees every GPU, so Ray counts each GPU once per worker")
-    return ClusterPlan(project, network, dict(common), head, workers, shm, store, notes)
+    nodes = options.workers + 2
+    if shm * nodes > host.memory_bytes:
+        notes.append(
+            f"{nodes} nodes x {_gib(shm)} /dev/shm is more than the {_gib(host.memory_bytes)} of memory on "
+            f"{host.source}: object stores that fill up will swap or be OOM-killed; a smaller --shm-size avoids it"
+        )
+    return ClusterPlan(project, network, dict(common), head, workers, shm, store, token, notes)
 
 
 def _networked(plan: ContainerPlan, **changes: Any) -> NetworkedContainerPlan:
@@ -389,6 +412,7 @@ class ClusterInfo:
     object_store_bytes: int
     node_cpus: tuple[int, ...]  # head and workers
     image_id: str
+    auth: bool = False  # started with Ray token authentication (every cluster since curator-kit had it)
 
     @property
     def ray_address(self) -> str:
@@ -409,6 +433,7 @@ def cluster_info(
             object_store_bytes=int(head_labels[LABEL_OBJECT_STORE]),
             node_cpus=tuple(int(labels[LABEL_RAY_CPUS]) for labels in node_labels),
             image_id=image_id,
+            auth=head_labels.get(LABEL_RAY_AUTH) == "token",
         )
     except (KeyError, ValueError) as error:
         raise CuratorKitError(
@@ -440,32 +465,6 @@ def parse_ray_address(text: str) -> str:
     if not match or (match.group("port") and not 0 < int(match.group("port")) < 65536):
         raise CuratorKitError(f"--ray-address {text!r} is not host[:port]", f"e.g. 10.0.0.5:{RAY_PORT}")
     return value if match.group("port") else f"{value}:{RAY_PORT}"
-
-
-def cluster_execution(requested: str, required_cpus: float, node_cpus: list[int] | None) -> ExecutionChoice:
-    """Xenna's mode on a cluster. Xenna gives each node int(its CPUs x the allocation share), so
-    streaming fits when the stages' CPUs fit the sum of those; with an unknown cluster auto picks
-    batch, which runs whatever the cluster's size."""
-    if requested not in ("auto", "streaming", "batch"):
-        raise CuratorKitError(f"execution mode {requested!r} is unknown", "use one of auto, streaming, batch")
-    if node_cpus is None:
-        allotted, fits = 0, requested == "streaming"
-        why = "the cluster's size is not known here; batch runs on any size (--execution-mode streaming to stream)"
-    else:
-        allotted = sum(math.floor(STREAMING_CPU_ALLOCATION * c) for c in node_cpus)
-        fits = required_cpus <= allotted
-        shares = " + ".join(f"int({STREAMING_CPU_ALLOCATION} x {c})" for c in node_cpus)
-        why = f"stages need {required_cpus:g} CPUs; Xenna streams on {shares} = {allotted} CPUs of the nodes"
-    if requested == "batch":
-        return ExecutionChoice("batch", BATCH_CPU_ALLOCATION, required_cpus, allotted, fits, "asked for")
-    if requested == "streaming":
-        known_fit = fits or node_cpus is None
-        return ExecutionChoice(
-            "streaming", STREAMING_CPU_ALLOCATION, required_cpus, allotted, known_fit, f"asked; {why}"
-        )
-    mode = "streaming" if fits and node_cpus is not None else "batch"
-    share = STREAMING_CPU_ALLOCATION if mode == "streaming" else BATCH_CPU_ALLOCATION
-    return ExecutionChoice(mode, share, required_cpus, allotted, fits, why)
 
 
 def driver_script(pipeline: list[str], cpus: int, gpus: int | None, store: int | None) -> str:
@@ -504,27 +503,43 @@ class RayTarget:
     address: str
     cluster: ClusterInfo | None = None
     network: str | None = None  # an external cluster: a Docker network, or None for the host's
+    token_file: Path | None = None  # the cluster's Ray token (a local cluster's own, or --ray-token-file)
 
 
 def plan_ray_run(
-    manifest: Manifest, project_dir: Path, options: RunOptions, host: HostFacts, target: RayTarget
+    manifest: Manifest,
+    spec: PipelineSpec,
+    project_dir: Path,
+    options: RunOptions,
+    host: HostFacts,
+    target: RayTarget,
 ) -> NetworkedContainerPlan:
     """The driver container of `run --cluster` / `run --ray-address`."""
     cluster = target.cluster
     if cluster is not None:
         options = replace(options, input_dir=cluster.input_dir, output_dir=cluster.output_dir, image=cluster.image_id)
-        if options.gpus not in (None, "none"):
+        if options.gpus is not None and options.gpus.wanted:
             raise CuratorKitError(
                 "--gpus with --cluster: the cluster's workers hold the GPUs",
                 "give them at `curator-kit cluster up --gpus-per-worker N`",
             )
-        options = replace(options, gpus="none", shm_size=options.shm_size or str(cluster.node_shm_bytes))
-    base = plan_run(manifest, project_dir, replace(options, execution_mode="batch"), host)
+        options = replace(options, gpus=NO_GPU, shm_size=options.shm_size or cluster.node_shm_bytes)
+    base = plan_run(manifest, spec, project_dir, replace(options, execution_mode="batch"), host)
     requested = options.execution_mode or manifest.run.execution_mode
     node_cpus = None if cluster is None else [*cluster.node_cpus, DRIVER_CPUS]
-    execution = cluster_execution(requested, base.execution.required_cpus, node_cpus)
+    execution = choose_execution_mode(requested, spec, node_cpus)
     ignore_failures = manifest.run.ignore_failures if options.ignore_failures is None else options.ignore_failures
-    pipeline = list(options.command) if options.command else pipeline_command(execution, ignore_failures)
+    # The driver has no GPU: Curator would size memory-sized stages for a 24 GB card. A local cluster's
+    # workers use this host's GPUs, so size them for those; an external cluster's cards are unknown here.
+    cards = [gpu.memory_mib / 1024 for gpu in host.gpus] if cluster is not None else []
+    stage_gpus = gpu_fractions(spec, min(cards) if cards else None)
+    pipeline = (
+        list(options.command)
+        if options.command
+        else pipeline_command(
+            execution, ignore_failures, stage_gpus, resume=options.resume, video_limit=options.video_limit
+        )
+    )
     mounts = list(base.mounts)
     if cluster is None:
         # Other machines run stage actors that read the input and write the output: the pipeline gets
@@ -533,6 +548,10 @@ def plan_ray_run(
         mounts = [replace(m, target=m.source) if m.target in (INPUT_DIR, OUTPUT_DIR) else m for m in mounts]
         if not options.command:
             pipeline = with_data_paths(pipeline, source[INPUT_DIR], source[OUTPUT_DIR])
+    auth_env: dict[str, str] = {}
+    if target.token_file is not None:
+        mounts.append(token_mount(target.token_file))
+        auth_env = RAY_AUTH_ENV
     store = cluster.object_store_bytes if cluster is not None else None
     script = driver_script(pipeline, DRIVER_CPUS, ray_gpus(base.gpus), store)
     project = manifest.project.name
@@ -544,17 +563,22 @@ def plan_ray_run(
     notes.append(f"the driver joins the cluster at {target.address} as a node with {DRIVER_CPUS} CPU, then leaves")
     if cluster is None:
         notes.append("input and output keep their paths: every node of the cluster must see them there")
+    if target.token_file is not None:
+        notes.append(f"Ray token authentication: the token in {target.token_file}, mounted read-only")
+    elif cluster is not None:
+        notes.append("the cluster was started without Ray token authentication: `cluster down` and `cluster up`")
     return _networked(
         base,
         command=["sh", "-c", script],
         name=driver_name(project, base.run_id),
         labels=labels,
         mounts=mounts,
-        env={**base.env, **XENNA_RAY_ENV, **RAY_QUIET_ENV, "RAY_ADDRESS": target.address},
+        env={**base.env, **XENNA_RAY_ENV, **RAY_QUIET_ENV, **auth_env, "RAY_ADDRESS": target.address},
         execution=execution,
         network=cluster.network if cluster is not None else target.network,
         network_mode=network_mode,
         hostname=None if network_mode == "host" else driver_name(project, base.run_id),
+        stages_here=False,
         notes=notes,
     )
 
@@ -599,7 +623,7 @@ def parse_ray_nodes(text: str) -> list[RayNode]:
 # --- checks before `cluster up` --------------------------------------------------------------
 
 
-def judge_cluster(plan: ClusterPlan, manifest: Manifest, engine: EngineFacts, host_gpus: list[HostGpu]) -> Verdict:
+def judge_cluster(plan: ClusterPlan, engine: EngineFacts, host_gpus: list[HostGpu]) -> Verdict:
     """`run`'s preflight, asked of each worker as if it ran the pipeline: NVIDIA support in the engine,
     GPU stages against GPU-less workers, codec engines of each worker's GPUs; plus GPUs the host lacks."""
     from curator_kit.core.preflight import Verdict, judge
@@ -607,7 +631,7 @@ def judge_cluster(plan: ClusterPlan, manifest: Manifest, engine: EngineFacts, ho
     verdict = Verdict()
     for worker in plan.workers:
         probe = replace(worker, runs_pipeline=True, execution=replace(worker.execution, mode="batch"))
-        found = judge(probe, manifest.stages, engine, host_gpus)
+        found = judge(probe, engine, host_gpus)
         for problem, fix in found.refusals:
             fix = fix.replace("pass --gpus all", "pass --gpus-per-worker 1 (or all)")
             fix = fix.replace("--gpus device=...", "--gpus-per-worker")

@@ -19,9 +19,38 @@ PROJECT_DIR_IN_IMAGE = "/workspace"
 PIPELINE_IN_IMAGE = f"{PROJECT_DIR_IN_IMAGE}/pipeline.py"
 SPEC_FILE_NAME = "pipeline-spec.json"
 SPEC_IN_IMAGE = f"/opt/curator-kit/{SPEC_FILE_NAME}"
+# Written by the base image's check (base-images/check-image.py) as the last build step.
+BASE_VERSIONS_IN_IMAGE = "/opt/curator-kit/base-versions.json"
 MODEL_DIR_IN_IMAGE = "/opt/models"
+# Written last into a model's directory by a complete download (templates/model.py.j2), holding its revision.
+WEIGHTS_MARKER = ".curator-kit-complete"
+# Runs with every model's weights present tell huggingface_hub never to reach the network.
+HF_OFFLINE_ENV = "HF_HUB_OFFLINE"
+# A Hugging Face token reaches a pull container only as this read-only file, named by HF_TOKEN_PATH
+# (huggingface_hub reads it): never as a value on a command line, in a label or in the environment.
+HF_TOKEN_IN_CONTAINER = "/run/curator-kit/hf-token"
 INPUT_DIR = "/data/input"
 OUTPUT_DIR = "/data/output"
+
+# What pipeline.py writes at the top of the output directory when a run ends (`run` prints it, `report`
+# reads it): videos found, unreadable, clips written and filtered, tasks failed or dropped.
+SUMMARY_FILE_NAME = "curator-kit-summary.json"
+# `run --capture STAGE` pickles the tasks entering STAGE into OUTPUT/<this>/STAGE; `replay` reads them.
+CAPTURE_DIR_NAME = "curator-kit-capture"
+# pipeline.py copies it into the summary, so `run` never prints an older run's summary as this one's.
+RUN_ID_ENV = "CURATOR_KIT_RUN_ID"
+
+# Exit codes of pipeline.py, and so of `curator-kit run` (README: "Exit codes"). 1 stays Python's for
+# a crash (and curator-kit's own one-line errors); 2 is a usage error; 128+N a signal N stopped the run.
+EXIT_OK = 0
+EXIT_NOTHING_WRITTEN = 3  # there were videos to process and not one came out of the writer readable
+
+# Ray token authentication on every local cluster: the token lives in the project's state directory
+# (mode 0600) and reaches nodes and drivers as a read-only file, never as a value on a command line,
+# in a label or in the environment (`docker inspect` shows those).
+RAY_TOKEN_IN_CONTAINER = "/run/curator-kit/ray-auth-token"
+# Engine sockets: a bind mount of one (or a folder holding one) hands the container the engine.
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 
 # NVIDIA_DRIVER_CAPABILITIES: `video` is what makes the NVIDIA hook mount NVDEC/NVENC libraries.
 DRIVER_CAPABILITIES = "compute,utility,video"
@@ -40,6 +69,9 @@ def bootstrap_image_tag(suite: str) -> str:
 DEFAULT_BASE_IMAGE = base_image_tag(DEFAULT_CURATOR_VERSION)
 
 # Image labels written by `build`.
+LABEL_OCI_TITLE = "org.opencontainers.image.title"
+LABEL_OCI_REVISION = "org.opencontainers.image.revision"
+LABEL_OCI_BASE_NAME = "org.opencontainers.image.base.name"
 LABEL_PREFIX = "curator-kit."
 LABEL_PROJECT = "curator-kit.project"
 LABEL_CURATOR_VERSION = "curator-kit.curator-version"
@@ -48,7 +80,25 @@ LABEL_GIT_REVISION = "curator-kit.git-revision"
 LABEL_STAGES = "curator-kit.stages"
 LABEL_CODEC_NEEDS = "curator-kit.codec-needs"
 LABEL_SPEC = "curator-kit.pipeline-spec"
+# JSON {"base_image": ..., "envs": digest, "models": digest, "build": digest}: what the image was built
+# from besides the code and the spec, so `--mount-code` can tell when only a build carries a change.
+LABEL_BUILD_INPUTS = "curator-kit.build-inputs"
+# JSON {"model name": "revision"} of the weights `build` baked under MODEL_DIR_IN_IMAGE (never a token).
+LABEL_BAKED_MODELS = "curator-kit.baked-models"
 LABEL_BASE_VARIANT = "curator-kit.base.variant"
+# The base recipe's digest (Dockerfile.base, its scripts, the variant): an image under the right tag
+# but from an older recipe is stale and rebuilt, not reused.
+LABEL_BASE_RECIPE = "curator-kit.base.recipe"
+# JSON {"torch": "2.14.1", "ffmpeg": "5.1.9-...", "ffmpeg-encoders": "libopenh264,...", ...}: what the
+# base image's own check found installed, recorded by `base build` after the build.
+LABEL_BASE_VERSIONS = "curator-kit.base.versions"
+# The Ray version installed in the base image (project images inherit it); KubeRay's spec.rayVersion.
+LABEL_RAY_VERSION = "curator-kit.ray-version"
+
+# The non-root user (and group) Kubernetes pods of curator-kit images run as (`export kuberay`:
+# runAsUser/runAsGroup/fsGroup, Pod Security "restricted"): base and project images must provide it.
+NONROOT_UID = 1000
+NONROOT_GID = 1000
 
 # Container labels written by `run` and `cluster`.
 LABEL_RUN_ID = "curator-kit.run-id"
@@ -61,3 +111,5 @@ LABEL_INPUT = "curator-kit.input"
 LABEL_OUTPUT = "curator-kit.output"
 LABEL_NODE_SHM = "curator-kit.node-shm"
 LABEL_OBJECT_STORE = "curator-kit.object-store"
+# "token" on nodes started with Ray token authentication; absent on clusters made before it.
+LABEL_RAY_AUTH = "curator-kit.ray-auth"

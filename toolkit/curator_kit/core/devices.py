@@ -1,23 +1,17 @@
-"""GPUs for containers: Docker's `--gpus` syntax, NVDEC/NVENC engines per GPU model, host detection.
+"""GPUs for containers: the GPU request (parsed by `core.parsers`), NVDEC/NVENC engines per GPU model.
 
-Pure except `detect_host_gpus`, which runs nvidia-smi. Nothing here imports docker at load time.
+Pure: `ops.hostfacts.detect_host_gpus` runs nvidia-smi and parses its output here.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 from typing import Any
-
-from curator_kit.errors import CuratorKitError
 
 DRIVER = "nvidia"
 # `video` is what makes the NVIDIA hook mount the NVDEC/NVENC libraries (libnvcuvid, libnvidia-encode).
 CAPABILITIES: tuple[str, ...] = ("gpu", "compute", "utility", "video")
-DRIVER_CAPABILITIES = "compute,utility,video"  # NVIDIA_DRIVER_CAPABILITIES inside the container
-GPUS_SYNTAX = "all | N | device=0,2 | none"
 # How an engine gets NVIDIA support; every NVIDIA-related refusal ends with it.
 NVIDIA_FIX = "install the NVIDIA Container Toolkit, then `sudo nvidia-ctk runtime configure --runtime=docker`"
 
@@ -65,46 +59,6 @@ class GpuRequest:
 
 
 NO_GPU = GpuRequest()
-_ID_RE = re.compile(r"^[A-Za-z0-9:/_.-]+$")  # indices, GPU-<uuid>, MIG-<uuid>, MIG a:b
-
-
-def parse_gpus(text: str | None, source: str = "--gpus") -> GpuRequest:
-    """Docker's `--gpus` value -> GpuRequest; `"device=0,2"` may come quoted (as docker needs) or bare."""
-
-    def bad(why: str) -> CuratorKitError:
-        return CuratorKitError(f"{source} {text!r} is not understood: {why}", f"use {GPUS_SYNTAX}")
-
-    value = (text or "").strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        value = value[1:-1].strip()
-    if value in ("", "none"):
-        return NO_GPU
-    key, has_value, rest = value.partition("=")
-    if not has_value or key == "count":
-        count = rest if has_value else value
-        if count == "all":
-            return GpuRequest(count=-1)
-        if not count.isdigit():
-            raise bad("a count is `all` or a whole number")
-        if int(count) == 0:
-            # docker-py's DeviceRequest default is count 0, which silently means "no GPU": say so instead.
-            raise bad("a count of 0 asks for no GPU; say `none`")
-        return GpuRequest(count=int(count))
-    if key == "device":
-        ids = tuple(part.strip().strip("\"'") for part in rest.split(","))
-        if not ids or not all(_ID_RE.match(i) for i in ids):
-            raise bad("device ids are GPU indices or UUIDs separated by commas")
-        if len(set(ids)) != len(ids):
-            raise bad("a device is named twice")
-        return GpuRequest(device_ids=ids)
-    raise bad("one form only; curator-kit always sets driver=nvidia and capabilities gpu,compute,utility,video")
-
-
-def build_device_request(request: GpuRequest) -> Any:
-    """A docker.types.DeviceRequest, built only when an engine call needs it."""
-    from docker.types import DeviceRequest
-
-    return DeviceRequest(**request.device_request_fields())
 
 
 # --- codec engines -------------------------------------------------------------------------
@@ -171,24 +125,6 @@ def parse_nvidia_smi(text: str) -> list[HostGpu]:
             continue
         gpus.append(HostGpu(int(index), name.strip(), int(digits.group(1)) if digits else 0))
     return gpus
-
-
-def detect_host_gpus(timeout_s: float = 20) -> list[HostGpu]:
-    """The GPUs nvidia-smi sees on this host; empty without nvidia-smi or a working driver."""
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return []
-    try:
-        result = subprocess.run(
-            [smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=True,
-        )
-    except (subprocess.SubprocessError, OSError):
-        return []
-    return parse_nvidia_smi(result.stdout)
 
 
 def selected_gpus(request: GpuRequest, gpus: list[HostGpu]) -> list[HostGpu]:

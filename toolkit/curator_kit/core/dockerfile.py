@@ -1,19 +1,57 @@
-"""Manifest -> Dockerfile text and image labels. Pure: same manifest, same bytes (golden-tested)."""
+"""Manifest -> Dockerfile text and image labels. Pure: same manifest, same bytes (golden-tested).
+
+`template_context` hands the template plain values; the template passes every one of them through
+the filter for its place (`core.dockerescape`), so no manifest value can add an instruction.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit import __version__
+from curator_kit.core import constants, templating
+from curator_kit.core.credentials import BuildSecret, hf_token_secret, pip_index_secret
+from curator_kit.core.dockerescape import BuildArg
+from curator_kit.core.modelweights import baked_label
+from curator_kit.core.projectcontext import (
+    CA_CERTS_IN_CONTEXT,
+    PROJECT_IN_CONTEXT,
+    SPEC_IN_CONTEXT,
+    WHEELHOUSE_IN_CONTEXT,
+)
+from curator_kit.core.templating import DOCKERFILE_TEMPLATE
 
 if TYPE_CHECKING:
     from curator_kit.core.manifest import Manifest
+    from curator_kit.core.spec import PipelineSpec
 
-DOCKERFILE_TEMPLATE = "Dockerfile.j2"
+__all__ = [
+    "DOCKERFILE_TEMPLATE",
+    "GIT_REVISION_ARG",
+    "base_image_of",
+    "build_secrets",
+    "image_labels",
+    "render_dockerfile",
+    "template_context",
+]
+
+# The build argument `build` fills with the project's commit; labels read it as ${GIT_REVISION}.
+GIT_REVISION_ARG = "GIT_REVISION"
+# The throwaway stage pip runs in when it needs a wheelhouse or index settings (which may carry
+# credentials): only what it installs, under `--prefix`, is copied into the image.
+DEPS_STAGE = "project-deps"
+DEPS_PREFIX = "/tmp/deps"
+BAKE_DIR_IN_IMAGE = "/opt/curator-kit/bake"
+# Baked weights download in this throwaway stage (it may read a token); the final image copies only the weights.
+BAKE_STAGE = "model-weights"
+# The final image's stage, named when the bake stage has to return to it.
+FINAL_STAGE = "project-final"
+VENV_IN_IMAGE = "/opt/venv"
 
 
 @dataclass(frozen=True)
@@ -34,8 +72,10 @@ def stage_records(manifest: Manifest) -> list[dict]:
     return [
         {
             "name": stage.name,
-            "class": f"{stage.module}.{stage.class_name}",
-            "resources": {
+            "class": stage.class_path,  # module.Class, or builtin:KEY (its classes are in the spec label)
+            "resources": {}  # a built-in's own, from its parameters (the spec label has them)
+            if stage.resources is None
+            else {
                 "cpus": stage.resources.cpus,
                 "gpu_memory_gb": stage.resources.gpu_memory_gb,
                 "gpus": stage.resources.gpus,
@@ -49,70 +89,134 @@ def stage_records(manifest: Manifest) -> list[dict]:
     ]
 
 
-def codec_needs(manifest: Manifest) -> dict[str, dict[str, int]]:
-    """NVDEC/NVENC needs by stage; [clipping] with a GPU encoder first (NVENC, and NVDEC to decode)."""
-    clipping = manifest.clipping
-    needs = {f"clipping ({clipping.encoder})": {"nvdecs": 1, "nvencs": 1}} if clipping.uses_gpu else {}
-    return needs | {
-        s.name: {"nvdecs": s.resources.nvdecs, "nvencs": s.resources.nvencs}
-        for s in manifest.stages
-        if s.resources.nvdecs or s.resources.nvencs
-    }
+def codec_needs(spec: PipelineSpec) -> dict[str, dict[str, int]]:
+    """NVDEC/NVENC needs by stage, in pipeline order ([clipping] with a GPU encoder first)."""
+    return {need.label or need.stage: {"nvdecs": need.nvdecs, "nvencs": need.nvencs} for need in spec.codec_needs}
+
+
+def base_image_of(manifest: Manifest) -> str:
+    """The image the project builds FROM; a manifest without `base_image` means the default for its
+    Curator version (`init` writes that default, so only hand-written manifests omit it)."""
+    project = manifest.project
+    return project.base_image or constants.base_image_tag(project.curator_version)
 
 
 def _compact_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _docker_string(value: object) -> str:
-    """A double-quoted Dockerfile string (LABEL/ENV values): JSON escaping is what Docker parses."""
-    return json.dumps(str(value), ensure_ascii=False)
+def image_labels(manifest: Manifest, spec: PipelineSpec) -> list[tuple[str, str | BuildArg]]:
+    """The LABEL instruction's (key, value) pairs, in order: a new label is one line here."""
+    project = manifest.project
+    revision = BuildArg(GIT_REVISION_ARG)
+    return [
+        (constants.LABEL_OCI_TITLE, project.name),
+        (constants.LABEL_OCI_REVISION, revision),
+        (constants.LABEL_OCI_BASE_NAME, base_image_of(manifest)),
+        (constants.LABEL_PROJECT, project.name),
+        (constants.LABEL_CURATOR_VERSION, project.curator_version),
+        (constants.LABEL_TOOLKIT_VERSION, __version__),
+        (constants.LABEL_GIT_REVISION, revision),
+        (constants.LABEL_STAGES, _compact_json(stage_records(manifest))),
+        (constants.LABEL_BUILD_INPUTS, _compact_json(build_inputs(manifest))),
+        (constants.LABEL_CODEC_NEEDS, _compact_json(codec_needs(spec))),
+        (constants.LABEL_SPEC, spec.to_json()),
+        (constants.LABEL_BAKED_MODELS, baked_label(manifest)),
+    ]
 
 
-def template_context(manifest: Manifest) -> dict:
-    apt_packages = sorted({pkg for env in manifest.envs.values() for pkg in env.apt})
-    pip_requirements = sorted({req for env in manifest.envs.values() for req in env.pip})
+def build_inputs(manifest: Manifest) -> dict[str, str]:
+    """What the image's layers below the code were made from, one short digest a part (the build
+    settings may hold index credentials: a digest keeps them out of the label)."""
+
+    def digest(value: object) -> str:
+        text = json.dumps(value, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    envs = {name: dataclasses.asdict(env) for name, env in manifest.envs.items()}
+    return {
+        "base_image": base_image_of(manifest),
+        "envs": digest(envs),
+        "models": digest([dataclasses.asdict(model) for model in manifest.models]),
+        "build": digest(dataclasses.asdict(manifest.build)),
+    }
+
+
+def pip_requirements(manifest: Manifest) -> list[str]:
+    return sorted({req for env in manifest.envs.values() for req in env.pip})
+
+
+def build_secrets(manifest: Manifest, hf_token: str = "") -> list[BuildSecret]:
+    """What the build needs and the image may not keep: pip's index settings, when pip runs, and the
+    host's Hugging Face token (`hf_token`), when weights are baked.
+
+    The Dockerfile names only their paths; the build context carries their contents."""
+    secrets = []
+    if pip_requirements(manifest):
+        secrets.append(pip_index_secret(manifest.build.pip_index_url, manifest.build.pip_extra_index_urls, DEPS_STAGE))
+    if any(model.bake for model in manifest.models):
+        secrets.append(hf_token_secret(hf_token, BAKE_STAGE))
+    return [secret for secret in secrets if secret is not None]
+
+
+def template_context(manifest: Manifest, spec: PipelineSpec, secrets: list[BuildSecret] | None = None) -> dict:
+    """`secrets`: build_secrets' (with the token, if any); None: those the manifest alone gives."""
     env_vars: dict[str, str] = {}
     for name in sorted(manifest.envs):
         env_vars.update(manifest.envs[name].env)
-    pip_options = ""
-    if manifest.build.pip_index_url:
-        pip_options += f" --index-url {shlex.quote(manifest.build.pip_index_url)}"
-    for url in manifest.build.pip_extra_index_urls:
-        pip_options += f" --extra-index-url {shlex.quote(url)}"
-    baked = [BakedModel(m.name, m.module, m.class_name, m.hf_repo, m.revision) for m in manifest.models if m.bake]
+    secrets = build_secrets(manifest) if secrets is None else secrets
+    pip_secrets = [secret for secret in secrets if secret.stage == DEPS_STAGE]
+    deps_stage = DEPS_STAGE if (manifest.build.wheelhouse or pip_secrets) else ""
+    baked_models = [
+        BakedModel(m.name, m.module, m.class_name, m.hf_repo, m.revision) for m in manifest.models if m.bake
+    ]
     return {
         "toolkit_version": __version__,
         "project_name": manifest.project.name,
         "curator_version": manifest.project.curator_version,
-        "base_image": manifest.project.base_image,
+        "base_image": base_image_of(manifest),
         "ca_certs": list(manifest.build.ca_certs),
         "wheelhouse": manifest.build.wheelhouse,
         "env_names": sorted(manifest.envs),
-        "apt_packages": apt_packages,
-        "pip_requirements": pip_requirements,
-        "pip_options": pip_options,
+        "apt_packages": sorted({pkg for env in manifest.envs.values() for pkg in env.apt}),
+        "pip_requirements": pip_requirements(manifest),
+        # Index settings never reach the Dockerfile: pip reads them from a secret file (core.credentials).
+        "pip_secrets": pip_secrets,
+        "deps_stage": deps_stage,
+        "bake_stage": BAKE_STAGE if baked_models else "",
+        "bake_secrets": [secret for secret in secrets if secret.stage == BAKE_STAGE],
+        # The stage the bake stage starts from and the final image returns to.
+        "final_stage": FINAL_STAGE if deps_stage and pip_requirements(manifest) else "project-base",
         "env_vars": sorted(env_vars.items()),
-        "baked_models": baked,
-        "stages_json": _compact_json(stage_records(manifest)),
-        "codec_json": _compact_json(codec_needs(manifest)),
+        "toolkit_env": [
+            ("NVIDIA_DRIVER_CAPABILITIES", constants.DRIVER_CAPABILITIES),
+            ("CURATOR_KIT_PROJECT_DIR", constants.PROJECT_DIR_IN_IMAGE),
+            ("CURATOR_KIT_MODEL_DIR", constants.MODEL_DIR_IN_IMAGE),
+        ],
+        "baked_models": baked_models,
+        "git_revision_arg": GIT_REVISION_ARG,
+        "labels": image_labels(manifest, spec),
+        "command": ["python", constants.PIPELINE_IN_IMAGE, "--help"],
+        "paths": {
+            "ca_certs": CA_CERTS_IN_CONTEXT,
+            "wheelhouse": WHEELHOUSE_IN_CONTEXT,
+            "project": PROJECT_IN_CONTEXT,
+            "deps": DEPS_PREFIX,
+            "venv": VENV_IN_IMAGE,
+            "workspace": constants.PROJECT_DIR_IN_IMAGE,
+            "models": constants.MODEL_DIR_IN_IMAGE,
+            "bake": BAKE_DIR_IN_IMAGE,
+            "spec_in_context": SPEC_IN_CONTEXT,
+            "spec": constants.SPEC_IN_IMAGE,
+        },
     }
 
 
-def render_dockerfile(manifest: Manifest, template_dirs: tuple[Path, ...] = ()) -> str:
-    """The project's Dockerfile; a directory in `template_dirs` holding Dockerfile.j2 overrides ours."""
-    import jinja2
-
-    from curator_kit.resources import templates_dir
-
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([*map(str, template_dirs), str(templates_dir())]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    environment.filters["shell_quote"] = shlex.quote
-    environment.filters["docker_string"] = _docker_string
-    return environment.get_template(DOCKERFILE_TEMPLATE).render(template_context(manifest))
+def render_dockerfile(
+    manifest: Manifest, spec: PipelineSpec, team_dir: Path | None = None, secrets: list[BuildSecret] | None = None
+) -> str:
+    """The project's Dockerfile for the pipeline `spec` (`core.spec.resolve_spec` of the manifest);
+    `team_dir` (from `templating.team_template_dir`) may override Dockerfile.j2. `secrets` decide
+    only which paths and variables it names, never what it holds."""
+    environment = templating.make_environment(team_dir)
+    return templating.render(environment, DOCKERFILE_TEMPLATE, **template_context(manifest, spec, secrets))

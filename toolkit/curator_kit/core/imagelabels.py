@@ -3,28 +3,41 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
+from curator_kit.core import constants
 from curator_kit.errors import CuratorKitError
-
-if TYPE_CHECKING:
-    import docker
-
-
-def read_labels(client: docker.DockerClient, image: str) -> dict[str, str]:
-    from docker.errors import ImageNotFound
-
-    try:
-        return dict(client.images.get(image).labels or {})
-    except ImageNotFound:
-        raise CuratorKitError(f"image {image} not found", "build it with `curator-kit build`") from None
 
 
 def stages_from_labels(labels: dict[str, str]) -> list[dict]:
     try:
-        return list(json.loads(labels.get("curator-kit.stages", "[]")))
+        return list(json.loads(labels.get(constants.LABEL_STAGES, "[]")))
     except ValueError:
         raise CuratorKitError("the image's curator-kit.stages label is not valid JSON", "rebuild the image") from None
+
+
+# The order `inspect` and `doctor` list the base image's stack in; other recorded keys follow.
+BASE_STACK_ORDER = ("nemo-curator", "cosmos-xenna", "torch", "torchvision", "ray", "opencv", "av", "python", "ffmpeg")
+
+
+def base_versions_text(labels: dict[str, str]) -> str | None:
+    """`torch 2.14.1, torchvision 0.29.1, ..., ffmpeg 5.1.9 (libopenh264, libvpx-vp9)` from the base
+    image's versions label (inherited by every image built on it); None when it has none."""
+    try:
+        versions = dict(json.loads(labels[constants.LABEL_BASE_VERSIONS]))
+    except (KeyError, ValueError, TypeError):
+        return None
+    encoders = versions.pop("ffmpeg-encoders", "")
+    keys = [k for k in BASE_STACK_ORDER if k in versions] + sorted(set(versions) - set(BASE_STACK_ORDER))
+    parts = [f"{key} {versions[key]}" for key in keys]
+    if encoders and "ffmpeg" in versions:
+        parts[keys.index("ffmpeg")] += f" ({encoders.replace(',', ', ')})"
+    return ", ".join(parts)
+
+
+def _variant_text(labels: dict[str, str]) -> str:
+    variant = labels.get(constants.LABEL_BASE_VARIANT, "-")
+    recipe = labels.get(constants.LABEL_BASE_RECIPE)
+    return f"{variant} (recipe {recipe})" if recipe else variant
 
 
 def _number(value: float | int) -> str:
@@ -32,17 +45,20 @@ def _number(value: float | int) -> str:
 
 
 def describe_labels(image: str, labels: dict[str, str]) -> list[str]:
-    if "curator-kit.project" not in labels and "curator-kit.base.variant" not in labels:
+    if constants.LABEL_PROJECT not in labels and constants.LABEL_BASE_VARIANT not in labels:
         raise CuratorKitError(f"{image} was not built by curator-kit (no curator-kit.* labels)", "pass a project image")
     lines = [
         f"image            {image}",
-        f"project          {labels.get('curator-kit.project', '-')}",
-        f"curator version  {labels.get('curator-kit.curator-version', '-')}",
-        f"toolkit version  {labels.get('curator-kit.toolkit-version', '-')}",
-        f"git revision     {labels.get('curator-kit.git-revision', '-')}",
-        f"base image       {labels.get('org.opencontainers.image.base.name', '-')}",
-        f"codec needs      {_codec_text(labels.get('curator-kit.codec-needs', '{}'))}",
+        f"project          {labels.get(constants.LABEL_PROJECT, '-')}",
+        f"curator version  {labels.get(constants.LABEL_CURATOR_VERSION, '-')}",
+        f"toolkit version  {labels.get(constants.LABEL_TOOLKIT_VERSION, '-')}",
+        f"git revision     {labels.get(constants.LABEL_GIT_REVISION, '-')}",
+        f"base image       {labels.get(constants.LABEL_OCI_BASE_NAME, '-')}",
+        f"base variant     {_variant_text(labels)}",
+        f"base stack       {base_versions_text(labels) or '-'}",
+        f"codec needs      {_codec_text(labels.get(constants.LABEL_CODEC_NEEDS, '{}'))}",
     ]
+    lines += _pipeline_lines(labels)
     stages = stages_from_labels(labels)
     if not stages:
         return [*lines, "stages           none"]
@@ -68,6 +84,20 @@ def describe_labels(image: str, labels: dict[str, str]) -> list[str]:
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
     return [*lines, "", *table]
+
+
+def _pipeline_lines(labels: dict[str, str]) -> list[str]:
+    """The pipeline the image runs, from its spec label: every stage in order, built-ins included."""
+    from curator_kit.core.spec import PipelineSpec
+
+    text = labels.get(constants.LABEL_SPEC)
+    if text is None:
+        return ["pipeline         no spec label (built by an older curator-kit): rebuild to run it"]
+    spec = PipelineSpec.from_json(text, "the image's pipeline spec label")
+    streaming = f"streams on {spec.min_streaming_cores}+ cores (one node), else batch"
+    return [f"pipeline         {len(spec.stages)} stages, {spec.required_cpus:g} CPUs at once; {streaming}"] + [
+        f"  {line}" for line in spec.describe()
+    ]
 
 
 def _codec_text(label: str) -> str:

@@ -58,6 +58,18 @@ CURATOR_STAGE_NAMES: frozenset[str] = frozenset(
     }
 )
 
+# Names whose files (stages/NAME.py or models/NAME.py, tests/test_NAME.py) are, or would shadow, files the
+# project owns: refused even with --force, which overwrites only files a generator made for that name.
+RESERVED_NAMES: dict[str, str] = {
+    "__init__": "stages/__init__.py and models/__init__.py make those folders packages",
+    "__main__": "NAME/__main__.py is what `python -m` runs",
+    "conftest": "pytest reads conftest.py files as its configuration",
+    "setup": "setup.py is what packaging tools run",
+    "pipeline": "tests/test_pipeline.py is the project's pipeline test",
+    "tests": "tests/ is the project's test folder",
+    "stages": "stages/ is the project's stage package",
+    "models": "models/ is the project's model package",
+}
 # Generated lines that carry a name stay within ruff's 120 columns up to this length.
 MAX_NAME_LENGTH = 40
 MAX_PROJECT_NAME_LENGTH = 64
@@ -82,6 +94,11 @@ def check_identifier(kind: str, name: str) -> None:
         )
     if keyword.iskeyword(name):
         raise CuratorKitError(f"{kind} name {name!r} is a Python keyword", f"pick another name, e.g. {name}_{kind}")
+    if name in RESERVED_NAMES or (name.startswith("__") and name.endswith("__")):
+        why = RESERVED_NAMES.get(name, "double-underscore module names are Python's own")
+        raise CuratorKitError(
+            f"{kind} name {name!r} is reserved: {why}", f"pick another name, e.g. my_{name.strip('_')}_{kind}"
+        )
     if len(name) > MAX_NAME_LENGTH:
         raise CuratorKitError(
             f"{kind} name {name!r} is longer than {MAX_NAME_LENGTH} characters",

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from curator_kit.core.devices import NVIDIA_FIX, CodecNeed, HostGpu, codec_problems, detect_host_gpus, selected_gpus
+from curator_kit.core.constants import MODEL_DIR_IN_IMAGE
+from curator_kit.core.devices import NVIDIA_FIX, HostGpu, codec_problems, selected_gpus
 from curator_kit.core.runplan import ContainerPlan
+from curator_kit.core.spec import missing_weights
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
-    import docker
-
-    from curator_kit.core.manifest import ClippingSettings, StageSpec
+    from curator_kit.core.spec import PipelineSpec, SpecStage
 
 # The hook dockerd runs for `--gpus` (its `nvidia` device driver exists only when the hook is on its PATH).
 NVIDIA_HOOK = "nvidia-container-runtime-hook"
@@ -57,25 +58,8 @@ class Verdict:
         return [problem for problem, _ in self.refusals]
 
 
-def stage_needs(stages: list[StageSpec]) -> list[CodecNeed]:
-    return [CodecNeed(s.name, int(s.resources.nvdecs), int(s.resources.nvencs)) for s in stages]
-
-
-def clipping_needs(clipping: ClippingSettings | None) -> list[CodecNeed]:
-    """[clipping] with a GPU encoder: ClipTranscodingStage encodes with NVENC and, with the
-    use_hwaccel pipeline.py sets, decodes with NVDEC."""
-    if clipping is None or not clipping.uses_gpu:
-        return []
-    return [CodecNeed("clipping", nvdecs=1, nvencs=1, label=f"clipping ({clipping.encoder})")]
-
-
-def _needs_gpu(stage: StageSpec) -> bool:
-    r = stage.resources
-    return bool(r.gpus or r.gpu_memory_gb or r.nvdecs or r.nvencs)
-
-
-def judge(plan: ContainerPlan, stages: list[StageSpec], engine: EngineFacts, host_gpus: list[HostGpu]) -> Verdict:
-    """Everything but the image: NVIDIA support, codec engines, executor, streaming fit."""
+def judge(plan: ContainerPlan, engine: EngineFacts, host_gpus: list[HostGpu]) -> Verdict:
+    """Everything but the image: NVIDIA support, the spec's GPU and codec needs, executor, streaming fit."""
     verdict = Verdict()
     if plan.runtime == "nvidia" and "nvidia" not in engine.runtimes:
         verdict.refuse(f"--runtime nvidia, but the engine's runtimes are {', '.join(engine.runtimes)}", NVIDIA_FIX)
@@ -87,17 +71,15 @@ def judge(plan: ContainerPlan, stages: list[StageSpec], engine: EngineFacts, hos
         else:
             verdict.warnings.append(problem)
 
-    if not plan.runs_pipeline:
+    spec = plan.spec
+    if not plan.runs_pipeline or spec is None:
         return verdict  # a --command override runs no stages
-    needs = [*clipping_needs(plan.clipping), *(n for n in stage_needs(stages) if n.nvdecs or n.nvencs)]
-    if not plan.gpus.wanted:
-        if plan.clipping is not None and plan.clipping.uses_gpu:
-            verdict.refuse(
-                f"clipping ({plan.clipping.encoder}) needs a GPU with NVENC but the run asks for none",
-                'pass --gpus all, or set [clipping] encoder = "libvpx-vp9" to encode on the CPU',
-            )
-        for stage in filter(_needs_gpu, stages):
-            verdict.refuse(f"stage {stage.name!r} needs a GPU but the run asks for none", "pass --gpus all")
+    needs = spec.codec_needs if plan.stages_here else []
+    if not plan.stages_here:
+        pass  # a driver: `cluster up` judged the nodes that run the stages
+    elif not plan.gpus.wanted:
+        for stage in spec.gpu_stages:
+            verdict.refuse(*_no_gpu_refusal(stage))
     elif needs:
         if not engine.local:
             verdict.warnings.append("the engine is remote: NVDEC/NVENC of its GPUs cannot be checked from here")
@@ -108,12 +90,52 @@ def judge(plan: ContainerPlan, stages: list[StageSpec], engine: EngineFacts, hos
             for problem in refusals:
                 verdict.refuse(problem, "pick GPUs that have them with --gpus device=...")
             verdict.warnings += warnings
+    if plan.stages_here:
+        _judge_weights(plan, spec, engine, verdict)
     if plan.executor != "xenna":
         for need in needs:
             verdict.refuse(f"{need.who} needs NVDEC/NVENC, which only Xenna schedules (the run uses {plan.executor})")
     if plan.execution.mode == "streaming" and not plan.execution.fits_streaming:
         verdict.refuse(f"streaming mode will not start: {plan.execution.reason}", "use --execution-mode auto or batch")
     return verdict
+
+
+def _no_gpu_refusal(stage: SpecStage) -> tuple[str, str]:
+    if stage.nvencs:
+        return (
+            f"{stage.who} needs a GPU with NVENC but the run asks for none",
+            'pass --gpus all, or encode on the CPU (encoder = "libopenh264" or "libvpx-vp9")',
+        )
+    return f"{stage.who} needs a GPU but the run asks for none", "pass --gpus all"
+
+
+def _judge_weights(plan: ContainerPlan, spec: PipelineSpec, engine: EngineFacts, verdict: Verdict) -> None:
+    """Built-ins read their weights from the run's model directory (a mount at MODEL_DIR_IN_IMAGE): one
+    absent there is refused, named, before anything starts (Curator would try to download it mid-run)."""
+    if not spec.weights_needed:
+        return
+    source = next((m.source for m in plan.mounts if m.target == MODEL_DIR_IN_IMAGE), None)
+    if source is not None and not engine.local:
+        verdict.warnings.append(f"the engine is remote: the model weights in {source} cannot be checked from here")
+        return
+    missing = missing_weights(spec, lambda weight: _mounted(plan, weight))
+    for who, weights in missing.items():
+        where = f"{source} (mounted at {MODEL_DIR_IN_IMAGE})" if source else f"{MODEL_DIR_IN_IMAGE} (nothing mounted)"
+        verdict.refuse(
+            f"{who} needs model weights {', '.join(weights)}, absent from {where}",
+            f"mount a directory holding them: --mount DIR:{MODEL_DIR_IN_IMAGE}:ro, with DIR/{weights[0]} and so on",
+        )
+
+
+def _mounted(plan: ContainerPlan, weight: str) -> bool:
+    """A model directory is there when a mount at the model directory, or at or above the weight's own
+    folder in it, holds it on the host."""
+    wanted = PurePosixPath(MODEL_DIR_IN_IMAGE, weight)
+    for mount in plan.mounts:
+        target = PurePosixPath(mount.target)
+        if (target == wanted or target in wanted.parents) and Path(mount.source, wanted.relative_to(target)).is_dir():
+            return True
+    return False
 
 
 def decide(verdict: Verdict, force: bool) -> list[str]:
@@ -124,27 +146,3 @@ def decide(verdict: Verdict, force: bool) -> list[str]:
         fix = f"{fix}; or --force to run anyway" if fix else "--force to run anyway"
         raise CuratorKitError(problem + suffix, fix, details=tuple(verdict.problems[1:]))
     return [*verdict.warnings, *(f"--force: going on although {p}" for p in verdict.problems)]
-
-
-def check_image(client: docker.DockerClient, image: str) -> None:
-    from curator_kit.engine.images import image_exists
-
-    if not image_exists(client, image):
-        raise CuratorKitError(
-            f"image {image} is not in the Docker engine",
-            "run `curator-kit build` (or pass --image with an image the engine has)",
-        )
-
-
-def preflight(
-    client: docker.DockerClient,
-    plan: ContainerPlan,
-    stages: list[StageSpec],
-    engine: EngineFacts,
-    *,
-    force: bool = False,
-) -> list[str]:
-    """All checks, in order; the engine answered already (connect() pinged it). Returns warnings."""
-    check_image(client, plan.image)
-    host_gpus = detect_host_gpus() if plan.gpus.wanted and engine.local else []
-    return decide(judge(plan, stages, engine, host_gpus), force)

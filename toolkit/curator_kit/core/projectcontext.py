@@ -2,18 +2,23 @@
 
 Layout inside the context: `Dockerfile`; `project/` the project's files (honouring
 `.dockerignore`, never VCS data, venvs, caches or outputs); `.curator-kit/ca-certificates/`
-and `.curator-kit/wheelhouse/`, read by early build steps and never copied into /workspace.
+and `.curator-kit/wheelhouse/`, read by early build steps and never copied into /workspace;
+`.curator-kit/secrets/`, read only by a throwaway stage (`core.credentials`). The manifest's copy
+has the credentials of its URLs masked: the image keeps none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit.core.buildcontext import BuildContext
-from curator_kit.errors import CuratorKitError
+from curator_kit.core.constants import MANIFEST_NAME, SPEC_FILE_NAME, STATE_DIR
+from curator_kit.core.redact import mask_credentials
 
 if TYPE_CHECKING:
+    from curator_kit.core.credentials import BuildSecret
     from curator_kit.core.manifest import Manifest
 
 # Never part of an image, whatever .dockerignore says: they are large, private or machine-specific.
@@ -22,7 +27,7 @@ ALWAYS_EXCLUDED = (
     ".hg",
     ".venv",
     "venv",
-    ".curator-kit",
+    STATE_DIR,
     "**/__pycache__",
     "**/*.pyc",
     ".pytest_cache",
@@ -33,7 +38,11 @@ ALWAYS_EXCLUDED = (
     "outputs",
     "Dockerfile",
 )
-WHEEL_SUFFIXES = (".whl", ".tar.gz", ".zip")
+# The context's layout, which the Dockerfile template reads (through `core.dockerfile`).
+PROJECT_IN_CONTEXT = "project"
+CA_CERTS_IN_CONTEXT = f"{STATE_DIR}/ca-certificates"
+WHEELHOUSE_IN_CONTEXT = f"{STATE_DIR}/wheelhouse"
+SPEC_IN_CONTEXT = f"{STATE_DIR}/{SPEC_FILE_NAME}"
 
 
 def dockerignore_patterns(project_dir: Path) -> list[str]:
@@ -44,45 +53,47 @@ def dockerignore_patterns(project_dir: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def project_files(project_dir: Path, also_excluded: tuple[str, ...] = ()) -> list[str]:
-    """Relative paths of the project's regular files that belong in the image, sorted."""
-    from docker.utils.build import exclude_paths
+def excluded_patterns(project_dir: Path, wheelhouse: str = "") -> tuple[list[str], list[str]]:
+    """(patterns always left out, the project's .dockerignore patterns) for the `project/` tree.
 
-    always = [*ALWAYS_EXCLUDED, *also_excluded]
-    # A user's `!pattern` may re-include what .dockerignore drops, never what `always` forbids.
-    included = exclude_paths(str(project_dir), [*always, *dockerignore_patterns(project_dir)])
-    allowed = exclude_paths(str(project_dir), always)
-    return sorted(
-        p for p in included if p in allowed and (project_dir / p).is_file() and not (project_dir / p).is_symlink()
-    )
+    A wheelhouse inside the project is left out too: it reaches the build once, as the wheelhouse."""
+    always = list(ALWAYS_EXCLUDED)
+    wheelhouse_inside = _relative_inside(project_dir, wheelhouse)
+    if wheelhouse_inside:
+        always.append(wheelhouse_inside)
+    return always, dockerignore_patterns(project_dir)
 
 
-def build_project_context(project_dir: Path, manifest: Manifest, dockerfile_text: str) -> BuildContext:
+def build_project_context(
+    project_dir: Path,
+    manifest: Manifest,
+    dockerfile_text: str,
+    files: list[str],
+    spec_json: str,
+    secrets: Sequence[BuildSecret] = (),
+) -> BuildContext:
+    """The context: `files` (relative to the project, as `excluded_patterns` keeps them), the pipeline
+    spec, what the Dockerfile's early steps read, and `secrets` (in memory only: never written to disk
+    outside the context's own temporary archive)."""
     context = BuildContext()
     context.add_text("Dockerfile", dockerfile_text)
-    wheelhouse_inside = _relative_inside(project_dir, manifest.build.wheelhouse)
-    for relative in project_files(project_dir, (wheelhouse_inside,) if wheelhouse_inside else ()):
-        context.add_file(f"project/{relative}", project_dir / relative)
+    context.add_text(SPEC_IN_CONTEXT, spec_json)
+    for secret in secrets:
+        context.add_text(secret.in_context, secret.content)
+    for relative in files:
+        if relative == MANIFEST_NAME:
+            # The image's copy of the manifest: its index URLs' credentials were for the build alone.
+            masked = mask_credentials((project_dir / relative).read_text(encoding="utf-8"))
+            context.add_text(f"{PROJECT_IN_CONTEXT}/{relative}", masked)
+        else:
+            context.add_file(f"{PROJECT_IN_CONTEXT}/{relative}", project_dir / relative)
     if manifest.build.ca_certs:
-        context.add_directory(".curator-kit/ca-certificates")
-        for index, cert in enumerate(manifest.build.ca_certs):
-            path = (project_dir / cert).expanduser()
-            if not path.is_file():
-                raise CuratorKitError(
-                    f"CA certificate {cert} (build.ca_certs) not found", "fix the path in curator-kit.toml"
-                )
-            context.add_file(f".curator-kit/ca-certificates/{index:02d}-{path.stem}.crt", path)
+        origin = f"build.ca_certs in {MANIFEST_NAME}"
+        certificates = [(_in_project(project_dir, cert), origin) for cert in manifest.build.ca_certs]
+        context.add_ca_certificates(CA_CERTS_IN_CONTEXT, certificates)
     if manifest.build.wheelhouse:
-        wheelhouse = (project_dir / manifest.build.wheelhouse).expanduser()
-        if not wheelhouse.is_dir():
-            raise CuratorKitError(
-                f"wheelhouse {manifest.build.wheelhouse} (build.wheelhouse) is not a directory",
-                "fix the path in curator-kit.toml",
-            )
-        context.add_directory(".curator-kit/wheelhouse")
-        for wheel in sorted(wheelhouse.iterdir()):
-            if wheel.is_file() and wheel.name.endswith(WHEEL_SUFFIXES):
-                context.add_file(f".curator-kit/wheelhouse/{wheel.name}", wheel)
+        wheelhouse = _in_project(project_dir, manifest.build.wheelhouse)
+        context.add_wheelhouse(WHEELHOUSE_IN_CONTEXT, wheelhouse, f"build.wheelhouse in {MANIFEST_NAME}")
     return context
 
 
@@ -91,6 +102,11 @@ def _relative_inside(project_dir: Path, location: str) -> str | None:
     if not location:
         return None
     try:
-        return str((project_dir / location).expanduser().resolve().relative_to(project_dir.resolve()))
+        return str(_in_project(project_dir, location).resolve().relative_to(project_dir.resolve()))
     except ValueError:
         return None
+
+
+def _in_project(project_dir: Path, location: str) -> Path:
+    """A manifest path: `~` expanded, relative ones from the project directory."""
+    return project_dir / Path(location).expanduser()

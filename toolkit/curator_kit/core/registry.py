@@ -3,19 +3,15 @@ record of the last push that `export kuberay` uses as its image."""
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from curator_kit.core.constants import STATE_DIR
+from curator_kit.core import state
+from curator_kit.core.parsers import IMAGE_TAG, parse_image_reference
 from curator_kit.errors import CuratorKitError
 
-LAST_PUSH_FILE = "last-push.json"
 _REGISTRY_RE = re.compile(r"^(localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+:\d+)(:\d+)?$")
-_REPOSITORY_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -33,20 +29,11 @@ class ImageRef:
 
 
 def parse_ref(reference: str) -> ImageRef:
-    """docker's `[REGISTRY/]REPOSITORY[:TAG]`: the first part is a registry when it has a dot, a port,
-    or is localhost (docker's own rule)."""
-    name, tag = reference, "latest"
-    last = reference.rsplit("/", 1)[-1]
-    if ":" in last:
-        name, tag = reference.rsplit(":", 1)
-    first, _, rest = name.partition("/")
-    if rest and (first == "localhost" or "." in first or ":" in first):
-        registry, repository = first, rest
-    else:
-        registry, repository = "", name
-    if not _REPOSITORY_RE.match(repository) or not _TAG_RE.match(tag) or "@" in reference:
-        raise CuratorKitError(f"image reference {reference!r} is not REPOSITORY[:TAG]", "e.g. my-pipeline:latest")
-    return ImageRef(registry, repository, tag)
+    """docker's `[REGISTRY/]REPOSITORY[:TAG]` (core.parsers' image grammar) with a tag to push: no digest."""
+    parsed = parse_image_reference(reference)
+    if parsed.digest:
+        raise CuratorKitError(f"image reference {reference!r} names a digest", "push a tag: REPOSITORY[:TAG]")
+    return ImageRef(parsed.registry, parsed.repository, parsed.tag or "latest")
 
 
 def push_target(image: str, registry: str | None, tag: str | None = None) -> ImageRef:
@@ -60,7 +47,7 @@ def push_target(image: str, registry: str | None, tag: str | None = None) -> Ima
             )
         ref = ImageRef(registry, ref.repository, ref.tag)
     if tag is not None:
-        if not _TAG_RE.match(tag):
+        if not IMAGE_TAG.fullmatch(tag):
             raise CuratorKitError(f"--tag {tag!r} is not a valid tag", "letters, digits, '_', '.', '-'; at most 128")
         ref = ImageRef(ref.registry, ref.repository, tag)
     if not ref.registry:
@@ -72,39 +59,15 @@ def push_target(image: str, registry: str | None, tag: str | None = None) -> Ima
 
 
 def record_push(project_dir: Path, reference: str, source: str, image_id: str, digest: str | None) -> Path:
-    state = project_dir / STATE_DIR
-    state.mkdir(exist_ok=True)
-    path = state / LAST_PUSH_FILE
     record = {
         "image": reference,
         "digest": digest,
         "source": source,
         "image_id": image_id,
-        "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "pushed_at": state.utc_timestamp(),
     }
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
+    return state.write_record(project_dir, state.LAST_PUSH, record)
 
 
 def last_push(project_dir: Path) -> dict[str, str] | None:
-    try:
-        record = json.loads((project_dir / STATE_DIR / LAST_PUSH_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and "image" in record else None
-
-
-def publish(client, project_dir: Path, source: str, target: ImageRef, log) -> str | None:
-    """Tag `source` as `target`, push it with progress, record it for `export kuberay`; the digest."""
-    from curator_kit.engine.images import push_image
-
-    if str(target) != source:
-        client.images.get(source).tag(target.repository_with_registry, target.tag)
-        log(f"tagged {source} as {target}")
-    log(f"pushing {target}")
-    push_image(client, str(target), log)
-    pushed = client.images.get(str(target))
-    prefix = target.repository_with_registry + "@"
-    digest = next((d for d in pushed.attrs.get("RepoDigests") or [] if d.startswith(prefix)), None)
-    record_push(project_dir, str(target), source, pushed.id, digest)
-    return digest
+    return state.read_record(project_dir, state.LAST_PUSH, required=("image",))

@@ -10,14 +10,26 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import jinja2
 
 from curator_kit.core import names, templating
-from curator_kit.core.constants import MANIFEST_NAME, base_image_tag
+from curator_kit.core.atomicfile import stage_text
+from curator_kit.core.catalogue import catalogue_for
+from curator_kit.core.constants import (
+    CAPTURE_DIR_NAME,
+    EXIT_NOTHING_WRITTEN,
+    MANIFEST_NAME,
+    MODEL_DIR_IN_IMAGE,
+    RUN_ID_ENV,
+    SPEC_IN_IMAGE,
+    SUMMARY_FILE_NAME,
+    WEIGHTS_MARKER,
+    base_image_tag,
+)
 from curator_kit.core.manifest import (
     EnvSpec,
     Manifest,
@@ -26,10 +38,13 @@ from curator_kit.core.manifest import (
     StageResources,
     StageSpec,
     append_entry,
+    clipping_to_stages,
     parse_manifest,
     parse_version,
+    place_stage,
     read_manifest_text,
 )
+from curator_kit.core.spec import SPEC_FORMAT, PipelineSpec, resolve_spec
 from curator_kit.errors import CuratorKitError
 
 # Task types a generated stage may take or produce: name -> module that defines it.
@@ -37,10 +52,26 @@ TASK_TYPES: dict[str, str] = {
     "VideoTask": "nemo_curator.tasks.video",
     "FileGroupTask": "nemo_curator.tasks.file_group",
 }
+# What `init --preset` writes into curator-kit.toml (templates/project/curator-kit.toml.j2).
+PRESETS: dict[str, str] = {
+    "clips": "VideoReader, [clipping] (fixed-stride clips encoded with libopenh264), your stages, the writer",
+    "split": "Curator's split pipeline as built-ins: fixed stride, transcoding, motion filter, your stages, "
+    "frames, aesthetic filter, Cosmos-Embed1, captions, previews",
+    "bare": "VideoReader, your stages, the writer: no clips until a stage makes them",
+}
+DEFAULT_PRESET = "clips"
+# The names pipeline.py shares with curator-kit: where the spec is, the summary's file, its exit code.
+PIPELINE_NAMES: dict[str, object] = {
+    "spec_in_image": SPEC_IN_IMAGE,
+    "summary_file": SUMMARY_FILE_NAME,
+    "capture_dir": CAPTURE_DIR_NAME,
+    "run_id_env": RUN_ID_ENV,
+    "exit_nothing_written": EXIT_NOTHING_WRITTEN,
+    "spec_format": SPEC_FORMAT,
+    "model_dir": MODEL_DIR_IN_IMAGE,
+}
 # ClipWriterStage sets Resources(cpus=0.25) for itself; a writer subclass starts from the same.
 WRITER_CPUS = 0.25
-_HF_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
-_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -91,6 +122,8 @@ class StageOptions:
     model: str = ""
     input_task: str = "VideoTask"
     output_task: str = "VideoTask"
+    after: str | None = None  # the [[stages]] entry it follows; None (and no `before`): last
+    before: str | None = None
 
 
 # ---------------------------------------------------------------- writing
@@ -120,11 +153,7 @@ def write_plan(plan: ScaffoldPlan, force: bool = False) -> list[str]:
             target = plan.root / write.path
             made += _make_dirs(target.parent)
             mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~umask
-            handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            staged.append((Path(temp), target))
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-                stream.write(write.content)
-            os.chmod(temp, mode)
+            staged.append((stage_text(target, write.content, mode), target))
     except OSError as error:
         for temp, _ in staged:
             temp.unlink(missing_ok=True)
@@ -149,6 +178,49 @@ def _make_dirs(directory: Path) -> list[Path]:
     return list(reversed(missing))
 
 
+# ---------------------------------------------------------------- pipeline.py
+
+PIPELINE_FILE = "pipeline.py"
+_SPEC_FORMAT_LINE = re.compile(r"^SPEC_FORMAT = (\d+)", re.MULTILINE)
+
+
+def render_pipeline(env: jinja2.Environment, project: ProjectInfo, curator: CuratorTarget) -> str:
+    return templating.render(env, "pipeline.py.j2", project=project, curator=curator, **PIPELINE_NAMES)
+
+
+def check_pipeline_reads_the_spec(project_dir: Path) -> None:
+    """`build` bakes a spec of SPEC_FORMAT; the project's pipeline.py (the user's file, generated once by
+    `init`) must read that format, or the image would fail at its first run."""
+    path = project_dir / PIPELINE_FILE
+    try:
+        found = _SPEC_FORMAT_LINE.search(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CuratorKitError(f"{path} is missing", "regenerate it with `curator-kit refresh-pipeline`") from None
+    reads = "curator-kit.toml (made before pipeline specs)" if found is None else f"spec format {found.group(1)}"
+    if found is None or int(found.group(1)) != SPEC_FORMAT:
+        raise CuratorKitError(
+            f"{path} reads {reads}, but this curator-kit bakes spec format {SPEC_FORMAT}",
+            "regenerate it with `curator-kit refresh-pipeline` (the old file is kept as pipeline.py.orig)",
+        )
+
+
+def plan_pipeline_refresh(project_dir: Path, templates: Path | None = None) -> ScaffoldPlan:
+    """pipeline.py rendered anew for the project (its edits are not carried over: the old file is kept)."""
+    manifest = parse_manifest(read_manifest_text(project_dir))
+    env = templating.make_environment(templating.team_template_dir(templates, manifest.project.templates, project_dir))
+    fresh = render_pipeline(env, manifest.project, CuratorTarget.of(manifest.project.curator_version))
+    current = project_dir / PIPELINE_FILE
+    writes = [FileWrite(PIPELINE_FILE, fresh, update=current.exists(), based_on=None)]
+    notes = []
+    if current.exists():
+        old = current.read_text(encoding="utf-8")
+        if old == fresh:
+            return ScaffoldPlan(project_dir, [], [f"{current} is current"])
+        writes = [FileWrite(f"{PIPELINE_FILE}.orig", old), FileWrite(PIPELINE_FILE, fresh, update=True, based_on=old)]
+        notes.append("the old file is pipeline.py.orig: carry your own changes over, then delete it")
+    return ScaffoldPlan(project_dir, writes, notes)
+
+
 # ---------------------------------------------------------------- init
 
 
@@ -158,8 +230,11 @@ def plan_init(
     curator_version: str,
     base_image: str | None = None,
     templates: Path | None = None,
+    preset: str = DEFAULT_PRESET,
 ) -> ScaffoldPlan:
     names.check_project_name(name)
+    if preset not in PRESETS:
+        raise CuratorKitError(f"--preset {preset!r} is unknown", f"use one of {', '.join(PRESETS)}")
     curator = CuratorTarget.of(curator_version)
     if target.exists() and not target.is_dir():
         raise CuratorKitError(f"{target} exists and is not a directory", "pick another name or --dir")
@@ -170,17 +245,19 @@ def plan_init(
         base_image=base_image or base_image_tag(curator_version),
         templates=stored_templates,
     )
-    env = templating.make_environment(templates)
+    env = templating.make_environment(templating.team_template_dir(templates))
+    context = {"project": project, "curator": curator, "preset": preset, "model_dir": MODEL_DIR_IN_IMAGE}
     writes = [
-        FileWrite(_project_path(template), templating.render(env, template, project=project, curator=curator))
+        FileWrite(_project_path(template), templating.render(env, template, **context))
         for template in templating.list_templates(env, "project")
     ]
-    writes.append(FileWrite("pipeline.py", templating.render(env, "pipeline.py.j2", project=project, curator=curator)))
+    writes.append(FileWrite(PIPELINE_FILE, render_pipeline(env, project, curator)))
     manifest = next((w for w in writes if w.path == MANIFEST_NAME), None)
     if manifest is None:
         raise CuratorKitError("the template set has no project/curator-kit.toml.j2", "restore it")
     parse_manifest(manifest.content, f"rendered {MANIFEST_NAME}")  # a broken template fails here, not later
-    return ScaffoldPlan(target, writes, [f"next: cd {target} && curator-kit new-stage my_stage"])
+    where = " --after motion_filter" if preset == "split" else ""
+    return ScaffoldPlan(target, writes, [f"next: cd {target} && curator-kit new-stage my_stage{where}"])
 
 
 def _project_path(template: str) -> str:
@@ -208,10 +285,9 @@ class _Project:
     def curator(self) -> CuratorTarget:
         return CuratorTarget.of(self.manifest.project.curator_version)
 
-    def environment(self, override: Path | None) -> jinja2.Environment:
-        if override is None and self.manifest.project.templates:
-            override = (self.root / self.manifest.project.templates).resolve()
-        return templating.make_environment(override)
+    def environment(self, cli_templates: Path | None) -> jinja2.Environment:
+        team_dir = templating.team_template_dir(cli_templates, self.manifest.project.templates, self.root)
+        return templating.make_environment(team_dir)
 
     def check_new_stage(self, name: str, class_name: str) -> None:
         for stage in self.manifest.stages:
@@ -245,7 +321,7 @@ def plan_new_stage(root: Path, options: StageOptions, templates: Path | None = N
     spec = StageSpec(
         options.name, f"stages.{options.name}", class_name, options.env, options.model, options.batch_size, resources
     )
-    text = append_entry(project.text, spec)  # validates the resulting manifest as a whole
+    text, placed_notes = _placed(project, spec, options.after, options.before)
     expr, note = resources_source(resources, project.curator)
     jinja = project.environment(templates)
     context = {
@@ -264,7 +340,67 @@ def plan_new_stage(root: Path, options: StageOptions, templates: Path | None = N
         FileWrite(f"tests/test_{spec.name}.py", templating.render(jinja, "stage_test.py.j2", **context)),
         FileWrite(MANIFEST_NAME, text, update=True, based_on=project.text),
     ]
-    return ScaffoldPlan(root, writes, [_pipeline_line(project.manifest, [*project.manifest.stages, spec])])
+    return ScaffoldPlan(root, writes, [*placed_notes, _pipeline_line(parse_manifest(text))])
+
+
+def plan_add_builtin(
+    root: Path,
+    builtin: str,
+    name: str | None = None,
+    params: tuple[tuple[str, Any], ...] = (),
+    after: str | None = None,
+    before: str | None = None,
+) -> ScaffoldPlan:
+    """A [[stages]] entry naming a Curator built-in, its parameters checked against the catalogue of the
+    project's Curator release (`--param KEY=VALUE`, as [stages.params] would hold them)."""
+    project = _Project.open(root)
+    catalogue = catalogue_for(project.manifest.project.curator_version)
+    entry = catalogue.builtin(builtin)
+    if entry is None:
+        raise CuratorKitError(
+            f"{builtin!r} is not a built-in stage of nemo-curator {catalogue.curator}",
+            f"use one of {', '.join(catalogue.builtins)} (`curator-kit stages --catalogue` describes them)",
+        )
+    name = name or builtin
+    if not name.isidentifier():
+        raise CuratorKitError(f"--name {name!r} is not a Python identifier", "use e.g. motion_filter")
+    if project.manifest.stage(name) is not None:
+        raise CuratorKitError(f"{MANIFEST_NAME} already has a stage named {name!r}", "pick another --name")
+    given = dict(params)
+    if len(given) < len(params):
+        raise CuratorKitError("a --param is given twice", "give each parameter once")
+    checked = entry.check_params(given, lambda key: f"--param {key}")
+    spec = StageSpec(name, builtin=builtin, resources=None, params=checked)
+    text, notes = _placed(project, spec, after, before)
+    manifest = parse_manifest(text)
+    resolved = resolve_spec(manifest, root)  # the order rules: a stage only after what it needs
+    added = [stage for stage in resolved.stages if stage.entry == name]
+    gpu = [stage.who for stage in added if stage.needs_gpu]
+    weights = sorted({weight for stage in added for weight in stage.weights})
+    if gpu:
+        notes.append(f"{name} runs on a GPU: `curator-kit run --gpus ...`")
+    if weights:
+        notes.append(f"{name} reads model weights {', '.join(weights)} from the run's model directory")
+    notes.append(_pipeline_line(manifest))
+    return ScaffoldPlan(root, [FileWrite(MANIFEST_NAME, text, update=True, based_on=project.text)], notes)
+
+
+def _placed(project: _Project, spec: StageSpec, after: str | None, before: str | None) -> tuple[str, list[str]]:
+    """The manifest text with the new entry at its place, and what to tell the user. A place inside a
+    [clipping] table (before transcoding, say) first turns the table into the [[stages]] entries it
+    stands for; the resulting manifest is validated as a whole."""
+    if after and before:
+        raise CuratorKitError("--after and --before cannot both be given", "place the stage after OR before another")
+    text, notes = project.text, []
+    anchor = after or before
+    clipping = project.manifest.clipping
+    inside = ("clipping", *(stage.name for stage in clipping.as_stages()))
+    if anchor in inside and project.manifest.stage(anchor) is None:
+        text = clipping_to_stages(text)
+        notes.append("[clipping] became the [[stages]] entries fixed_stride and transcoding, so stages fit between")
+        if anchor == "clipping":
+            after, before = ("transcoding", None) if after else (None, "fixed_stride")
+    return place_stage(text, spec, after, before), notes
 
 
 def plan_new_writer(root: Path, name: str, templates: Path | None = None) -> ScaffoldPlan:
@@ -288,8 +424,8 @@ def _clipping_steps(manifest: Manifest) -> list[str]:
     return [f"clips ({clipping.method}, {clipping.encoder})"] if clipping.enabled else []
 
 
-def _pipeline_line(manifest: Manifest, stages: list[StageSpec]) -> str:
-    steps = ["VideoReader", *_clipping_steps(manifest), *(s.name for s in stages), "clip writer"]
+def _pipeline_line(manifest: Manifest) -> str:
+    steps = ["VideoReader", *_clipping_steps(manifest), *(s.name for s in manifest.stages), "clip writer"]
     return "pipeline: " + " -> ".join(steps)
 
 
@@ -303,10 +439,6 @@ def plan_new_model(
     templates: Path | None = None,
 ) -> ScaffoldPlan:
     class_name = names.check_model_name(name)
-    if not _HF_REPO.fullmatch(hf_repo):
-        raise CuratorKitError(f"--hf-repo {hf_repo!r} is not ORG/REPO", "e.g. --hf-repo openai/clip-vit-base-patch32")
-    if not revision.strip():
-        raise CuratorKitError("--revision is empty", "pass a branch, tag or commit, e.g. --revision main")
     project = _Project.open(root)
     for model in project.manifest.models:
         if name == model.name or class_name == model.class_name:
@@ -321,6 +453,7 @@ def plan_new_model(
         "curator": project.curator,
         "model": spec,
         "files_literal": _py_tuple(files),
+        "weights_marker": WEIGHTS_MARKER,  # what `run` and `models list` read to call a download complete
     }
     writes = [
         FileWrite(f"models/{name}.py", templating.render(jinja, "model.py.j2", **context)),
@@ -332,18 +465,15 @@ def plan_new_model(
 
 
 def plan_new_env(
-    root: Path, name: str, pip: tuple[str, ...] = (), apt: tuple[str, ...] = (), env: tuple[str, ...] = ()
+    root: Path,
+    name: str,
+    pip: tuple[str, ...] = (),
+    apt: tuple[str, ...] = (),
+    env: tuple[tuple[str, str], ...] = (),
 ) -> ScaffoldPlan:
+    """`env` is (KEY, VALUE) pairs; every value is parsed with the manifest's rules when appended."""
     names.check_env_name(name)
-    variables: dict[str, str] = {}
-    for pair in env:
-        key, has_value, value = pair.partition("=")
-        if not has_value or not _ENV_KEY.fullmatch(key):
-            raise CuratorKitError(f"--env {pair!r} is not KEY=VALUE", "e.g. --env OPENCV_LOG_LEVEL=ERROR")
-        variables[key] = value
-    for package in apt:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9+.:=~-]*", package):
-            raise CuratorKitError(f"--apt {package!r} is not a Debian package name", "e.g. --apt libgl1")
+    variables = dict(env)
     project = _Project.open(root)
     if name in project.manifest.envs:
         raise CuratorKitError(f"env {name!r} already exists in {MANIFEST_NAME}", "pick another name or edit it there")
@@ -415,12 +545,16 @@ def _py_tuple(values: tuple[str, ...] | list[str]) -> str:
 # ---------------------------------------------------------------- listing
 
 
-def stage_table(manifest: Manifest) -> list[str]:
-    """The pipeline as the manifest describes it: one row per custom stage."""
+def stage_table(manifest: Manifest, spec: PipelineSpec | None = None) -> list[str]:
+    """The pipeline as the manifest describes it: one row per [[stages]] entry (a built-in's Curator
+    classes and the resources the spec resolved for them, when `spec` is given)."""
     header = ("#", "stage", "class", "cpus", "gpu", "nvdec", "nvenc", "batch", "env", "model")
     rows = [header]
     for index, stage in enumerate(manifest.stages, start=1):
-        res = stage.resources
+        if stage.builtin:
+            rows.append((str(index), stage.name, *_builtin_cells(stage, spec)))
+            continue
+        res = stage.resources or StageResources()
         gpu = f"{res.gpu_memory_gb:g} GB" if res.gpu_memory_gb else (f"{res.gpus:g}" if res.gpus else "-")
         rows.append(
             (
@@ -431,7 +565,7 @@ def stage_table(manifest: Manifest) -> list[str]:
                 gpu,
                 str(res.nvdecs or "-"),
                 str(res.nvencs or "-"),
-                str(stage.batch_size),
+                str(1 if stage.batch_size is None else stage.batch_size),
                 stage.env or "-",
                 stage.model or "-",
             )
@@ -442,10 +576,32 @@ def stage_table(manifest: Manifest) -> list[str]:
     flow = " -> ".join(["VideoReader", *_clipping_steps(manifest), "stages", "clip writer"])
     lines.insert(0, f"{project.name}: nemo-curator {project.curator_version}, {flow}")
     if not manifest.stages:
-        lines.append("(no custom stages yet: curator-kit new-stage NAME adds one)")
+        lines.append("(no stages yet: curator-kit new-stage NAME adds one, curator-kit add BUILTIN a Curator one)")
+    if spec is not None and (told := spec.writer_told):
+        lines.append(f"writer: {told}")
     for model in manifest.models:
         lines.append(f"model {model.name}: {model.hf_repo}@{model.revision}{' (baked)' if model.bake else ''}")
     for env in manifest.envs.values():
         parts = [f"pip {' '.join(env.pip)}" if env.pip else "", f"apt {' '.join(env.apt)}" if env.apt else ""]
         lines.append(f"env {env.name}: {'; '.join(p for p in parts if p) or 'no packages'}")
     return lines
+
+
+def _builtin_cells(stage: StageSpec, spec: PipelineSpec | None) -> tuple[str, ...]:
+    parts = [s for s in spec.stages if s.entry == stage.name] if spec is not None else []
+    if not parts:
+        return (f"builtin:{stage.builtin}", "-", "-", "-", "-", "-", "-", "-")
+    memory = sum(s.gpu_memory_gb for s in parts)
+    gpus = sum(s.gpus for s in parts)
+    gpu = f"{memory:g} GB" if memory else (f"{gpus:.3g}" if gpus else "-")
+    batch = stage.batch_size if stage.batch_size is not None else "-"
+    return (
+        f"builtin:{stage.builtin} ({' + '.join(s.class_path.rpartition('.')[2] for s in parts)})",
+        f"{sum(s.cpus for s in parts):g}",
+        gpu,
+        str(sum(s.nvdecs for s in parts) or "-"),
+        str(sum(s.nvencs for s in parts) or "-"),
+        str(batch),
+        "-",
+        "-",
+    )

@@ -6,15 +6,17 @@ while `create` is in flight still finds what the engine made.
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import partial
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from curator_kit.core.constants import LABEL_RUN_ID
 from curator_kit.core.devices import NVIDIA_FIX
+from curator_kit.core.parsers import RLIMIT_NUMBERS
 from curator_kit.core.runplan import ContainerPlan
 from curator_kit.errors import CuratorKitError
 
@@ -49,17 +51,37 @@ def translate_engine_error(error: Exception, action: str | None) -> CuratorKitEr
             f"{NVIDIA_FIX}, restart dockerd; or use --gpus instead of --runtime",
         )
     if "error setting rlimit" in text:
-        # Unprivileged or capped engines (no CAP_SYS_RESOURCE, a LimitMEMLOCK below unlimited) cannot raise it.
-        return CuratorKitError(
-            "the Docker engine may not raise a ulimit this far (memlock=-1 or stack) in containers",
-            "pass --ulimit memlock=BYTES at or below dockerd's own limit (grep locked /proc/$(pidof dockerd)/limits), "
-            "or raise that limit (systemd: LimitMEMLOCK=infinity)",
-        )
+        return _rlimit_refused(text)
     if action is None:
         return CuratorKitError(
             f"the Docker engine refused: {text}", "check the arguments; `curator-kit doctor` checks the engine"
         )
     return CuratorKitError(f"the Docker engine could not {action} the container: {text}")
+
+
+_RLIMIT_TYPE = re.compile(r"error setting rlimit type (\d+)")
+# What /proc/PID/limits calls each limit (the fix tells the user where to read dockerd's own).
+_PROC_LIMIT_NAMES = {"memlock": "locked memory", "nofile": "open files", "stack": "stack size", "nproc": "processes"}
+
+
+def _rlimit_refused(text: str) -> CuratorKitError:
+    """runc names the limit by number; say which one, and where the engine's own ceiling is.
+
+    Unprivileged or capped engines (no CAP_SYS_RESOURCE, systemd's LimitNOFILE/LimitMEMLOCK) cannot
+    raise a limit above their own."""
+    match = _RLIMIT_TYPE.search(text)
+    name = RLIMIT_NUMBERS.get(int(match.group(1))) if match else None
+    if name is None:
+        return CuratorKitError(
+            f"the Docker engine may not set one of the container's ulimits: {text}",
+            "lower the --ulimit values to at most dockerd's own (cat /proc/$(pidof dockerd)/limits)",
+        )
+    shown = _PROC_LIMIT_NAMES.get(name, name)
+    fix = (
+        f"pass --ulimit {name}=SOFT:HARD at or below dockerd's own limit "
+        f"(grep '{shown}' /proc/$(pidof dockerd)/limits), or raise that limit (systemd: Limit{name.upper()}=infinity)"
+    )
+    return CuratorKitError(f"the Docker engine may not raise the {name} ulimit this far in containers", fix)
 
 
 def run_containers(client: docker.DockerClient, run_id: str) -> list[Container]:
@@ -107,11 +129,23 @@ def _interrupt(signum: int, _frame: object) -> None:
 ignoring_stop_signals = partial(stop_signals, signal.SIG_IGN)
 
 
+def docker_create_kwargs(plan: ContainerPlan) -> dict[str, Any]:
+    """The plan's create() arguments with docker's own types for mounts, ulimits and device requests."""
+    from docker.types import DeviceRequest, Mount, Ulimit
+
+    kwargs = plan.create_kwargs()
+    kwargs["mounts"] = [Mount(**mount) for mount in kwargs["mounts"]]
+    kwargs["ulimits"] = [Ulimit(**limit) for limit in kwargs["ulimits"]]
+    if "device_requests" in kwargs:
+        kwargs["device_requests"] = [DeviceRequest(**request) for request in kwargs["device_requests"]]
+    return kwargs
+
+
 def create(client: docker.DockerClient, plan: ContainerPlan) -> Container:
     from docker.errors import APIError
 
     try:
-        return client.containers.create(**plan.create_kwargs())
+        return client.containers.create(**docker_create_kwargs(plan))
     except APIError as error:
         raise translate_engine_error(error, "create") from None
 
@@ -166,3 +200,17 @@ def run_plan(
         if not keep:
             with ignoring_stop_signals():
                 remove_run_containers(client, plan.run_id)
+
+
+def run_interactive(plan: ContainerPlan) -> int:
+    """A plan with a terminal (`curator-kit shell`), through the docker CLI: the SDK has no terminal
+    relay (raw mode, resizes, signals), and the CLI's is the one users know. Its exit code is the shell's."""
+    import shutil
+    import subprocess
+
+    if shutil.which("docker") is None:
+        raise CuratorKitError(
+            "an interactive shell needs the docker command line, which is not on PATH",
+            "install the Docker CLI, or run `curator-kit shell --dry-run` and start the printed line elsewhere",
+        )
+    return subprocess.run(plan.docker_run_argv(), check=False).returncode

@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit.core.buildcontext import BuildContext
-from curator_kit.core.buildlog import BuildFailed, BuildLogParser, BuildSucceeded
+from curator_kit.core.buildlog import BuildEvent, BuildFailed, BuildLogParser, BuildSucceeded
+from curator_kit.core.redact import mask_credentials
+from curator_kit.engine.containers import stop_signals
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
     import docker
 
     from curator_kit.ops.progress import Progress
+
+
+class BuildInterrupted(CuratorKitError):
+    """SIGINT or SIGTERM during a build: uncaught, the CLI exits 128+N with one line, as an interrupted
+    run does. The engine cancels a build whose client has gone, and tags only a finished one."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(
+            f"build interrupted ({signal.Signals(signum).name})",
+            "run the same command again: the steps that finished come from the build cache",
+        )
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+def _interrupt_build(signum: int, _frame: object) -> None:
+    raise BuildInterrupted(signum)
+
+
+def stop_build_on_signals() -> AbstractContextManager[None]:
+    """Inside the block, SIGINT and SIGTERM raise BuildInterrupted (one line, exit 130/143).
+    Only the main thread may set handlers: elsewhere (a caller's worker thread) signals stay as they are."""
+    if threading.current_thread() is not threading.main_thread():
+        return nullcontext()
+    return stop_signals(_interrupt_build)
 
 
 def image_exists(client: docker.DockerClient, reference: str) -> bool:
@@ -23,6 +54,51 @@ def image_exists(client: docker.DockerClient, reference: str) -> bool:
     except ImageNotFound:
         return False
     return True
+
+
+def image_labels(client: docker.DockerClient, reference: str) -> dict[str, str]:
+    """The image's labels; a missing image is one line naming the fix."""
+    from docker.errors import ImageNotFound
+
+    try:
+        return dict(client.images.get(reference).labels or {})
+    except ImageNotFound:
+        raise CuratorKitError(
+            f"image {reference} is not in the Docker engine",
+            "run `curator-kit build` (or pass --image with an image the engine has)",
+        ) from None
+
+
+def image_id_of(client: docker.DockerClient, reference: str) -> str | None:
+    """The image's id, or None when the engine does not have it."""
+    from docker.errors import ImageNotFound
+
+    try:
+        return str(client.images.get(reference).id)
+    except ImageNotFound:
+        return None
+
+
+def read_image_file(client: docker.DockerClient, reference: str, path: str) -> str | None:
+    """A text file from the image's filesystem, read from a created (never started) container;
+    None when the image has no such file."""
+    import io
+    import tarfile
+
+    from docker.errors import NotFound
+
+    container = client.containers.create(reference, command=["true"])
+    try:
+        stream, _stat = container.get_archive(path)
+        data = b"".join(stream)
+    except NotFound:
+        return None
+    finally:
+        container.remove(force=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        member = archive.next()
+        extracted = archive.extractfile(member) if member else None
+        return extracted.read().decode() if extracted else None
 
 
 def try_pull(client: docker.DockerClient, reference: str) -> str | None:
@@ -51,32 +127,60 @@ def build_image(
     """Build with the classic builder, streaming events to `progress`; return the image id.
 
     The engine tags only on success and `forcerm` removes intermediate containers, so a
-    failed build leaves no tagged half-built image behind.
+    failed or interrupted build leaves no tagged half-built image behind.
     """
     parser = BuildLogParser()
-    with context.write_tar() as archive:
-        stream = client.api.build(
-            fileobj=archive,
-            custom_context=True,
-            tag=tag,
-            buildargs=buildargs or {},
-            labels=labels or {},
-            nocache=nocache,
-            rm=True,
-            forcerm=True,
-            target=target,
-            decode=True,
-        )
-        for chunk in stream:
-            for event in parser.feed(chunk):
+    with stop_build_on_signals():
+        try:
+            for event in _build_events(client, context, parser, tag, buildargs, labels, nocache, target):
                 progress.handle(event)
                 if isinstance(event, BuildFailed):
                     raise build_error(event)
-    for event in parser.finish():
-        progress.handle(event)
-        if isinstance(event, BuildSucceeded):
-            return event.image_id
+                if isinstance(event, BuildSucceeded):
+                    return event.image_id
+        except BuildInterrupted:
+            progress.handle(BuildFailed(parser.current, "interrupted", tuple(parser.tail)))  # ends a live display
+            raise
     raise CuratorKitError("the engine finished the build without reporting an image id", "run again with --no-cache")
+
+
+def _build_events(
+    client: docker.DockerClient,
+    context: BuildContext,
+    parser: BuildLogParser,
+    tag: str,
+    buildargs: dict[str, str] | None,
+    labels: dict[str, str] | None,
+    nocache: bool,
+    target: str | None,
+) -> Iterator[BuildEvent]:
+    from docker.errors import DockerException
+    from requests import RequestException
+
+    try:
+        with context.write_tar() as archive:
+            stream = client.api.build(
+                fileobj=archive,
+                custom_context=True,
+                tag=tag,
+                buildargs=buildargs or {},
+                labels=labels or {},
+                nocache=nocache,
+                rm=True,
+                forcerm=True,
+                target=target,
+                decode=True,
+            )
+            for chunk in stream:
+                yield from parser.feed(chunk)
+        yield from parser.finish()
+    except (DockerException, RequestException) as error:
+        # Their text may quote the request's URL, which carries the build args: never shown.
+        explanation = getattr(error, "explanation", None)
+        reason = mask_credentials(str(explanation)) if explanation else type(error).__name__
+        raise CuratorKitError(
+            f"the Docker engine could not build {tag}: {reason}", "`curator-kit doctor` checks the engine"
+        ) from None
 
 
 def build_error(event: BuildFailed) -> CuratorKitError:

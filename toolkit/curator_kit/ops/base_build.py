@@ -1,14 +1,27 @@
 """Execute base-image plans against the engine: resolve the FROM image (present, pulled,
-or bootstrapped), then build with streamed progress."""
+or bootstrapped), check the variant's torch index answers, build with streamed progress (the
+recipe's last step checks the image), then record the versions that check found as labels."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from curator_kit.core.baseimage import BaseBuildPlan
-from curator_kit.engine.images import build_image, image_exists, import_rootfs, try_pull
+from curator_kit.core.baseimage import BaseBuildPlan, stale_reason
+from curator_kit.core.buildcontext import BuildContext
+from curator_kit.core.constants import BASE_VERSIONS_IN_IMAGE, LABEL_BASE_VARIANT, LABEL_BASE_VERSIONS
+from curator_kit.core.sizes import human_size
+from curator_kit.engine.images import (
+    build_image,
+    image_exists,
+    image_labels,
+    import_rootfs,
+    read_image_file,
+    stop_build_on_signals,
+    try_pull,
+)
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.bootstrap import BootstrapPlan, plan_bootstrap, run_bootstrap
 
@@ -55,6 +68,26 @@ def resolve_from_image(client: docker.DockerClient, plan: BaseBuildPlan, explici
     return fallback.tag
 
 
+def index_unreachable(url: str, timeout: float = 10.0) -> str | None:
+    """Why pip could not use the index at `url` from here; None when it answers (any HTTP status,
+    or a TLS handshake that the build's forwarded CA certificates may complete)."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, ssl.SSLError):
+            return None
+        return f"does not answer ({error.reason})"
+    except OSError as error:
+        return f"does not answer ({error})"
+
+
 def build_base(
     client: docker.DockerClient,
     plan: BaseBuildPlan,
@@ -63,8 +96,53 @@ def build_base(
     explicit_from: bool = False,
     nocache: bool = False,
 ) -> str:
-    from_image = resolve_from_image(client, plan, explicit_from, log)
-    build_args = {**plan.build_args, "BASE_IMAGE": from_image}
-    plan = replace(plan, from_image=from_image, build_args=build_args)
-    log(f"building {plan.tag} on {from_image} (context {plan.context.size_bytes / 2**20:.0f} MB)")
-    return build_image(client, plan.context, tag=plan.tag, buildargs=build_args, progress=progress, nocache=nocache)
+    with stop_build_on_signals():  # Ctrl-C anywhere in here (bootstrap included): one line, exit 130
+        from_image = resolve_from_image(client, plan, explicit_from, log)
+        build_args = {**plan.build_args, "BASE_IMAGE": from_image}
+        plan = replace(plan, from_image=from_image, build_args=build_args)
+        if plan.torch_index_url and (reason := index_unreachable(plan.torch_index_url)):
+            # pip would retry an unreachable index for every package it resolves.
+            plan = plan.without_torch_index(reason)
+            log(plan.notes[-1])
+        log(f"building {plan.tag} on {from_image} (context {human_size(plan.context.size_bytes)})")
+        build_image(client, plan.context, tag=plan.tag, buildargs=plan.build_args, progress=progress, nocache=nocache)
+        return label_versions(client, plan.tag, progress, log)
+
+
+def label_versions(client: docker.DockerClient, tag: str, progress: Progress, log: Log) -> str:
+    """Record what the image's own check found (torch, torchvision, ray, opencv, ffmpeg and its
+    encoders, ...) as a label: a label-only build on top, so the tag moves to an image that has it."""
+    text = read_image_file(client, tag, BASE_VERSIONS_IN_IMAGE)
+    try:
+        versions = json.loads(text or "")
+    except ValueError:
+        raise CuratorKitError(
+            f"{tag} has no readable {BASE_VERSIONS_IN_IMAGE}: its check step did not run",
+            "build it again with `curator-kit base build --no-cache`",
+        ) from None
+    log("versions  " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+    context = BuildContext()
+    context.add_text("Dockerfile", f"FROM {tag}\n")
+    labels = {LABEL_BASE_VERSIONS: json.dumps(versions, sort_keys=True, separators=(",", ":"))}
+    return build_image(client, context, tag=tag, labels=labels, progress=progress)
+
+
+def ensure_base(client: docker.DockerClient, plan: BaseBuildPlan, progress: Progress, log: Log) -> str:
+    """The base image under `plan.tag`: reused when it was built from this recipe, else built.
+
+    An image under the tag from an older recipe (say, one without libopenh264) is rebuilt rather
+    than reused: the tag stays the same across curator-kit versions, the recipe does not."""
+    if image_exists(client, plan.tag):
+        labels = image_labels(client, plan.tag)
+        if LABEL_BASE_VARIANT not in labels:
+            log(f"{plan.tag} present, not built by `curator-kit base build`; reused as it is")
+            return plan.tag
+        reason = stale_reason(labels, plan.recipe)
+        if reason is None:
+            log(f"{plan.tag} present (recipe {plan.recipe}); reused")
+            return plan.tag
+        log(f"{plan.tag} is stale: {reason}; rebuilding it")
+    else:
+        log(f"{plan.tag} absent: building it once (a few minutes; later runs reuse it)")
+    build_base(client, plan, progress, log)
+    return plan.tag

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curator_kit.core.buildcontext import BuildContext, human_size
-from curator_kit.core.constants import STATE_DIR
+from curator_kit.core import state
+from curator_kit.core.buildcontext import BuildContext
+from curator_kit.core.credentials import BuildSecret
+from curator_kit.core.sizes import human_size
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 
     from curator_kit.core.manifest import Manifest
     from curator_kit.ops.progress import Progress
-
-LAST_BUILD_FILE = "last-build.json"
 
 
 @dataclass
@@ -32,36 +30,34 @@ class ProjectBuildPlan:
     tag: str
     build_args: dict[str, str] = field(default_factory=dict)
     nocache: bool = False
+    # In the context, read by a throwaway stage only; the plan prints them masked.
+    secrets: list[BuildSecret] = field(default_factory=list)
 
     def describe(self) -> list[str]:
+        from curator_kit.core.dockerfile import base_image_of
+
         return [
             f"project   {self.manifest.project.name} ({len(self.manifest.stages)} stages)",
-            f"from      {self.manifest.project.base_image}",
+            f"from      {base_image_of(self.manifest)}",
             f"tag       {self.tag}",
             f"context   {len(self.context.files)} files, {human_size(self.context.size_bytes)}",
+            *(f"secret    {secret.describe()}" for secret in self.secrets),
         ]
 
 
 def git_revision(project_dir: Path) -> str:
     """Short commit of the project, `-dirty` when it has uncommitted changes; `unknown` outside git."""
     try:
-        revision = subprocess.run(
-            ["git", "-C", str(project_dir), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(project_dir), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        revision = _git(project_dir, "rev-parse", "--short=12", "HEAD")
+        dirty = _git(project_dir, "status", "--porcelain", "--untracked-files=no")
     except (subprocess.SubprocessError, OSError):
         return "unknown"
     return f"{revision}-dirty" if dirty else revision
+
+
+def _git(project_dir: Path, *args: str) -> str:
+    command = ["git", "-C", str(project_dir), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
 
 
 def default_image_tag(manifest: Manifest) -> str:
@@ -84,51 +80,68 @@ def plan_project_build(
     tag: str | None = None,
     build_args: tuple[str, ...] = (),
     nocache: bool = False,
-    template_dirs: tuple[Path, ...] = (),
+    templates: Path | None = None,
 ) -> ProjectBuildPlan:
-    from curator_kit.core.dockerfile import render_dockerfile
+    """`templates` is `--templates`; with the manifest's `templates` it picks Dockerfile.j2 (`team_template_dir`)."""
+    from curator_kit.core.credentials import check_secrets_stay_out
+    from curator_kit.core.dockerfile import GIT_REVISION_ARG, build_secrets, render_dockerfile
     from curator_kit.core.projectcontext import build_project_context
+    from curator_kit.core.scaffold import check_pipeline_reads_the_spec
+    from curator_kit.core.spec import resolve_spec
+    from curator_kit.core.templating import team_template_dir
+    from curator_kit.ops.models import host_hf_token
 
-    dockerfile = render_dockerfile(manifest, template_dirs)
-    context = build_project_context(project_dir, manifest, dockerfile)
-    args = {"GIT_REVISION": git_revision(project_dir), **parse_build_args(build_args)}
+    team_dir = team_template_dir(templates, manifest.project.templates, project_dir)
+    check_pipeline_reads_the_spec(project_dir)
+    spec = resolve_spec(manifest, project_dir)
+    hf_token = host_hf_token() if any(model.bake for model in manifest.models) else ""
+    secrets = build_secrets(manifest, hf_token)
+    dockerfile = render_dockerfile(manifest, spec, team_dir, secrets)
+    check_secrets_stay_out(dockerfile, secrets)  # a team's Dockerfile.j2 too
+    files = project_files(project_dir, manifest.build.wheelhouse)
+    context = build_project_context(project_dir, manifest, dockerfile, files, spec.to_json(), secrets)
+    args = {GIT_REVISION_ARG: git_revision(project_dir), **parse_build_args(build_args)}
     return ProjectBuildPlan(
-        project_dir, manifest, dockerfile, context, tag or default_image_tag(manifest), args, nocache
+        project_dir, manifest, dockerfile, context, tag or default_image_tag(manifest), args, nocache, secrets
     )
 
 
+def project_files(project_dir: Path, wheelhouse: str = "") -> list[str]:
+    """The project's files that belong in the image (`core.projectcontext` decides which)."""
+    from curator_kit.core.projectcontext import excluded_patterns
+    from curator_kit.engine.contextfiles import kept_files
+
+    return kept_files(project_dir, *excluded_patterns(project_dir, wheelhouse))
+
+
 def record_last_build(project_dir: Path, tag: str, image_id: str) -> Path:
-    state = project_dir / STATE_DIR
-    state.mkdir(exist_ok=True)
-    path = state / LAST_BUILD_FILE
-    record = {"image": tag, "image_id": image_id, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
+    record = {"image": tag, "image_id": image_id, "built_at": state.utc_timestamp()}
+    return state.write_record(project_dir, state.LAST_BUILD, record)
 
 
 def last_built_image(project_dir: Path) -> str:
-    path = project_dir / STATE_DIR / LAST_BUILD_FILE
-    try:
-        return str(json.loads(path.read_text())["image"])
-    except (OSError, ValueError, KeyError):
-        raise CuratorKitError(
-            "this project has no image yet", "run `curator-kit build` first, or pass --image IMAGE"
-        ) from None
+    record = state.read_record(project_dir, state.LAST_BUILD, required=("image",))
+    if record is None:
+        raise CuratorKitError("this project has no image yet", "run `curator-kit build` first, or pass --image IMAGE")
+    return str(record["image"])
 
 
 def execute_project_build(
     client: docker.DockerClient, plan: ProjectBuildPlan, progress: Progress, log: Callable[[str], None]
 ) -> str:
-    from curator_kit.engine.images import build_image, image_exists
+    from curator_kit.core.dockerfile import base_image_of
+    from curator_kit.engine.images import build_image, image_exists, stop_build_on_signals
 
-    if not image_exists(client, plan.manifest.project.base_image):
-        raise CuratorKitError(
-            f"base image {plan.manifest.project.base_image} is not in the engine",
-            "build it with `curator-kit base build` (or set project.base_image in curator-kit.toml)",
+    base_image = base_image_of(plan.manifest)
+    with stop_build_on_signals():  # Ctrl-C anywhere in here: one line, exit 130
+        if not image_exists(client, base_image):
+            raise CuratorKitError(
+                f"base image {base_image} is not in the engine",
+                "build it with `curator-kit base build` (or set project.base_image in curator-kit.toml)",
+            )
+        log(f"building {plan.tag} (context {len(plan.context.files)} files, {human_size(plan.context.size_bytes)})")
+        image_id = build_image(
+            client, plan.context, tag=plan.tag, progress=progress, buildargs=plan.build_args, nocache=plan.nocache
         )
-    log(f"building {plan.tag} (context {len(plan.context.files)} files, {human_size(plan.context.size_bytes)})")
-    image_id = build_image(
-        client, plan.context, tag=plan.tag, progress=progress, buildargs=plan.build_args, nocache=plan.nocache
-    )
-    record_last_build(plan.project_dir, plan.tag, image_id)
+        record_last_build(plan.project_dir, plan.tag, image_id)
     return image_id

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
+from curator_kit.core.scaffold import plan_pipeline_refresh
 from curator_kit.resources import reference_stages_dir
 
 PROJECT_NAME = "curator-kit-demo"
 # (stage name, cpus) in pipeline order, as `curator-kit new-stage` is told; the writer comes last.
 REFERENCE_STAGES: tuple[tuple[str, float], ...] = (("frame_stats", 1.0), ("quality_filter", 0.25))
 REFERENCE_WRITER = "stats_writer"
-# Sample videos are 4 s long: 2 s clips give each video two clips to judge.
-DEMO_CLIPPING = {"clip_len_s": 2.0, "clip_stride_s": 2.0, "min_clip_length_s": 1.0}
+# Sample videos are 4 s long: 2 s clips give each video two clips to judge. H.264 clips (libopenh264,
+# the base image's ffmpeg has it) carry the motion vectors Curator's motion filter reads; VP9 ones do not.
+DEMO_CLIPPING = {"clip_len_s": 2.0, "clip_stride_s": 2.0, "min_clip_length_s": 1.0, "encoder": "libopenh264"}
 
 Log = Callable[[str], None]
 
@@ -107,6 +109,12 @@ def fill_in_reference_stages(project_dir: Path, log: Log) -> int:
             changed += 1
     if changed:
         log(f"filled in {changed} files from the reference stages")
+    # The demo's pipeline.py is ours too: one made by an older curator-kit is replaced, not refused.
+    refresh = plan_pipeline_refresh(project_dir)
+    if refresh.writes:
+        (project_dir / "pipeline.py").write_text(next(w.content for w in refresh.writes if w.path == "pipeline.py"))
+        log("pipeline.py regenerated for this curator-kit's pipeline spec")
+        changed += 1
     return changed
 
 

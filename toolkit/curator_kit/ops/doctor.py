@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from curator_kit.core.constants import DEFAULT_CURATOR_VERSION, base_image_tag
+from curator_kit.core.baseimage import available_variants, recipe_digest, stale_reason
+from curator_kit.core.constants import (
+    DEFAULT_CURATOR_VERSION,
+    LABEL_BASE_VARIANT,
+    LABEL_CURATOR_VERSION,
+    base_image_tag,
+)
 from curator_kit.core.devices import NVIDIA_FIX, HostGpu, codec_engines
+from curator_kit.core.imagelabels import base_versions_text
 from curator_kit.core.preflight import EngineFacts
 from curator_kit.errors import CuratorKitError
 
@@ -18,7 +25,7 @@ class Check:
 
 
 @dataclass
-class HostFacts:
+class DoctorFacts:
     engine_error: CuratorKitError | None = None
     engine_address: str = ""
     server_version: str = ""
@@ -27,6 +34,8 @@ class HostFacts:
     default_runtime: str = ""
     gpus: list[HostGpu] = field(default_factory=list)
     base_images: dict[str, str] = field(default_factory=dict)  # tag -> size text, present ones only
+    base_stacks: dict[str, str] = field(default_factory=dict)  # tag -> "torch 2.14.1, ..., ffmpeg ... (encoders)"
+    base_stale: dict[str, str] = field(default_factory=dict)  # tag -> why it must be rebuilt
     wanted_base: str = base_image_tag(DEFAULT_CURATOR_VERSION)
 
 
@@ -36,7 +45,7 @@ def describe_gpu(gpu: HostGpu) -> str:
     return f"{gpu.index}: {gpu.name}, {gpu.memory_mib} MiB, {codecs}"
 
 
-def diagnose(facts: HostFacts) -> list[Check]:
+def diagnose(facts: DoctorFacts) -> list[Check]:
     if facts.engine_error:
         return [Check("engine", "fail", facts.engine_error.one_line())]
     checks = [
@@ -58,8 +67,13 @@ def diagnose(facts: HostFacts) -> list[Check]:
         checks.append(Check("gpus", "ok", "; ".join(map(describe_gpu, facts.gpus))))
     else:
         checks.append(Check("gpus", "info", "none found by nvidia-smi; pipelines run on CPU"))
-    if facts.wanted_base in facts.base_images:
-        checks.append(Check("base image", "ok", f"{facts.wanted_base} ({facts.base_images[facts.wanted_base]})"))
+    wanted = facts.wanted_base
+    if wanted in facts.base_stale:
+        fix = "run `curator-kit base build` to rebuild it"
+        checks.append(Check("base image", "warn", f"{wanted} is stale: {facts.base_stale[wanted]} -- {fix}"))
+    elif wanted in facts.base_images:
+        stack = facts.base_stacks.get(wanted, "versions not recorded")
+        checks.append(Check("base image", "ok", f"{wanted} ({facts.base_images[wanted]}): {stack}"))
     else:
         others = ", ".join(sorted(facts.base_images)) or "none"
         checks.append(
@@ -70,11 +84,11 @@ def diagnose(facts: HostFacts) -> list[Check]:
     return checks
 
 
-def gather_facts() -> HostFacts:
-    from curator_kit.core.devices import detect_host_gpus
+def gather_facts() -> DoctorFacts:
     from curator_kit.engine.client import connect, engine_address
+    from curator_kit.ops.hostfacts import detect_host_gpus
 
-    facts = HostFacts(engine_address=engine_address(), gpus=detect_host_gpus())
+    facts = DoctorFacts(engine_address=engine_address(), gpus=detect_host_gpus())
     try:
         client = connect(timeout=30)
     except CuratorKitError as error:
@@ -87,6 +101,20 @@ def gather_facts() -> HostFacts:
     facts.engine = EngineFacts.from_info(info, facts.engine_address)
     facts.default_runtime = info.get("DefaultRuntime", "")
     for image in client.images.list(name="curator-kit/base"):
+        labels = dict(image.labels or {})
+        stack, stale = base_versions_text(labels), _stale(labels)
         for tag in image.tags:
             facts.base_images[tag] = f"{image.attrs.get('Size', 0) / 2**30:.1f} GB"
+            if stack:
+                facts.base_stacks[tag] = stack
+            if stale:
+                facts.base_stale[tag] = stale
     return facts
+
+
+def _stale(labels: dict[str, str]) -> str | None:
+    """Why a base image is stale against this curator-kit's recipe for its own variant and Curator."""
+    variant = labels.get(LABEL_BASE_VARIANT)
+    if not variant or variant not in available_variants():
+        return None
+    return stale_reason(labels, recipe_digest(variant, labels.get(LABEL_CURATOR_VERSION, DEFAULT_CURATOR_VERSION)))

@@ -1,18 +1,27 @@
-"""Start a planned pipeline container the one way every command does: show the plan, preflight it,
-make the output directory as the invoking user, run it to its end. Shared by `run` and `demo`."""
+"""Start a planned pipeline container the one way every command does.
+
+`run`, `demo`, `test` and the cluster driver all come through here: the pipeline spec is read from
+the image that will run (never re-derived from the working tree), the plan is shown, preflight
+judges it, the output directory is made as the invoking user, and the container runs to its end.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.core.manifest import StageSpec
-    from curator_kit.core.runplan import ContainerPlan, HostFacts
+    from curator_kit.core.manifest import Manifest
+    from curator_kit.core.preflight import EngineFacts
+    from curator_kit.core.runplan import ContainerPlan, HostFacts, RunOptions
+    from curator_kit.core.spec import PipelineSpec
 
 Say = Callable[[str, str | None], None]
 
@@ -21,42 +30,227 @@ def ensure_output_dir(path: Path, host: HostFacts) -> None:
     """Create the output directory as the user the containers run as; the engine would make a missing
     bind source as root. Under sudo (root here, SUDO_UID the user) a new directory goes to that user."""
     created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
-    if created and os.getuid() == 0 and (host.uid, host.gid) != (0, 0):
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CuratorKitError(
+            f"cannot create the output directory {path}: {error.strerror}",
+            "pass --output a directory you can write, on a real filesystem",
+        ) from None
+    if created:
+        give_to_user(path, host)
+
+
+def prepare_data_dirs(input_dir: Path, output_dir: Path) -> None:
+    """Before the engine is asked anything: the input exists, input and output do not overlap (the
+    plans check that too), and the output directory can be made, as the user the containers run as."""
+    from curator_kit.core.datapaths import check_data_dirs
+    from curator_kit.ops.hostfacts import local_host
+
+    if not input_dir.is_dir():
+        raise CuratorKitError(f"input directory {input_dir} does not exist", "pass --input DIR")
+    check_data_dirs(input_dir, output_dir)
+    ensure_output_dir(output_dir, local_host())
+
+
+def give_to_user(path: Path, host: HostFacts) -> None:
+    """Under sudo (root here, SUDO_UID the user) a file curator-kit made goes to the user the containers run as."""
+    if os.getuid() == 0 and (host.uid, host.gid) != (0, 0):
         os.chown(path, host.uid, host.gid)
 
 
-def launch(
-    client: docker.DockerClient,
-    info: dict[str, Any],
-    plan: ContainerPlan,
-    stages: list[StageSpec],
-    host: HostFacts,
-    say: Say,
+@dataclass
+class EngineSession:
+    """An engine that answered, and what plans need of it: its info and the host it runs on."""
+
+    client: docker.DockerClient
+    info: dict[str, Any]
+    host: HostFacts
+    engine: EngineFacts
+
+
+def open_session() -> EngineSession:
+    from curator_kit.engine.client import connect, engine_address
+    from curator_kit.ops.hostfacts import engine_host
+
+    client = connect()
+    info = client.info()
+    address = engine_address()
+    return EngineSession(client, info, engine_host(info, address), engine_facts(client, info))
+
+
+def try_session() -> EngineSession | None:
+    """For dry runs: the engine when one answers, else None (plans then use this machine's facts)."""
+    try:
+        return open_session()
+    except CuratorKitError:
+        return None
+
+
+def image_spec(client: docker.DockerClient, image: str) -> PipelineSpec:
+    """The pipeline spec `build` baked into the image's label."""
+    from curator_kit.core.spec import spec_in_labels
+    from curator_kit.engine.images import image_labels
+
+    spec = spec_in_labels(image_labels(client, image), image)
+    if spec is None:
+        raise CuratorKitError(
+            f"image {image} carries no pipeline spec (built by an older curator-kit, or not by curator-kit)",
+            "rebuild it with `curator-kit build`",
+        )
+    return spec
+
+
+def stale_image_note(image: str, baked: PipelineSpec, manifest: Manifest, project_dir: Path) -> str | None:
+    """Say so when the working tree's pipeline is not the one the image will run."""
+    from curator_kit.core.spec import resolve_spec
+
+    try:
+        changes = baked.differences(resolve_spec(manifest, project_dir))
+    except CuratorKitError:  # the working tree does not resolve; the image still runs what it has
+        return None
+    if not changes:
+        return None
+    return f"stale image: {image} runs its own pipeline ({'; '.join(changes)} since) -- run `curator-kit build`"
+
+
+def planning_spec(
+    client: docker.DockerClient | None,
+    image: str,
+    manifest: Manifest,
+    project_dir: Path,
     *,
-    force: bool = False,
-    keep: bool = False,
-) -> int:
-    """The container's exit code (128+N when signal N stopped it); preflight refusals raise."""
-    from curator_kit.core.constants import OUTPUT_DIR
-    from curator_kit.core.preflight import EngineFacts, preflight
+    dry_run: bool = False,
+    runs_pipeline: bool = True,
+) -> tuple[PipelineSpec, list[str]]:
+    """The spec a plan is made from, and notes about it: the image's own spec, with a note when the
+    working tree has moved on. A dry run with no engine or no image yet plans from the working tree
+    and says so; a real run of the pipeline needs the image's spec. A container that runs another
+    command (`run --command`) may use any image: without a spec label the working tree's stands in."""
+    from curator_kit.core.spec import resolve_spec, spec_in_labels
+    from curator_kit.engine.images import image_exists, image_labels
+
+    if client is None or (dry_run and not image_exists(client, image)):
+        why = "no engine answers" if client is None else f"{image} is not built yet"
+        return resolve_spec(manifest, project_dir), [f"planned from the working tree's manifest: {why}"]
+    if not runs_pipeline and spec_in_labels(image_labels(client, image), image) is None:
+        return resolve_spec(manifest, project_dir), []
+    spec = image_spec(client, image)
+    note = stale_image_note(image, spec, manifest, project_dir)
+    return spec, [note] if note else []
+
+
+def check_image(client: docker.DockerClient, image: str) -> None:
+    from curator_kit.engine.images import image_exists
+
+    if not image_exists(client, image):
+        raise CuratorKitError(
+            f"image {image} is not in the Docker engine",
+            "run `curator-kit build` (or pass --image with an image the engine has)",
+        )
+
+
+def engine_facts(client: docker.DockerClient, info: dict[str, Any] | None = None) -> EngineFacts:
+    from curator_kit.core.preflight import EngineFacts
     from curator_kit.engine.client import engine_address
+
+    return EngineFacts.from_info(info if info is not None else client.info(), engine_address())
+
+
+def preflight(
+    client: docker.DockerClient, plan: ContainerPlan, engine: EngineFacts, host: HostFacts, *, force: bool = False
+) -> list[str]:
+    """All checks, in order; the engine answered already (connect() pinged it). Returns warnings."""
+    from curator_kit.core.preflight import decide, judge
+
+    check_image(client, plan.image)
+    return decide(judge(plan, engine, list(host.gpus) if engine.local else []), force)
+
+
+def plan_pipeline_run(
+    manifest: Manifest,
+    project_dir: Path,
+    options: RunOptions,
+    session: EngineSession | None,
+    *,
+    dry_run: bool = False,
+    mount_code: bool = False,
+    shell: bool = False,
+    replay: tuple[str, int | None] | None = None,
+) -> ContainerPlan:
+    """The run plan for `options.image`, made from that image's pipeline spec. A dry run may have no
+    session (no engine): it plans with this machine's facts and the working tree's spec, and says so.
+    `mount_code`: the project's code over the image's copy, refused when only a build carries a change.
+    `shell`: the same container with a terminal and bash (`curator-kit shell`, `runplan.plan_shell`).
+    `replay`: (stage, limit): that stage alone on the tasks `run --capture` saved (`runplan.plan_replay`)."""
+    from dataclasses import replace
+
+    from curator_kit.core.runplan import plan_run, plan_shell
+    from curator_kit.ops.hostfacts import local_host
+    from curator_kit.ops.modelcache import weights_facts
+
+    client = session.client if session is not None else None
+    host = session.host if session is not None else local_host()
+    runs_pipeline = options.command is None and not shell
+    spec, notes = planning_spec(
+        client, options.image, manifest, project_dir, dry_run=dry_run, runs_pipeline=runs_pipeline
+    )
+    if options.weights is None:
+        options = replace(options, weights=weights_facts(manifest, project_dir, host, client, options.image))
+    if mount_code:
+        from curator_kit.ops.codemount import code_mounts_for
+
+        code_mounts, code_notes = code_mounts_for(client, options.image, manifest, project_dir)
+        options, notes = replace(options, code_mounts=code_mounts), [*notes, *code_notes]
+    if replay is not None:
+        from curator_kit.core.runplan import plan_replay
+
+        plan = plan_replay(manifest, spec, project_dir, options, host, *replay)
+    else:
+        plan = (plan_shell if shell else plan_run)(manifest, spec, project_dir, options, host)
+    plan.notes.extend(notes)
+    return plan
+
+
+def launch(session: EngineSession, plan: ContainerPlan, say: Say, *, force: bool = False, keep: bool = False) -> int:
+    """The container's exit code (128+N when signal N stopped it); preflight refusals raise."""
     from curator_kit.engine.containers import RunInterrupted, run_plan
 
     for line in plan.describe():
         say(line, None)
-    for warning in preflight(client, plan, stages, EngineFacts.from_info(info, engine_address()), force=force):
+    for warning in preflight(session.client, plan, session.engine, session.host, force=force):
         say(f"warning: {warning}", "yellow")
-    for mount in plan.mounts:
-        if mount.target == OUTPUT_DIR:
-            ensure_output_dir(Path(mount.source), host)
+    if plan.output_source is not None:
+        ensure_output_dir(Path(plan.output_source), session.host)
+    if plan.model_dirs:
+        from curator_kit.ops.modelcache import ensure_model_dirs
+
+        ensure_model_dirs(plan.model_dirs)
 
     def interrupted(stop: RunInterrupted) -> None:
         say(f"{stop}: stopping {plan.name}" + ("" if keep else " and removing it"), "yellow")
 
-    code = run_plan(client, plan, keep=keep, on_interrupt=interrupted)
+    if plan.interactive:  # `curator-kit shell`: the terminal is the user's until the shell exits
+        from curator_kit.engine.containers import run_interactive
+
+        return run_interactive(plan)
+    code = run_plan(session.client, plan, keep=keep, on_interrupt=interrupted)
     if keep:
         say(f"kept container {plan.name} (docker rm {plan.name} removes it)", "cyan")
+    show_summary(plan, say)
     if code:
         say(f"{plan.name} exited with {code}", "red")
     return code
+
+
+def show_summary(plan: ContainerPlan, say: Say) -> None:
+    """The summary pipeline.py wrote for this run (matched by run id), after the container's own output."""
+    from curator_kit.core.runsummary import read_summary
+
+    if not plan.runs_pipeline or plan.output_source is None:
+        return
+    summary = read_summary(Path(plan.output_source), plan.run_id)
+    if summary is None:
+        return
+    for line in summary.lines():
+        say(line, "red" if line.startswith(("exit", "error")) else None)

@@ -1,0 +1,111 @@
+"""`--mount-code` on the real engine: a stage edit is seen by `run` and `test` without a build, and a
+manifest change only a build carries (an env) is refused with that fix.
+
+Uses the cpu base image as it is (never rebuilt here): the test skips when the engine lacks it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import BASE_TAG
+
+MARKER = "mount-code-marker"
+
+
+def cli(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "curator_kit", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, docker_client):
+    """A project built once; the tests edit its working tree afterwards."""
+    from curator_kit.engine.images import image_exists
+
+    if not image_exists(docker_client, BASE_TAG):
+        pytest.skip(f"{BASE_TAG} is not in the engine")
+    root = tmp_path_factory.mktemp("mount-code")
+    ok(cli("init", "mc", "--base-image", BASE_TAG, cwd=root))
+    project = root / "mc"
+    ok(cli("new-stage", "touch", "--cpus", "0.5", cwd=project))
+    tag = f"curator-kit-test/mc:{uuid.uuid4().hex[:8]}"
+    ok(cli("build", "--tag", tag, cwd=project, timeout=1800))
+    yield project, tag
+    docker_client.images.remove(tag, force=True)
+
+
+def test_stage_edit_is_seen_by_run_and_test_without_a_build(built, tmp_path):
+    from curator_kit.ops.samples import make_sample_videos
+
+    project, tag = built
+    stage = project / "stages" / "touch.py"
+    # The edit: importing the stage (the driver and every actor do) leaves a marker in the output.
+    stage.write_text(
+        stage.read_text()
+        + "\nfrom pathlib import Path as _Path\n\nEDITED = True\n"
+        + f'if _Path("/data/output").is_dir():\n    _Path("/data/output/{MARKER}").write_text("seen")\n'
+    )
+    (project / "tests" / "test_edit.py").write_text(
+        "def test_edit_seen():\n    from stages import touch\n\n    assert touch.EDITED\n"
+    )
+    make_sample_videos(tmp_path / "videos", count=2, seconds=2.0, fps=12)
+    output = tmp_path / "out"
+    run = ok(
+        cli(
+            "run",
+            "--image",
+            tag,
+            "--mount-code",
+            "--limit",
+            "1",
+            "--input",
+            str(tmp_path / "videos"),
+            "--output",
+            str(output),
+            cwd=project,
+        )
+    )
+    assert (output / MARKER).read_text() == "seen"
+    assert "--video-limit 1" in run.stderr + run.stdout
+    assert "1 video(s) found" in run.stderr + run.stdout
+
+    tested = ok(cli("test", "--image", tag, "--mount-code", "--", "-k", "edit_seen", cwd=project))
+    assert "1 passed" in tested.stdout + tested.stderr
+    # Without the mount the image's copy runs: it has neither the edit nor the new test.
+    assert cli("test", "--image", tag, "--", "-k", "edit_seen", cwd=project).returncode != 0
+
+
+def test_an_env_change_is_refused_with_the_build_fix(built, tmp_path):
+    project, tag = built
+    manifest = project / "curator-kit.toml"
+    original = manifest.read_text()
+    manifest.write_text(original + '\n[envs.extra]\npip = ["tqdm"]\n')
+    try:
+        (tmp_path / "videos").mkdir()
+        for command in ("run", "test"):
+            extra = ("--input", str(tmp_path / "videos"), "--output", str(tmp_path / "out")) if command == "run" else ()
+            result = cli(command, "--image", tag, "--mount-code", *extra, cwd=project)
+            assert result.returncode == 1, result.stdout + result.stderr
+            assert "--mount-code cannot carry what changed" in result.stderr and "[envs] changed" in result.stderr
+            assert "curator-kit build" in result.stderr
+    finally:
+        manifest.write_text(original)
+
+
+def test_shell_command_sees_the_working_tree(built):
+    project, tag = built
+    stage = project / "stages" / "touch.py"
+    stage.write_text(stage.read_text() + "\n# shell-check-edit\n")
+    result = ok(cli("shell", "--image", tag, "--command", "grep -c shell-check-edit stages/touch.py", cwd=project))
+    assert result.stdout.strip().endswith("1")
+    assert "--mount-code" in result.stderr  # the plan's note: the code is the working tree's

@@ -1,0 +1,148 @@
+"""Input never writable, nothing opened to the container it does not need: the rules and the plans that call them."""
+
+from pathlib import Path
+
+import pytest
+from curator_kit.core.constants import EXIT_NOTHING_WRITTEN, RUN_ID_ENV
+from curator_kit.core.datapaths import check_data_dirs, host_mount_risk, judge_extra_mounts
+from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults
+from curator_kit.core.parsers import Mount, parse_mount, parse_size
+from curator_kit.core.runplan import ROOT_NOTE, HostFacts, RunOptions, plan_run, plan_tests
+from curator_kit.core.runsummary import RunSummary, read_summary
+from curator_kit.core.spec import resolve_spec
+from curator_kit.errors import CuratorKitError
+
+GIB = 2**30
+HOST = HostFacts(cpus=2, memory_bytes=24 * GIB, uid=1000, gid=1001)
+SOCKET = "hands the container the Docker engine's socket, which is root on the host"
+
+
+def plan(tmp_path: Path, host: HostFacts = HOST, run: RunDefaults | None = None, **options):
+    manifest = Manifest(ProjectInfo("demo"), run=run or RunDefaults())
+    values = {"input_dir": tmp_path / "in", "output_dir": tmp_path / "out", "image": "demo:1", "run_id": "r1"}
+    return plan_run(manifest, resolve_spec(manifest, tmp_path), tmp_path, RunOptions(**(values | options)), host)
+
+
+@pytest.mark.parametrize(
+    ("input_dir", "output_dir", "message"),
+    [
+        ("videos", "videos", "--input videos and --output videos are the same directory"),
+        ("videos", "videos/out", "--output videos/out is inside --input videos: a later run would read its own clips"),
+        ("videos/in", "videos", "--input videos/in is inside --output videos: the writable output would expose"),
+        ("videos", "link/out", "--output link/out is inside --input videos"),  # the link resolves into the input
+    ],
+)
+def test_overlapping_input_and_output_are_refused(tmp_path, monkeypatch, input_dir, output_dir, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "link").symlink_to("videos")
+    with pytest.raises(CuratorKitError) as raised:
+        check_data_dirs(Path(input_dir), Path(output_dir))
+    assert raised.value.message.startswith(message)
+    assert raised.value.fix == "give --output a directory outside --input that does not contain it either"
+    with pytest.raises(CuratorKitError, match=r"the same directory|is inside"):
+        plan(tmp_path, input_dir=Path(input_dir), output_dir=Path(output_dir))  # every plan calls it
+
+
+def test_the_resolved_paths_are_named_when_a_link_hid_the_overlap(tmp_path):
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "videos")
+    with pytest.raises(CuratorKitError) as raised:
+        check_data_dirs(tmp_path / "videos", tmp_path / "link")
+    real = tmp_path.resolve() / "videos"
+    assert raised.value.message.endswith(f"({real} and {real} once links are resolved)")
+
+
+def test_siblings_and_prefix_names_are_not_overlaps(tmp_path):
+    check_data_dirs(tmp_path / "videos", tmp_path / "videos-out")  # a shared prefix is not nesting
+    check_data_dirs(tmp_path / "a" / "in", tmp_path / "a" / "out")
+
+
+def test_tests_mount_no_data_and_need_no_distinct_dirs(tmp_path):
+    manifest = Manifest(ProjectInfo("demo"), run=RunDefaults())
+    tests = plan_tests(manifest, resolve_spec(manifest, tmp_path), tmp_path, "demo:1", (), HOST)
+    assert tests.mounts == [] and tests.output_source is None
+
+
+@pytest.mark.parametrize(
+    ("text", "risk"),
+    [
+        ("/:/host:ro", "hands the container the host's whole filesystem"),
+        ("/var/run/docker.sock:/var/run/docker.sock", SOCKET),
+        ("/run:/r:ro", SOCKET),  # a folder holding it
+        ("/srv/models:/data", "covers the run's /data/input"),
+        ("/srv/models:/data/output/models", "covers the run's /data/output"),
+        ("/srv/videos:/extra", "makes the input /srv/videos/in writable"),
+        ("/srv/videos/in/sub:/extra", "makes the input /srv/videos/in writable"),
+        ("/srv/videos:/extra:ro", None),  # read-only over the input: it stays unwritable
+        ("/srv/models:/opt/models:ro", None),
+    ],
+)
+def test_host_mount_risks(text, risk):
+    assert host_mount_risk(parse_mount(text), "/srv/videos/in") == risk
+
+
+def test_risky_mounts_refused_unless_allowed_and_then_noted(tmp_path):
+    root = Mount("/", "/host", read_only=True)
+    with pytest.raises(CuratorKitError) as raised:
+        judge_extra_mounts([root], None, allow=False)
+    assert raised.value.one_line() == (
+        "mount / -> /host hands the container the host's whole filesystem -- remove it from [run] mounts or "
+        "--mount, or pass --allow-host-mount if that is what you mean"
+    )
+    allowed = plan(tmp_path, mounts=(root,), allow_host_mount=True)
+    assert "mount / -> /host hands the container the host's whole filesystem (allowed by --allow-host-mount)" in (
+        allowed.notes
+    )
+    with pytest.raises(CuratorKitError, match="covers the run's /data/output"):
+        plan(tmp_path, run=RunDefaults(mounts=[Mount("cache", "/data/output")]))
+
+
+def test_shm_above_host_memory_is_refused_with_the_reason(tmp_path):
+    with pytest.raises(CuratorKitError) as raised:
+        plan(tmp_path, shm_size=parse_size("64g"))
+    assert raised.value.message == "--shm-size 64.00 GiB is more than the 24.00 GiB of memory on this host"
+    assert raised.value.fix.startswith("/dev/shm lives in memory: pass at most 24.00 GiB")
+    with pytest.raises(CuratorKitError, match=r"^\[run\] shm_size 64.00 GiB is more than"):
+        plan(tmp_path, run=RunDefaults(shm_size=parse_size("64g")))
+    assert plan(tmp_path, shm_size=parse_size("24g")).shm_size_bytes == 24 * GIB
+
+
+def test_the_plan_says_when_containers_run_as_root_and_why(tmp_path):
+    assert ROOT_NOTE not in plan(tmp_path).notes
+    as_root = plan(tmp_path, host=HostFacts(cpus=2, memory_bytes=24 * GIB, uid=0, gid=0))
+    assert as_root.user == "0:0" and ROOT_NOTE in as_root.notes
+    assert f"note       {ROOT_NOTE}" in as_root.describe()
+
+
+def test_resume_and_run_id_reach_the_pipeline(tmp_path):
+    resumed = plan(tmp_path, resume=True)
+    assert "--resume" in resumed.command and resumed.env[RUN_ID_ENV] == "r1"
+    assert "--resume" not in plan(tmp_path).command
+    with pytest.raises(CuratorKitError, match="--resume with --command"):
+        plan(tmp_path, resume=True, command=("true",))
+
+
+def test_summary_is_read_only_for_its_own_run(tmp_path):
+    (tmp_path / "curator-kit-summary.json").write_text(
+        '{"format": 1, "run_id": "r1", "status": "nothing-written", "exit_code": 3, "videos_found": 3,'
+        ' "videos_unreadable": 3, "unreadable": ["a.mp4", "b.mp4", "c.mp4"], "a_later_key": 1}'
+    )
+    summary = read_summary(tmp_path, "r1")
+    assert summary == RunSummary(
+        run_id="r1",
+        status="nothing-written",
+        exit_code=EXIT_NOTHING_WRITTEN,
+        videos_found=3,
+        videos_unreadable=3,
+        unreadable=["a.mp4", "b.mp4", "c.mp4"],
+    )
+    assert summary.lines() == [
+        "summary    3 video(s) found: 0 processed, 3 unreadable, 0 failed or dropped",
+        "clips      0 written, 0 filtered",
+        "unreadable a.mp4, b.mp4, c.mp4",
+        "exit       3: there were videos to process and nothing was written",
+    ]
+    assert read_summary(tmp_path, "another-run") is None  # an older run's file is never shown as this one's
+    (tmp_path / "curator-kit-summary.json").write_text('{"format": 1, "run_id": "r1"')  # half-written
+    assert read_summary(tmp_path, "r1") is None

@@ -1,0 +1,30 @@
+"""The driver of `run --ray-address` planned the way `run` is: from the pipeline spec, with its rules."""
+
+from pathlib import Path
+
+from curator_kit.core.manifest import Manifest, ProjectInfo, StageResources, StageSpec
+from curator_kit.core.runplan import RunOptions
+from curator_kit.ops.cluster import plan_driver
+
+
+def driver(tmp_path: Path, *stages: StageSpec):
+    manifest = Manifest(ProjectInfo("demo"), stages=list(stages))
+    options = RunOptions(tmp_path / "in", tmp_path / "out", "demo:1")
+    where = {"cluster": False, "ray_address": "10.0.0.5", "network": None}
+    return plan_driver(manifest, tmp_path, options, None, **where, dry_run=True)
+
+
+def test_a_codec_only_stage_counts_as_a_gpu_stage_for_the_cluster(tmp_path):
+    # The old rule here looked at gpus and gpu_memory_gb only, so an NVDEC stage went unmentioned.
+    decode = StageSpec("decode", "stages.decode", "Decode", resources=StageResources(cpus=1.0, nvdecs=1))
+    plan = driver(tmp_path, decode, StageSpec("cpu_only", "stages.cpu_only", "CpuOnly"))
+    notes = [note for note in plan.notes if "need GPUs" in note]
+    assert notes == ["decode need GPUs (or NVDEC/NVENC): nodes of the cluster at 10.0.0.5:6379 must have them"]
+
+
+def test_the_driver_writes_where_the_run_asked(tmp_path):
+    # Found by the plan, not by the position of a mount (the old `mounts[1]`).
+    plan = driver(tmp_path, StageSpec("s", "stages.s", "S"))
+    assert plan.output_source == str((tmp_path / "out").resolve())
+    assert not plan.stages_here  # its stages run on the cluster's nodes
+    assert any(note.startswith("planned from the working tree's manifest: no engine") for note in plan.notes)

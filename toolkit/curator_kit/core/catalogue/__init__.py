@@ -1,0 +1,51 @@
+"""Curator's built-in video stages as data, one table per Curator release (major.minor).
+
+`curator_X_Y.toml` says how each built-in behaves in a pipeline; `curator_X_Y.fields.json` holds the
+constructor fields and constants read from that release's installed package
+(scripts/catalogue-fields.py). Supporting a new release is a new pair of files and a line in TABLES.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from curator_kit.core.catalogue.table import Builtin, Catalogue, Field, Param, Part
+from curator_kit.errors import CuratorKitError
+
+__all__ = ["TABLES", "Builtin", "Catalogue", "Field", "Param", "Part", "catalogue_for", "nearest_catalogue"]
+
+# Curator release (major, minor) -> the table's module name.
+TABLES: dict[tuple[int, int], str] = {(1, 4): "curator_1_4"}
+
+
+def _release(version: str) -> tuple[int, int]:
+    from curator_kit.core.manifest import parse_version
+
+    return parse_version(version)[:2]
+
+
+@cache
+def _load(module_name: str) -> Catalogue:
+    from curator_kit.core.catalogue.table import load_table
+
+    return load_table(module_name)
+
+
+def catalogue_for(version: str) -> Catalogue:
+    """The catalogue of exactly this Curator release: built-in entries name classes and fields of it."""
+    release = _release(version)
+    if release not in TABLES:
+        known = ", ".join(f"{major}.{minor}" for major, minor in sorted(TABLES))
+        raise CuratorKitError(
+            f"curator-kit has no catalogue of built-in stages for nemo-curator {version} (it has {known})",
+            "target a catalogued release in [project] curator_version, or use [[stages]] modules of your own",
+        )
+    return _load(TABLES[release])
+
+
+def nearest_catalogue(version: str) -> Catalogue:
+    """The catalogue of this release, else of the nearest one: for the reader, the writer and [clipping],
+    which kept their classes and fields across the releases curator-kit targets."""
+    release = _release(version)
+    nearest = min(TABLES, key=lambda known: (abs(known[0] - release[0]), abs(known[1] - release[1])))
+    return _load(TABLES[release if release in TABLES else nearest])

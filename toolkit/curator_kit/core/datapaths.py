@@ -1,0 +1,81 @@
+"""What a run may see of the host: its input read-only, its output writable, and nothing that opens more.
+
+Every plan that mounts data (`run`, the cluster's nodes, a Ray driver) calls these through
+`runplan.plan_run`, so the rules hold for all of them. Paths are compared as the engine will see
+them: absolute, with symlinks resolved, so a link cannot hide an overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from curator_kit.core.constants import DOCKER_SOCKETS, INPUT_DIR, OUTPUT_DIR
+from curator_kit.core.parsers import Mount
+from curator_kit.errors import CuratorKitError
+
+ALLOW_FLAG = "--allow-host-mount"
+
+
+def real_path(path: Path | str) -> Path:
+    """Absolute, symlinks resolved; a path that does not exist yet (an output) resolves its existing part."""
+    return Path(path).expanduser().resolve()
+
+
+def _nested(inner: PurePosixPath | Path, outer: PurePosixPath | Path) -> bool:
+    return inner == outer or inner.is_relative_to(outer)
+
+
+def check_data_dirs(input_dir: Path, output_dir: Path) -> None:
+    """Refuse input and output that overlap: the output is mounted writable, so an overlap lets the
+    pipeline overwrite or delete input, or a later run read its own clips as new videos."""
+    source, target = real_path(input_dir), real_path(output_dir)
+    if not (_nested(source, target) or _nested(target, source)):
+        return
+    if source == target:
+        problem = f"--input {input_dir} and --output {output_dir} are the same directory"
+    elif target.is_relative_to(source):
+        problem = f"--output {output_dir} is inside --input {input_dir}: a later run would read its own clips"
+    else:
+        problem = f"--input {input_dir} is inside --output {output_dir}: the writable output would expose the input"
+    shown = {str(input_dir), str(output_dir)}
+    if {str(source), str(target)} != shown:
+        problem += f" ({source} and {target} once links are resolved)"
+    raise CuratorKitError(problem, "give --output a directory outside --input that does not contain it either")
+
+
+def host_mount_risk(mount: Mount, input_source: str | None) -> str | None:
+    """Why an extra bind mount opens the host (or the run's data) to the container; None when it does not.
+
+    `mount.source` is already resolved; `input_source` is the run's resolved input, None without data mounts."""
+    source = PurePosixPath(mount.source)
+    target = PurePosixPath(mount.target)
+    if source == PurePosixPath("/"):
+        return "hands the container the host's whole filesystem"
+    sockets = {PurePosixPath(path) for path in DOCKER_SOCKETS} | {PurePosixPath(real_path(p)) for p in DOCKER_SOCKETS}
+    if any(_nested(socket, source) for socket in sockets):
+        return "hands the container the Docker engine's socket, which is root on the host"
+    for data in (INPUT_DIR, OUTPUT_DIR):
+        if _nested(target, PurePosixPath(data)) or _nested(PurePosixPath(data), target):
+            return f"covers the run's {data}"
+    if input_source is not None and not mount.read_only:
+        data = PurePosixPath(input_source)
+        if _nested(source, data) or _nested(data, source):
+            return f"makes the input {input_source} writable"
+    return None
+
+
+def judge_extra_mounts(mounts: Iterable[Mount], input_source: str | None, *, allow: bool) -> list[str]:
+    """Refuse the first risky mount unless `allow` (--allow-host-mount); with it, a note per risky mount."""
+    notes: list[str] = []
+    for mount in mounts:
+        risk = host_mount_risk(mount, input_source)
+        if risk is None:
+            continue
+        described = f"mount {mount.source} -> {mount.target} {risk}"
+        if not allow:
+            raise CuratorKitError(
+                described, f"remove it from [run] mounts or --mount, or pass {ALLOW_FLAG} if that is what you mean"
+            )
+        notes.append(f"{described} (allowed by {ALLOW_FLAG})")
+    return notes

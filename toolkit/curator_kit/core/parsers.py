@@ -1,0 +1,574 @@
+"""Typed parsers for what users write: one grammar and one message per kind of value.
+
+The manifest (`core.manifest`, at load time) and the command line (`cli.params`, click parameter
+types) call the same functions, so `--gpus 2` and `[run] gpus = "2"` mean the same and are refused
+with the same words. A parser takes the value as written and returns a typed value, or raises
+`ParseError` saying what the value is not, why, and how to write it; the caller adds where the
+value came from (`curator-kit.toml:LINE: key =`, or the option's name).
+
+Every value that can reach a Dockerfile, a YAML document or a shell line passes one of these, and
+none lets a line break or other control character through: that is what keeps a value from
+becoming an instruction of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import keyword
+import math
+import re
+import shlex
+import tomllib
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple, NoReturn
+from urllib.parse import urlsplit
+
+from curator_kit.core.devices import NO_GPU, GpuRequest
+from curator_kit.core.redact import mask_credentials
+from curator_kit.errors import CuratorKitError
+
+
+class ParseError(CuratorKitError):
+    """A value that does not fit its grammar; the message starts with the value as repr() shows it."""
+
+    def at(self, source: str) -> CuratorKitError:
+        """The same error, said of a value from `source`: an option name, or `curator-kit.toml:LINE: key =`."""
+        return CuratorKitError(f"{source} {self.message}", self.fix)
+
+
+def _refuse(value: object, what: str, why: str, fix: str) -> NoReturn:
+    # repr() keeps the message on one line: a newline in the value shows as \n.
+    raise ParseError(f"{value!r} is not {what}: {why}", fix)
+
+
+# Cc: C0/C1 controls (\n, \r, \t, NUL, ESC, NEL...); Zl/Zp: U+2028/U+2029, line breaks to YAML and
+# to Python's splitlines().
+_CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+
+
+def _one_line(text: str, what: str, fix: str) -> str:
+    for char in text:
+        if unicodedata.category(char) in _CONTROL_CATEGORIES:
+            _refuse(text, what, f"it contains the control character {char!r}", fix)
+    return text
+
+
+def parse_text(text: str) -> str:
+    """Free text that ends up in a generated file (a path, a version): any characters but controls."""
+    return _one_line(text, "one line of text", "remove line breaks and other control characters")
+
+
+# ---------------------------------------------------------------- numbers
+
+_COUNT = re.compile(r"[0-9]{1,9}")
+
+
+def parse_count(text: str) -> int:
+    """A whole number of things to take, at least 1 (`run --limit`, `replay --limit`)."""
+    if not _COUNT.fullmatch(text.strip()):
+        _refuse(text, "a count", "it is not a whole number", "write a whole number such as 1 or 10")
+    count = int(text)
+    if count < 1:
+        _refuse(text, "a count", "it takes nothing", "write 1 or more")
+    return count
+
+
+def parse_finite(value: float | int | str, what: str = "a number", fix: str = "write a finite number") -> float:
+    """A number that is neither nan nor infinite (TOML has both; so has Python's float())."""
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            _refuse(value, what, "it is not a number", fix)
+    else:
+        number = float(value)
+    if not math.isfinite(number):
+        _refuse(value, what, "nan and infinity are not allowed", fix)
+    return number
+
+
+# What one stage may ask for; a machine with more is not one a Xenna stage is scheduled on.
+RESOURCE_LIMITS: dict[str, int] = {"cpus": 1024, "gpu_memory_gb": 1024, "gpus": 64, "nvdecs": 64, "nvencs": 64}
+_RESOURCE_WORDS = {
+    "cpus": "a number of CPUs",
+    "gpu_memory_gb": "an amount of GPU memory in GB",
+    "gpus": "a number of GPUs",
+    "nvdecs": "a number of NVDEC engines",
+    "nvencs": "a number of NVENC engines",
+}
+_WHOLE_RESOURCES = frozenset({"nvdecs", "nvencs"})
+
+
+def parse_resource(name: str, value: float | int | str) -> float | int:
+    """A stage resource (`cpus`, `gpu_memory_gb`, `gpus`, `nvdecs`, `nvencs`): finite, 0 to its limit."""
+    limit, what = RESOURCE_LIMITS[name], _RESOURCE_WORDS[name]
+    whole = name in _WHOLE_RESOURCES
+    fix = f"use {'a whole number' if whole else 'a number'} from 0 to {limit}"
+    number = parse_finite(value, what, fix)
+    if number < 0:
+        _refuse(value, what, "it is negative", fix)
+    if number > limit:
+        _refuse(value, what, f"it is above {limit}, the most one stage may ask for", fix)
+    if whole:
+        if not number.is_integer():
+            _refuse(value, what, "it is not a whole number", fix)
+        return int(number)
+    return number
+
+
+# ---------------------------------------------------------------- GPUs
+
+MAX_GPUS = 64
+GPUS_SYNTAX = "all | none | N | count=N | device=ID[,ID...]"
+# Indices, GPU-<uuid>, MIG-<uuid> (and the older MIG-GPU-<uuid>/gi/ci), MIG as gpu:instance.
+_GPU_ID = re.compile(r"[0-9]{1,2}|[0-9]{1,2}:[0-9]{1,2}|(?:GPU|MIG)-[A-Za-z0-9][A-Za-z0-9/_.:-]*")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def parse_gpus(text: str) -> GpuRequest:
+    """Docker's `--gpus` value; `"device=0,2"` may come quoted (as docker's own CLI needs) or bare."""
+    what, fix = "a GPU request", f"use {GPUS_SYNTAX}, e.g. all, 2 or device=0,2"
+    value = _one_line(text, what, fix).strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1].strip()
+    if value in ("", "none"):
+        return NO_GPU
+    key, has_value, rest = value.partition("=")
+    if not has_value or key == "count":
+        count = rest if has_value else value
+        if count == "all":
+            return GpuRequest(count=-1)
+        if not _DIGITS.fullmatch(count):
+            _refuse(text, what, "a count is `all` or a whole number", fix)
+        if int(count) == 0:
+            # docker-py's DeviceRequest default is count 0, which silently means "no GPU": say so instead.
+            _refuse(text, what, "a count of 0 asks for no GPU; say `none`", fix)
+        if int(count) > MAX_GPUS:
+            _refuse(text, what, f"a count above {MAX_GPUS} is more GPUs than a machine has", fix)
+        return GpuRequest(count=int(count))
+    if key == "device":
+        ids = tuple(part.strip().strip("\"'") for part in rest.split(","))
+        if not all(_GPU_ID.fullmatch(i) for i in ids):
+            _refuse(text, what, "device ids are GPU indices or GPU-/MIG- UUIDs separated by commas", fix)
+        if len(set(ids)) != len(ids):
+            _refuse(text, what, "a device is named twice", fix)
+        return GpuRequest(device_ids=ids)
+    _refuse(
+        text,
+        what,
+        "one form only; curator-kit always sets driver=nvidia and capabilities gpu,compute,utility,video",
+        fix,
+    )
+
+
+def format_gpus(request: GpuRequest) -> str:
+    """The text parse_gpus reads back as `request` (the manifest's spelling)."""
+    if request.device_ids:
+        return f"device={','.join(request.device_ids)}"
+    return {0: "none", -1: "all"}.get(request.count, str(request.count))
+
+
+def parse_gpus_per_worker(text: str) -> GpuRequest:
+    """`cluster up --gpus-per-worker`: none (or 0), all (every worker sees every GPU), or N per worker.
+
+    N comes back as a count; clusterplan turns it into distinct device ids per worker."""
+    what, fix = "a number of GPUs per worker", f"use none, all or a whole number up to {MAX_GPUS}"
+    value = _one_line(text, what, fix).strip()
+    if value in ("none", "0"):
+        return NO_GPU
+    if value == "all":
+        return GpuRequest(count=-1)
+    if not _DIGITS.fullmatch(value):
+        _refuse(text, what, "it is none, all or a whole number", fix)
+    if int(value) > MAX_GPUS:
+        _refuse(text, what, f"it is above {MAX_GPUS}", fix)
+    return GpuRequest(count=int(value))
+
+
+# ---------------------------------------------------------------- sizes
+
+# Docker's RAMInBytes (go-units): binary units, one optional space, optional i and b: 8g, 8gib, 7.5 GB.
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?(?:([kmgtp])i?)?b?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
+MAX_SIZE_BYTES = 2**63 - 1  # what the engine's int64 holds
+
+
+def parse_size(text: str) -> int:
+    """Docker's size syntax (binary units) -> bytes, more than 0: 8g, 512m, 7.62gb, 1t, 8gib, 1073741824."""
+    what, fix = "a size", "write it as docker does: 512m, 8g, 7.5gb, 1t (binary units; i and b optional)"
+    match = _SIZE.fullmatch(_one_line(text, what, fix).strip())
+    if not match:
+        _refuse(text, what, "it is a number with an optional unit b, k, m, g, t or p", fix)
+    size = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]
+    if not math.isfinite(size) or size > MAX_SIZE_BYTES:
+        _refuse(text, what, "it is more bytes than the engine can hold", fix)
+    if int(size) <= 0:
+        _refuse(text, what, "it is 0 bytes", fix)
+    return int(size)
+
+
+def format_size(size: int) -> str:
+    """Bytes in the largest binary unit that holds them exactly; parse_size reads it back."""
+    for unit in ("p", "t", "g", "m", "k"):
+        if size % _SIZE_UNITS[unit] == 0:
+            return f"{size // _SIZE_UNITS[unit]}{unit}"
+    return str(size)
+
+
+# ---------------------------------------------------------------- ulimits
+
+
+class Ulimit(NamedTuple):
+    name: str
+    soft: int  # -1 = unlimited
+    hard: int
+
+
+# The names docker's --ulimit knows (go-units ulimit.go).
+ULIMIT_NAMES = (
+    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
+    "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+)  # fmt: skip
+
+
+# Linux's RLIMIT_* numbers (asm-generic/resource.h), as runc names a limit it could not set:
+# "error setting rlimit type 7". The ones docker's --ulimit knows; 9 (address space) it does not.
+RLIMIT_NUMBERS: dict[int, str] = {
+    0: "cpu", 1: "fsize", 2: "data", 3: "stack", 4: "core", 5: "rss", 6: "nproc", 7: "nofile",
+    8: "memlock", 10: "locks", 11: "sigpending", 12: "msgqueue", 13: "nice", 14: "rtprio", 15: "rttime",
+}  # fmt: skip
+
+
+def parse_ulimit(text: str) -> Ulimit:
+    """Docker's `--ulimit NAME=SOFT[:HARD]`; -1 (or `unlimited`) is no limit; soft may not exceed hard."""
+    what, fix = "a ulimit", "write NAME=SOFT[:HARD], e.g. nofile=1024:65536 or memlock=-1 (-1 = unlimited)"
+    name, has_value, values = _one_line(text, what, fix).strip().partition("=")
+    if not has_value:
+        _refuse(text, what, "it has no '='", fix)
+    if name not in ULIMIT_NAMES:
+        _refuse(text, what, f"{name!r} is not a limit docker knows ({', '.join(ULIMIT_NAMES)})", fix)
+    soft_text, _, hard_text = values.partition(":")
+    limits = []
+    for part in (soft_text, hard_text or soft_text):
+        if part not in ("-1", "unlimited") and not (_DIGITS.fullmatch(part) and int(part) <= MAX_SIZE_BYTES):
+            _refuse(text, what, f"{part!r} is not a whole number, -1 or unlimited", fix)
+        limits.append(-1 if part in ("-1", "unlimited") else int(part))
+    soft, hard = limits
+    if hard != -1 and (soft == -1 or soft > hard):
+        shown = "unlimited" if soft == -1 else soft
+        _refuse(text, what, f"{name}'s soft limit {shown} is above its hard limit {hard}", fix)
+    return Ulimit(name, soft, hard)
+
+
+# ---------------------------------------------------------------- environment variables
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_env_name(text: str) -> str:
+    what, fix = "an environment variable name", "use letters, digits and '_', not starting with a digit"
+    if not _ENV_NAME.fullmatch(text):
+        _refuse(text, what, "it is not [A-Za-z_][A-Za-z0-9_]*", fix)
+    return text
+
+
+def parse_env_value(text: str) -> str:
+    return _one_line(text, "an environment variable value", "keep the value on one line, without control characters")
+
+
+def parse_env_assignment(text: str, host_env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """`KEY=VALUE`; with `host_env`, a bare `KEY` takes the value set there (as `docker run -e KEY` does)."""
+    key, has_value, value = text.partition("=")
+    parse_env_name(key)
+    if not has_value:
+        if host_env is None:
+            _refuse(text, "KEY=VALUE", "it has no '='", "e.g. OPENCV_LOG_LEVEL=ERROR")
+        if key not in host_env:
+            _refuse(text, "KEY=VALUE", "this shell does not set it", f"write {key}=VALUE")
+        value = host_env[key]
+    return key, parse_env_value(value)
+
+
+def parse_param_assignment(text: str) -> tuple[str, object]:
+    """A stage parameter, `KEY=VALUE` (`add --param`): VALUE as a TOML value (5, 2.5, true, [27, 48],
+    "two words"), else as a bare word (libopenh264), so it means what [stages.params] would; its type is
+    checked against the stage's field by the catalogue."""
+    _one_line(text, "a parameter", "keep KEY=VALUE on one line, without control characters")
+    key, has_value, value = text.partition("=")
+    if not has_value or not key.isidentifier():
+        _refuse(text, "KEY=VALUE", "KEY must be a parameter name and '=' follow it", "e.g. clip_len_s=5")
+    try:
+        return key, tomllib.loads(f"value = {value}")["value"]
+    except tomllib.TOMLDecodeError:
+        return key, value
+
+
+# ---------------------------------------------------------------- mounts
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount; `source` is as written in the manifest, or resolved to an absolute path in a plan."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+    def mount_flag(self) -> str:
+        # --mount, not -v: like the SDK's Mounts it refuses a missing source instead of creating it as root.
+        return f"type=bind,source={self.source},target={self.target}" + (",readonly" if self.read_only else "")
+
+
+def parse_mount(text: str) -> Mount:
+    """`HOST:CONTAINER[:ro|rw]`; the caller resolves a relative HOST (the manifest: against the project)."""
+    what, fix = "a mount", "write HOST:CONTAINER[:ro|rw] with an absolute CONTAINER path, e.g. models:/opt/models:ro"
+    parts = _one_line(text, what, fix).split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        _refuse(text, what, "it is not HOST:CONTAINER[:ro|rw]", fix)
+    if not parts[1].startswith("/"):
+        _refuse(text, what, f"the container path {parts[1]!r} is not absolute", fix)
+    if parts[2:] not in ([], ["ro"], ["rw"]):
+        _refuse(text, what, f"{parts[2]!r} is neither ro nor rw", fix)
+    if "," in parts[0] or "," in parts[1]:
+        _refuse(text, what, "a path with a comma cannot be written in docker's --mount syntax", fix)
+    return Mount(parts[0], parts[1], parts[2:] == ["ro"])
+
+
+def format_mount(mount: Mount) -> str:
+    return f"{mount.source}:{mount.target}" + (":ro" if mount.read_only else "")
+
+
+# ---------------------------------------------------------------- image references
+
+# Docker's reference grammar (distribution/reference): [REGISTRY[:PORT]/]PATH[:TAG][@DIGEST].
+_DOMAIN_PART = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+_REGISTRY = re.compile(rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9A-Fa-f:]+\])(?::[0-9]{{1,5}})?")
+_PATH_PART = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
+MAX_IMAGE_NAME = 255
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    registry: str  # "" = none named (Docker Hub)
+    repository: str
+    tag: str = ""  # "" = none given (docker reads latest)
+    digest: str = ""
+
+    def __str__(self) -> str:
+        name = f"{self.registry}/{self.repository}" if self.registry else self.repository
+        return name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+
+def parse_image_reference(text: str) -> ImageReference:
+    """A Docker image reference; str() of the result is `text` again. The first path part is a
+    registry when it has a dot or a port, is localhost, or has capitals (docker's own rule)."""
+    what = "an image reference"
+    fix = "write [REGISTRY[:PORT]/]REPOSITORY[:TAG][@sha256:DIGEST] with a lowercase repository"
+    name, at, digest = _one_line(text, what, fix).partition("@")
+    if at and not _DIGEST.fullmatch(digest):
+        _refuse(text, what, f"{digest!r} is not a digest such as sha256:<64 hex digits>", fix)
+    tag = ""
+    if ":" in name.rsplit("/", 1)[-1]:
+        name, tag = name.rsplit(":", 1)
+        if not IMAGE_TAG.fullmatch(tag):
+            _refuse(text, what, f"tag {tag!r} is not up to 128 letters, digits, '_', '.', '-' (not first)", fix)
+    first, slash, rest = name.partition("/")
+    registry, path = "", name
+    if slash and (first == "localhost" or "." in first or ":" in first or first != first.lower()):
+        registry, path = first, rest
+        if not _REGISTRY.fullmatch(registry):
+            _refuse(text, what, f"registry {registry!r} is not HOST[:PORT]", fix)
+    bad = next((part for part in path.split("/") if not _PATH_PART.fullmatch(part)), None)
+    if bad is not None:
+        why = "the repository is empty" if not path else f"{bad!r} is not lowercase letters and digits joined by . _ -"
+        _refuse(text, what, why, fix)
+    if len(name) > MAX_IMAGE_NAME:
+        _refuse(text, what, f"the name is longer than {MAX_IMAGE_NAME} characters", fix)
+    return ImageReference(registry, path, tag, digest)
+
+
+def parse_image_text(text: str) -> str:
+    """An image reference kept as the text the engine and templates take."""
+    return str(parse_image_reference(text))
+
+
+# ---------------------------------------------------------------- Python names
+
+
+def parse_module_path(text: str) -> str:
+    """A stage's or model's module: dotted Python identifiers, importable from the project root."""
+    what, fix = "a module path", "write a dotted import path inside the project, e.g. stages.blur_filter"
+    _one_line(text, what, fix)
+    if text.startswith("."):
+        _refuse(text, what, "a relative import (leading '.') can leave the project", fix)
+    for part in text.split("."):
+        if not part.isidentifier() or keyword.iskeyword(part):
+            _refuse(text, what, f"{part!r} is not a Python identifier", fix)
+    return text
+
+
+def parse_class_name(text: str) -> str:
+    what, fix = "a class name", "write one Python identifier, e.g. BlurFilterStage"
+    if not _one_line(text, what, fix).isidentifier() or keyword.iskeyword(text):
+        _refuse(text, what, "it is not a Python identifier", fix)
+    return text
+
+
+# ---------------------------------------------------------------- packages
+
+
+def parse_requirement(text: str) -> str:
+    """A PEP 508 requirement as pip reads it from a requirements line; options are refused."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    what = "a pip requirement"
+    fix = "write a PEP 508 requirement, e.g. opencv-python-headless>=4.9; index URLs go in [build]"
+    _one_line(text, what, fix)
+    if not text.strip():
+        _refuse(text, what, "it is empty", fix)
+    if text.lstrip().startswith("-"):
+        _refuse(text, what, "pip options (-r, --index-url, ...) are not requirements", fix)
+    try:
+        Requirement(text)
+    except InvalidRequirement as error:
+        _refuse(text, what, str(error).splitlines()[0], fix)
+    return text
+
+
+# Debian policy 5.6.1: lowercase letters, digits, + - . ; two characters at least; starts alphanumeric.
+# Optionally :ARCH and =VERSION, as apt-get install takes them.
+_APT_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[0-9][A-Za-z0-9.+~:-]*)?")
+
+
+def parse_apt_package(text: str) -> str:
+    what, fix = "a Debian package", "write a package name such as libgl1 (optionally =VERSION)"
+    if not _APT_PACKAGE.fullmatch(_one_line(text, what, fix)):
+        _refuse(text, what, "a name is 2+ lowercase letters, digits, '+', '-', '.' starting alphanumeric", fix)
+    return text
+
+
+# ---------------------------------------------------------------- Hugging Face
+
+# huggingface_hub's validate_repo_id: word characters, '-', '.'; no '--' or '..'; names up to 96.
+_HF_PART = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
+MAX_HF_NAME = 96
+_REVISION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+/-]*")
+MAX_REVISION = 255
+
+
+def parse_hf_repo(text: str) -> str:
+    what, fix = "a Hugging Face repository id", "write ORG/NAME, e.g. openai/clip-vit-base-patch32"
+    parts = _one_line(text, what, fix).split("/")
+    if len(parts) != 2:
+        _refuse(text, what, "it is not ORG/NAME", fix)
+    for part in parts:
+        if not _HF_PART.fullmatch(part):
+            _refuse(text, what, f"{part!r} is not letters, digits, '_', '-', '.' starting and ending alphanumeric", fix)
+    if "--" in text or ".." in text:
+        _refuse(text, what, "'--' and '..' are not allowed", fix)
+    if len(parts[1]) > MAX_HF_NAME or text.endswith(".git"):
+        _refuse(text, what, f"the name is longer than {MAX_HF_NAME} characters or ends in .git", fix)
+    return text
+
+
+def parse_revision(text: str) -> str:
+    """A branch, tag or commit of a Hugging Face repository (refs/pr/1 included)."""
+    what, fix = "a revision", "use a branch, tag or commit, e.g. main, v1.0 or a 40-hex-digit sha"
+    _one_line(text, what, fix)
+    if any(char.isspace() for char in text):
+        _refuse(text, what, "it contains whitespace", fix)
+    if not _REVISION.fullmatch(text) or ".." in text or "//" in text or text.endswith(("/", ".")):
+        _refuse(text, what, "a git ref has letters, digits and _ . + / - (no '..', not starting with '-')", fix)
+    if len(text) > MAX_REVISION:
+        _refuse(text, what, f"it is longer than {MAX_REVISION} characters", fix)
+    return text
+
+
+def parse_hf_file(text: str) -> str:
+    """A file of a Hugging Face repository: relative, '/' between folders, never leaving the repository."""
+    what, fix = "a repository file", "write a path from the repository root, e.g. model.safetensors"
+    _one_line(text, what, fix)
+    if not text.strip():
+        _refuse(text, what, "it is empty", fix)
+    if text.startswith("/") or "\\" in text:
+        _refuse(text, what, "it must be relative, with '/' between folders", fix)
+    if ".." in text.split("/"):
+        _refuse(text, what, "'..' would leave the model's folder", fix)
+    return text
+
+
+# ---------------------------------------------------------------- URLs
+
+
+def parse_index_url(text: str) -> str:
+    """A pip index URL: http(s), with a host, no whitespace. Messages never show its credentials."""
+    what, fix = "an index URL", "write an http(s) URL, e.g. https://pypi.example.com/simple"
+    shown = mask_credentials(text)
+    if any(unicodedata.category(char) in _CONTROL_CATEGORIES for char in text):
+        _refuse(shown, what, "it contains a control character", fix)
+    if any(char.isspace() for char in text):
+        _refuse(shown, what, "it contains whitespace", fix)
+    try:
+        parts = urlsplit(text)
+    except ValueError as error:
+        _refuse(shown, what, str(error), fix)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        _refuse(shown, what, "it is not an http:// or https:// URL with a host", fix)
+    return text
+
+
+def parse_command(text: str) -> tuple[str, ...]:
+    """A command line in shell words (`run --command`), as `sh` would split it; quotes must close."""
+    try:
+        words = tuple(shlex.split(text))
+    except ValueError as error:  # "No closing quotation", "No escaped character"
+        _refuse(text, "a command line", str(error).lower(), "close the quotes, e.g. --command 'sh -c \"echo hi\"'")
+    if not words:
+        _refuse(text, "a command line", "it is empty", "give the program to run, e.g. --command 'nvidia-smi'")
+    return words
+
+
+# ---------------------------------------------------------------- certificates
+
+_PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
+_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
+_DER_SEQUENCE = 0x30  # an X.509 certificate is one ASN.1 SEQUENCE
+
+
+def parse_pem_certificates(data: bytes) -> int:
+    """The contents of a CA certificate file: PEM `CERTIFICATE` blocks whose base64 decodes, and
+    nothing but text around them (bundles carry comments). Returns how many certificates it holds.
+
+    The message says what the file is not, never what it holds: the caller names the file (`at`)."""
+    what = "a PEM certificate file"
+    fix = "give only -----BEGIN CERTIFICATE----- blocks (DER converts: openssl x509 -inform der -in F -out F.crt)"
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ParseError(f"is not {what}: it is not text (a DER certificate, or another binary file)", fix) from None
+    for label in _PEM_BEGIN.findall(text):
+        if "PRIVATE KEY" in label:
+            raise ParseError(
+                f"is not {what}: it holds a private key (-----BEGIN {label}-----), which must never reach an image",
+                "list only the CA's certificate, and keep the key out of the project",
+            )
+        if label != "CERTIFICATE":
+            raise ParseError(f"is not {what}: it holds a {label} block, not a certificate", fix)
+    blocks = _PEM_BLOCK.findall(text)
+    if len(blocks) != text.count("-----BEGIN CERTIFICATE-----"):
+        raise ParseError(f"is not {what}: a certificate block has no -----END CERTIFICATE----- line", fix)
+    if not blocks:
+        raise ParseError(f"is not {what}: it has no -----BEGIN CERTIFICATE----- block", fix)
+    for number, body in enumerate(blocks, 1):
+        try:
+            der = base64.b64decode("".join(body.split()), validate=True)
+        except (binascii.Error, ValueError):
+            der = b""
+        if not der or der[0] != _DER_SEQUENCE:
+            raise ParseError(f"is not {what}: certificate {number} is not base64 of a DER certificate", fix)
+    return len(blocks)

@@ -1,0 +1,87 @@
+"""What a run's saved output says that its results do not: time per stage, and the limits Curator's filters used.
+
+Pure text matching on the lines `curator-kit run` prints (the pipeline's own log, streamed from the
+container). Xenna's batch mode logs when each stage starts and finishes; streaming mode runs all
+stages at once and logs no such pair, so a streaming run has no per-stage times. Curator's motion
+and aesthetic filters name their thresholds only with `verbose`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+# loguru's default time format, at the start of a driver line: `2026-11-25 20:11:02.758 | INFO | ...`
+_TIME = r"(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\s*\|"
+STAGE_START_RE = re.compile(_TIME + r".*\bStarting stage=(?P<stage>.+?)\s*$")
+STAGE_END_RE = re.compile(_TIME + r".*\bstage=(?P<stage>.+?) finished\b")
+# Xenna names a stage "Stage 03 - ClipTranscodingStage".
+XENNA_STAGE_RE = re.compile(r"^Stage (?P<index>\d+) - (?P<name>.+)$")
+_NUMBER = r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?"
+AESTHETIC_RE = re.compile(rf"aesthetic score {_NUMBER} (?:below|above) threshold (?P<limit>{_NUMBER})")
+MOTION_RE = re.compile(
+    rf"motion score global mean {_NUMBER}\s*(?:<|>=)\s*(?P<mean>{_NUMBER}) (?:or|and) "
+    rf"per-patch min 256 {_NUMBER}\s*(?:<|>=)\s*(?P<patch>{_NUMBER})"
+)
+
+
+@dataclass(frozen=True)
+class StageTime:
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A filter's limit on a score: clips on the `keeps` side ("above" or "below") of `value` stayed."""
+
+    score: str
+    value: float
+    keeps: str
+    source: str
+
+
+def stage_times(lines: Iterable[str]) -> list[StageTime]:
+    """Wall time of each stage of a batch-mode run, in pipeline order."""
+    started: dict[str, datetime] = {}
+    times: list[StageTime] = []
+    for raw in lines:
+        line = ANSI_RE.sub("", raw)
+        if match := STAGE_START_RE.search(line):
+            started[match["stage"]] = _time(match["time"])
+        elif (match := STAGE_END_RE.search(line)) and match["stage"] in started:
+            seconds = (_time(match["time"]) - started.pop(match["stage"])).total_seconds()
+            times.append(StageTime(_stage_name(match["stage"]), round(seconds, 3)))
+    return times
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace(" ", "T"))
+
+
+def _stage_name(xenna_name: str) -> str:
+    match = XENNA_STAGE_RE.match(xenna_name)
+    return match["name"] if match else xenna_name
+
+
+def log_thresholds(lines: Iterable[str]) -> list[Threshold]:
+    """The thresholds Curator's motion and aesthetic filters printed (verbose runs), once each."""
+    found: dict[Threshold, None] = {}
+    for raw in lines:
+        if match := AESTHETIC_RE.search(raw):
+            found[Threshold("aesthetic_score", float(match["limit"]), "above", "clip_aesthetic_filter")] = None
+        elif match := MOTION_RE.search(raw):
+            found[Threshold("motion_score.global_mean", float(match["mean"]), "above", "motion_filter")] = None
+            found[Threshold("motion_score.per_patch_min_256", float(match["patch"]), "above", "motion_filter")] = None
+    return list(found)
+
+
+# Cheap substrings every line the matchers above use contains: a long log is filtered as it is read.
+RELEVANT = ("stage=", "aesthetic score", "motion score")
+
+
+def relevant_lines(lines: Iterable[str]) -> list[str]:
+    return [line for line in lines if any(word in line for word in RELEVANT)]
