@@ -25,7 +25,7 @@ from curator_kit.core.clusterplan import (
 )
 from curator_kit.core.constants import LABEL_CLUSTER, LABEL_PROJECT, LABEL_RAY_CPUS, LABEL_ROLE
 from curator_kit.core.devices import NO_GPU, GpuRequest, HostGpu
-from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
+from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.core.parsers import parse_gpus, parse_gpus_per_worker, parse_size
 from curator_kit.core.preflight import EngineFacts
 from curator_kit.core.runplan import HostFacts, RunOptions
@@ -518,3 +518,17 @@ def test_a_cluster_from_before_token_authentication_is_named(tmp_path):
         RayTarget(cluster.ray_address, cluster),
     )  # fmt: skip
     assert "the cluster was started without Ray token authentication: `cluster down` and `cluster up`" in plan.notes
+
+
+def test_stages_too_big_for_any_node_are_sized_to_the_clusters_nodes(tmp_path):
+    # Curator's ClipTranscodingStage default (6 CPUs) on 1-CPU nodes: sized to 1, said once, for the nodes.
+    m = Manifest(ProjectInfo("demo"), clipping=ClippingSettings(method="fixed-stride", encoder_cpus=6.0))
+    spec = spec_of(m, tmp_path)
+    up = plan_cluster(m, spec, tmp_path, cluster_options(tmp_path), HOST)
+    cluster = cluster_info(up.head.labels, "demo-ray-head", "sha256:abc", [{LABEL_RAY_CPUS: "1"}] * 3)
+    plan = plan_ray_run(m, spec, tmp_path, run_options(tmp_path), replace(HOST, cpus=16), RayTarget("x:1", cluster))
+    assert "--stage-cpus ClipTranscodingStage=1" in plan.command[2]
+    sized = [note for note in plan.notes if note.startswith("CPUs sized to")]
+    assert sized == [
+        "CPUs sized to a node (1 cores): ClipTranscodingStage 6 -> 1 (one worker of each fits; Xenna could place none)"
+    ]

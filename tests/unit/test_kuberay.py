@@ -713,3 +713,12 @@ def test_gpu_shares_follow_the_workers_cards(tmp_path):
     unsized = export(tmp_path, [GPU_STAGE], gpu_memory_gib=None)
     assert "--stage-gpus" not in unsized.document["spec"]["entrypoint"]
     assert any("without --gpu-memory-gib" in w for w in unsized.warnings)
+
+
+def test_stages_too_big_for_the_pods_are_sized_to_them(tmp_path):
+    from curator_kit.core.manifest import ClippingSettings
+
+    m = manifest()
+    m.clipping = ClippingSettings(method="fixed-stride", encoder_cpus=6.0)
+    exported = render(m, tmp_path, KubeRayOptions(image=IMAGE, cpus_per_worker="4"), built(m, tmp_path))
+    assert "--stage-cpus ClipTranscodingStage=4" in exported.document["spec"]["entrypoint"]

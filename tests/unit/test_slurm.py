@@ -396,3 +396,13 @@ def test_submit_without_sbatch_says_where_to_run(project, tmp_path, monkeypatch)
     result = cli(project, "--slurm", *REQUIRED, "--script", str(tmp_path / "job.sbatch"), command=("submit",))
     assert result.exit_code == 1 and "sbatch is not installed here" in result.output, result.output
     assert (tmp_path / "job.sbatch").exists()  # kept, to copy to a login node
+
+
+def test_stages_too_big_for_the_nodes_are_sized_to_them(tmp_path) -> None:
+    from curator_kit.core.manifest import ClippingSettings
+
+    m = manifest()
+    m.clipping = ClippingSettings(method="fixed-stride", encoder_cpus=6.0)
+    result = render_script(m, tmp_path, options(nodes=2, cpus_per_node=4), labels_of(m, tmp_path))
+    assert "--stage-cpus ClipTranscodingStage=4" in result.text
+    assert any(w.startswith("CPUs sized to a node (4 cores): ClipTranscodingStage 6 -> 4") for w in result.warnings)

@@ -58,7 +58,7 @@ from curator_kit.core.runplan import (
     plan_run,
 )
 from curator_kit.core.sizes import gib as _gib
-from curator_kit.core.spec import choose_execution_mode, gpu_fractions
+from curator_kit.core.spec import choose_execution_mode, fit_cpus, gpu_fractions
 from curator_kit.core.state import RAY_TOKEN, record_path
 from curator_kit.errors import CuratorKitError
 
@@ -527,7 +527,8 @@ def plan_ray_run(
     base = plan_run(manifest, spec, project_dir, replace(options, execution_mode="batch"), host)
     requested = options.execution_mode or manifest.run.execution_mode
     node_cpus = None if cluster is None else [*cluster.node_cpus, DRIVER_CPUS]
-    execution = choose_execution_mode(requested, spec, node_cpus)
+    fit = fit_cpus(spec, node_cpus)  # a stage asking more CPUs than any node has could not be placed
+    execution = choose_execution_mode(requested, fit.spec, node_cpus)
     ignore_failures = manifest.run.ignore_failures if options.ignore_failures is None else options.ignore_failures
     # The driver has no GPU: Curator would size memory-sized stages for a 24 GB card. A local cluster's
     # workers use this host's GPUs, so size them for those; an external cluster's cards are unknown here.
@@ -537,7 +538,12 @@ def plan_ray_run(
         list(options.command)
         if options.command
         else pipeline_command(
-            execution, ignore_failures, stage_gpus, resume=options.resume, video_limit=options.video_limit
+            execution,
+            ignore_failures,
+            stage_gpus,
+            resume=options.resume,
+            stage_cpus=fit.stage_cpus,
+            video_limit=options.video_limit,
         )
     )
     mounts = list(base.mounts)
@@ -560,6 +566,9 @@ def plan_ray_run(
         labels[LABEL_CLUSTER] = cluster_name(project)
     network_mode = None if cluster is not None or target.network else "host"
     notes = [n for n in base.notes if not n.startswith("/dev/shm")] if cluster is not None else list(base.notes)
+    # The stages run on the cluster's nodes, not on the driver's host: their sizing, not this host's.
+    driver_host_fit = fit_cpus(spec, [host.cpus]).notes
+    notes = [n for n in notes if n not in driver_host_fit] + fit.notes
     notes.append(f"the driver joins the cluster at {target.address} as a node with {DRIVER_CPUS} CPU, then leaves")
     if cluster is None:
         notes.append("input and output keep their paths: every node of the cluster must see them there")

@@ -62,7 +62,14 @@ from curator_kit.core.kuberay_crds import (
 )
 from curator_kit.core.podsecurity import restricted_problems
 from curator_kit.core.runplan import default_shm_bytes, pipeline_command
-from curator_kit.core.spec import PipelineSpec, choose_execution_mode, gpu_export_warnings, gpu_fractions, pipeline_spec
+from curator_kit.core.spec import (
+    PipelineSpec,
+    choose_execution_mode,
+    fit_cpus,
+    gpu_export_warnings,
+    gpu_fractions,
+    pipeline_spec,
+)
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
@@ -221,12 +228,13 @@ def entrypoint(manifest: Manifest, spec: PipelineSpec, options: KubeRayOptions) 
     """The pipeline command KubeRay submits, and why its execution mode."""
     node_cpus = [math.floor(quantity(options.head_cpus, "--head-cpus"))]
     node_cpus += [math.floor(quantity(options.cpus_per_worker, "--cpus-per-worker"))] * options.workers
-    execution = choose_execution_mode(options.execution_mode or manifest.run.execution_mode, spec, node_cpus)
+    fit = fit_cpus(spec, node_cpus)  # Curator's 6-CPU defaults cannot be placed on smaller pods
+    execution = choose_execution_mode(options.execution_mode or manifest.run.execution_mode, fit.spec, node_cpus)
     ignore = manifest.run.ignore_failures if options.ignore_failures is None else options.ignore_failures
     stage_gpus = gpu_fractions(spec, options.gpu_memory_gib)
-    command = pipeline_command(execution, ignore, stage_gpus)
+    command = pipeline_command(execution, ignore, stage_gpus, stage_cpus=fit.stage_cpus)
     command = with_data_paths(command, options.input_path, options.output_path)
-    return shlex.join(command), f"{execution.mode}: {execution.reason}"
+    return shlex.join(command), "; ".join([f"{execution.mode}: {execution.reason}", *fit.notes])
 
 
 def _name(options: KubeRayOptions, project: str, warnings: list[str]) -> str:

@@ -43,6 +43,7 @@ from curator_kit.core.slurmsyntax import cluster_path, memory, partition_list, s
 from curator_kit.core.spec import (
     ExecutionChoice,
     choose_execution_mode,
+    fit_cpus,
     gpu_export_warnings,
     gpu_fractions,
     pipeline_spec,
@@ -293,11 +294,13 @@ def render_script(
         names = ", ".join(s.name for s in spec.gpu_stages)
         raise CuratorKitError(f"{names} need a GPU, but the nodes get none", "pass --gpus-per-node 1 or more")
     job_name = _parsed(slurm_word, options.job_name or manifest.project.name, "--job-name")
-    execution = choose_execution_mode(
-        options.execution_mode or manifest.run.execution_mode, spec, [options.cpus_per_node] * options.nodes
-    )
+    node_cpus = [options.cpus_per_node] * options.nodes
+    fit = fit_cpus(spec, node_cpus)  # Curator's 6-CPU defaults cannot be placed on smaller nodes
+    warnings += fit.notes
+    execution = choose_execution_mode(options.execution_mode or manifest.run.execution_mode, fit.spec, node_cpus)
     ignore = manifest.run.ignore_failures if options.ignore_failures is None else options.ignore_failures
-    pipeline = pipeline_command(execution, ignore, gpu_fractions(spec, options.gpu_memory_gib))
+    stage_gpus = gpu_fractions(spec, options.gpu_memory_gib)
+    pipeline = pipeline_command(execution, ignore, stage_gpus, stage_cpus=fit.stage_cpus)
     image_text = node_image(options)
     address = "ADDRESS"  # a placeholder for the head's address, which the script learns at run time
     worker = shlex.join(ray_start_worker(address, options.cpus_per_node, gpus, None))
