@@ -29,8 +29,8 @@ def push(registry: str | None, image: str | None, tag: str | None, project: Path
         click.echo(f"docker tag {source} {target}\ndocker push {target}")
         return
 
-    from curator_kit.core.preflight import check_image
     from curator_kit.engine.client import connect
+    from curator_kit.ops.launch import check_image
     from curator_kit.ops.publish import publish
 
     client = connect()

@@ -33,7 +33,8 @@ def plan_up(
 
     client = session.client if session is not None else None
     host = session.host if session else local_host()
-    spec, notes = planning_spec(client, options.image, manifest, project_dir, dry_run=dry_run)
+    # The nodes run `ray start`, not the pipeline: an image without a spec label may still make a cluster.
+    spec, notes = planning_spec(client, options.image, manifest, project_dir, dry_run=dry_run, runs_pipeline=False)
     if options.weights is None:
         options = replace(options, weights=weights_facts(manifest, project_dir, host, client, options.image))
     plan = plan_cluster(manifest, spec, project_dir, options, host)
