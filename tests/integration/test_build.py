@@ -18,21 +18,18 @@ import sys
 import threading
 import time
 import zipfile
+from functools import partial
 from pathlib import Path
 
+import kitcli
 import pytest
 from curator_kit.core.buildlog import StepCached, StepStarted
 
+# Every call here must succeed unless it says check=False.
+cli = partial(kitcli.cli, check=True)
+
+
 TAG = "curator-kit-test/build-it:latest"
-
-
-def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "curator_kit", *args], cwd=cwd, capture_output=True, text=True, timeout=1800
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"curator-kit {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 @pytest.fixture(scope="module")

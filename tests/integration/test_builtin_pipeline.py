@@ -12,14 +12,13 @@ fails, it is not skipped.
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
-import sys
 import uuid
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from kitcli import cli, ok
 
 SECONDS = 4.0
 FPS = 24
@@ -41,18 +40,6 @@ WINDOWS_PROCESS = """
                 clip.windows = [_Window(0, frames, mp4_bytes=clip.buffer)]
         return task
 """
-
-
-def cli(*args: str, cwd: Path, timeout: float = 1800) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "curator_kit", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    command = shlex.join(str(arg) for arg in result.args)
-    assert result.returncode == 0, f"{command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def replace_process(stage_file: Path, body: str) -> None:

@@ -7,23 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from conftest import BASE_TAG
-
-
-def cli(*args: str, cwd: Path, timeout: float = 1200) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "curator_kit", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result
+from kitcli import cli, ok
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from kitcli import cli, ok
 
 VIDEOS = 6
 STAND_IN = (4321, 4322)
@@ -64,23 +64,6 @@ class NodeProbeStage(ProcessingStage[VideoTask, VideoTask]):
         (RECORDS / f"{uuid.uuid4().hex}.json").write_text(json.dumps(record))
         return task
 '''
-
-
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "curator_kit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    command = shlex.join(str(arg) for arg in result.args)
-    assert result.returncode == 0, f"{command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 @pytest.fixture(scope="module")

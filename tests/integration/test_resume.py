@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -20,24 +19,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from kitcli import cli, ok
 
 VIDEOS = 6
 SECONDS = 4.0
 CLIP_LEN_S = 2.0
 SLOW_S = 4.0  # the writer's pause before each video: two writer actors finish two videos every 4 s
 EXIT_NOTHING_WRITTEN = 3
-
-
-def cli(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "curator_kit", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    command = shlex.join(str(arg) for arg in result.args)
-    assert result.returncode == 0, f"{command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def replace_once(path: Path, old: str, new: str) -> None:

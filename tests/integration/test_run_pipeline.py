@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
+from kitcli import cli, ok
 
 SAMPLES = 3  # bright, dark, mid
 SECONDS = 4.0
@@ -44,18 +43,6 @@ PROBE_BODY = """
             "pid": os.getpid(),
         }
 """
-
-
-def cli(*args: str, cwd: Path, timeout: float = 1800) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "curator_kit", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    command = shlex.join(str(arg) for arg in result.args)
-    assert result.returncode == 0, f"{command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def replace_once(path: Path, old: str, new: str) -> None:

@@ -11,33 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 from engine_limits import startable_ulimits
+from kitcli import cli, ok
 from slurm_daemons import missing_programs, single_node_slurm
 
 VIDEOS = 2
 SECONDS = 2.0
 CLIP_LEN_S = 1.0
 JOB_TIMEOUT_S = 600
-
-
-def cli(*args: str, cwd: Path, timeout: float = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "curator_kit", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    command = shlex.join(str(arg) for arg in result.args)
-    assert result.returncode == 0, f"{command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def replace_once(path: Path, old: str, new: str) -> None:

@@ -9,13 +9,12 @@ own spans; Curator's ClipTranscodingStage encodes exactly those and the writer w
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
+from kitcli import cli, ok
 
 SPANS = [(0.0, 1.5), (1.5, 3.0)]  # seconds; the sample videos last 4 s
 SPANS_PROCESS = f'''
@@ -34,18 +33,6 @@ SPANS_PROCESS = f'''
         ]
         return task
 '''
-
-
-def cli(*args: str, cwd: Path, timeout: float = 1800) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "curator_kit", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    command = shlex.join(str(arg) for arg in result.args)
-    assert result.returncode == 0, f"{command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -4,25 +4,20 @@ the image (not the working tree), a stale image is said, and pipeline.py in the 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
+import kitcli
 import pytest
 from curator_kit.core.constants import LABEL_SPEC, SPEC_IN_IMAGE
 from curator_kit.core.manifest import load_manifest
 from curator_kit.core.spec import PipelineSpec, resolve_spec
 
+# Every call here must succeed unless it says check=False.
+cli = partial(kitcli.cli, check=True)
+
+
 TAG = "curator-kit-test/spec-it:latest"
-
-
-def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "curator_kit", *args], cwd=cwd, capture_output=True, text=True, timeout=1800
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"curator-kit {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 @pytest.fixture(scope="module")
