@@ -53,8 +53,8 @@ from curator_kit.core.runplan import (
     ContainerPlan,
     HostFacts,
     RunOptions,
+    container_command,
     default_shm_bytes,
-    pipeline_command,
     plan_run,
 )
 from curator_kit.core.sizes import gib as _gib
@@ -529,23 +529,11 @@ def plan_ray_run(
     node_cpus = None if cluster is None else [*cluster.node_cpus, DRIVER_CPUS]
     fit = fit_cpus(spec, node_cpus)  # a stage asking more CPUs than any node has could not be placed
     execution = choose_execution_mode(requested, fit.spec, node_cpus)
-    ignore_failures = manifest.run.ignore_failures if options.ignore_failures is None else options.ignore_failures
     # The driver has no GPU: Curator would size memory-sized stages for a 24 GB card. A local cluster's
     # workers use this host's GPUs, so size them for those; an external cluster's cards are unknown here.
     cards = [gpu.memory_mib / 1024 for gpu in host.gpus] if cluster is not None else []
     stage_gpus = gpu_fractions(spec, min(cards) if cards else None)
-    pipeline = (
-        list(options.command)
-        if options.command
-        else pipeline_command(
-            execution,
-            ignore_failures,
-            stage_gpus,
-            resume=options.resume,
-            stage_cpus=fit.stage_cpus,
-            video_limit=options.video_limit,
-        )
-    )
+    pipeline = container_command(options, manifest.run, execution, stage_gpus, fit.stage_cpus)
     mounts = list(base.mounts)
     if cluster is None:
         # Other machines run stage actors that read the input and write the output: the pipeline gets

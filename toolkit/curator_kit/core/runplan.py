@@ -38,7 +38,7 @@ from curator_kit.core.spec import (
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
-    from curator_kit.core.manifest import Manifest
+    from curator_kit.core.manifest import Manifest, RunDefaults
     from curator_kit.core.spec import PipelineSpec
 
 CONTAINER_HOME = "/tmp"  # an arbitrary --user has no home in the image; Ray and torch write caches there
@@ -262,6 +262,30 @@ def pipeline_command(
     return [*argv, *shares]
 
 
+def container_command(
+    options: RunOptions,
+    run: RunDefaults,
+    execution: ExecutionChoice,
+    stage_gpus: dict[str, float],
+    stage_cpus: dict[str, float],
+) -> list[str]:
+    """What the container runs: the user's `--command`, else pipeline.py with every option the plan
+    decided and the run's own (`--ignore-failures` over the manifest's default, resume, limit, capture).
+    The single-container run and a cluster's driver both come here."""
+    if options.command:
+        return list(options.command)
+    ignore_failures = run.ignore_failures if options.ignore_failures is None else options.ignore_failures
+    return pipeline_command(
+        execution,
+        ignore_failures,
+        stage_gpus,
+        resume=options.resume,
+        stage_cpus=stage_cpus,
+        video_limit=options.video_limit,
+        capture=options.capture,
+    )
+
+
 def plan_run(
     manifest: Manifest, spec: PipelineSpec, project_dir: Path, options: RunOptions, host: HostFacts
 ) -> ContainerPlan:
@@ -294,25 +318,12 @@ def plan_run(
     fit = fit_cpus(spec, [host.cpus])  # Curator's 6-CPU defaults cannot be placed on a small host
     notes += fit.notes
     execution = choose_execution_mode(requested, fit.spec, [host.cpus])
-    ignore_failures = run.ignore_failures if options.ignore_failures is None else options.ignore_failures
     cards = selected_gpus(gpus, list(host.gpus)) if gpus.wanted else []
     stage_gpus = gpu_fractions(spec, min(card.memory_mib for card in cards) / 1024 if cards else None)
     if stage_gpus:
         shares = ", ".join(f"{name} {fraction:g}" for name, fraction in stage_gpus.items())
         notes.append(f"GPU share per stage on {cards[0].name} ({cards[0].memory_mib // 1024} GiB): {shares}")
-    command = (
-        list(options.command)
-        if options.command
-        else pipeline_command(
-            execution,
-            ignore_failures,
-            stage_gpus,
-            resume=options.resume,
-            stage_cpus=fit.stage_cpus,
-            video_limit=options.video_limit,
-            capture=options.capture,
-        )
-    )
+    command = container_command(options, run, execution, stage_gpus, fit.stage_cpus)
 
     shm_bytes: int | None
     if options.ipc == "host":
