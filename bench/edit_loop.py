@@ -1,6 +1,7 @@
 """The stage-edit loop on the demo project: edit -> `run --mount-code --limit 1` and edit ->
 `replay frame_stats --mount-code --limit 1` against edit -> build -> run (and edit -> build ->
-`run --limit 1`). Prints the times and their ratios.
+`run --limit 1`, and edit -> build -> `run --execution-mode batch`, the small-host plan before stages
+were scaled to stream). Prints the times and their ratios.
 
     python bench/edit_loop.py [--base-image curator-kit/base:1.4.0-cpu] [--repeat 2]
 
@@ -34,7 +35,7 @@ def main() -> None:
         data = ("--input", str(videos), "--output", str(results))
         captured = root / "captured"  # the tasks entering frame_stats, for replay
         curator_kit("run", "--capture", "frame_stats", "--input", str(videos), "--output", str(captured), cwd=project)
-        mounted, replayed, rebuilt, rebuilt_limited, builds = [], [], [], [], []
+        mounted, replayed, rebuilt, rebuilt_limited, rebuilt_batch, builds = [], [], [], [], [], []
         for round_number in range(args.repeat):
             stage.write_text(stage.read_text() + f"\n# edit {round_number} a\n")
             shutil.rmtree(results, ignore_errors=True)
@@ -49,13 +50,22 @@ def main() -> None:
             shutil.rmtree(results, ignore_errors=True)
             build = curator_kit("build", cwd=project)
             rebuilt_limited.append(build + curator_kit("run", "--limit", "1", *data, cwd=project))
-    fast, slow, slow_one = (statistics.median(times) for times in (mounted, rebuilt, rebuilt_limited))
+            # The loop the issue measured: build, then a run in Xenna's batch mode (the small-host plan before
+            # the stages' CPUs were scaled to stream).
+            stage.write_text(stage.read_text() + f"\n# edit {round_number} d\n")
+            shutil.rmtree(results, ignore_errors=True)
+            build = curator_kit("build", cwd=project)
+            rebuilt_batch.append(build + curator_kit("run", "--execution-mode", "batch", *data, cwd=project))
+    fast, slow, slow_one, batch = (statistics.median(t) for t in (mounted, rebuilt, rebuilt_limited, rebuilt_batch))
     replay_time = statistics.median(replayed)
     print(f"edit -> run --mount-code --limit 1:  {fast:7.2f} s  (median of {args.repeat})")
     print(f"edit -> replay --mount-code --limit 1: {replay_time:5.2f} s")
     print(f"edit -> build -> run --limit 1:      {slow_one:7.2f} s")
     print(f"edit -> build -> run (all videos):   {slow:7.2f} s  (build {statistics.median(builds):.2f} s)")
+    print(f"edit -> build -> run, batch mode:    {batch:7.2f} s")
     print(f"mount-code / build+run:              {fast / slow:7.1%}")
+    print(f"mount-code / build+run in batch:     {fast / batch:7.1%}")
+    print(f"replay / build+run in batch:         {replay_time / batch:7.1%}")
     print(f"mount-code / build+run --limit 1:    {fast / slow_one:7.1%}")
     print(f"replay / build+run --limit 1:        {replay_time / slow_one:7.1%}")
 

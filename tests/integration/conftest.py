@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import pytest
 
 BASE_TAG = os.environ.get("CURATOR_KIT_TEST_BASE_IMAGE", "curator-kit/base:1.4.0-cpu")
+CUDA_BASE_TAG = os.environ.get("CURATOR_KIT_TEST_CUDA_BASE_IMAGE", "curator-kit/base:1.4.0-cuda")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,6 +61,21 @@ def curator_base_image(docker_client, pytestconfig: pytest.Config) -> str:
     from curator_kit.ops.progress import PlainProgress
 
     plan = plan_base_build(BaseBuildOptions(variant="cpu", tag=BASE_TAG), read_pip_settings())
+    with visible_output(pytestconfig):
+        return ensure_base(docker_client, plan, PlainProgress(), lambda message: print(message, flush=True))
+
+
+@pytest.fixture(scope="session")
+def cuda_base_image(docker_client, curator_base_image, pytestconfig: pytest.Config) -> str:
+    """The cuda base image tag, built like the cpu one (once per machine, reused while its recipe
+    matches). After the cpu base: on the same bootstrap root the two share the system and ffmpeg
+    layers, so ffmpeg is compiled once."""
+    from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
+    from curator_kit.core.pipconfig import read_pip_settings
+    from curator_kit.ops.base_build import ensure_base
+    from curator_kit.ops.progress import PlainProgress
+
+    plan = plan_base_build(BaseBuildOptions(variant="cuda", tag=CUDA_BASE_TAG), read_pip_settings())
     with visible_output(pytestconfig):
         return ensure_base(docker_client, plan, PlainProgress(), lambda message: print(message, flush=True))
 
@@ -117,3 +133,33 @@ def local_registry(bootstrap_image, docker_services, docker_ip) -> str:
 
     docker_services.wait_until_responsive(check=answers, timeout=60, pause=0.5)
     return address
+
+
+@pytest.fixture(scope="session")
+def official_layout_image(docker_client, curator_base_image, pytestconfig: pytest.Config) -> str:
+    """A stand-in for NVIDIA's NeMo Curator image layout (official_layout/Dockerfile says what it
+    mimics), built from the cpu base once per machine: its tag carries a digest of the recipe and
+    of the base image, so a change to either builds it again."""
+    import hashlib
+    from pathlib import Path
+
+    from curator_kit.core.buildcontext import BuildContext
+    from curator_kit.engine.images import build_image, image_exists
+    from curator_kit.ops.progress import PlainProgress
+    from curator_kit.resources import base_images_dir
+
+    recipe = Path(__file__).parent / "official_layout" / "Dockerfile"
+    ffmpeg_script = base_images_dir() / "build-ffmpeg.sh"
+    base_id = docker_client.images.get(curator_base_image).id
+    digest = hashlib.sha256(recipe.read_bytes() + ffmpeg_script.read_bytes() + base_id.encode()).hexdigest()[:12]
+    tag = f"curator-kit-test/official-layout:{digest}"
+    if not image_exists(docker_client, tag):
+        context = BuildContext()
+        context.add_file("Dockerfile", recipe)
+        context.add_file("build-ffmpeg.sh", ffmpeg_script)
+        with visible_output(pytestconfig):
+            print(f"building {tag}: a stand-in for NVIDIA's Curator image layout (once per machine)", flush=True)
+            build_image(
+                docker_client, context, tag=tag, buildargs={"BASE_IMAGE": curator_base_image}, progress=PlainProgress()
+            )
+    return tag

@@ -96,3 +96,28 @@ def test_shell_command_sees_the_working_tree(built):
     result = ok(cli("shell", "--image", tag, "--command", "grep -c shell-check-edit stages/touch.py", cwd=project))
     assert result.stdout.strip().endswith("1")
     assert "--mount-code" in result.stderr  # the plan's note: the code is the working tree's
+
+
+def test_a_cluster_up_with_mounted_code_runs_the_edit_without_a_build(built, tmp_path, docker_client):
+    from curator_kit.ops.samples import make_sample_videos
+
+    project, tag = built
+    stage = project / "stages" / "touch.py"
+    edit = (
+        "\nfrom pathlib import Path as _Path\n\n"
+        'if _Path("/data/output").is_dir():\n    _Path("/data/output/cluster-edit").write_text("seen")\n'
+    )
+    stage.write_text(stage.read_text() + edit)
+    make_sample_videos(tmp_path / "videos", count=1, seconds=2.0, fps=12)
+    output = tmp_path / "out"
+    data = ("--input", str(tmp_path / "videos"), "--output", str(output))
+    up = ok(cli("cluster", "up", "--image", tag, "--workers", "1", "--mount-code", *data, cwd=project, timeout=300))
+    try:
+        assert "code mounted read-only" in up.stdout + up.stderr
+        head = docker_client.containers.get("mc-ray-head")
+        assert head.labels["curator-kit.cluster-code"] == "mounted"
+        assert any(m["Destination"] == "/workspace/stages" and not m["RW"] for m in head.attrs["Mounts"])
+        ok(cli("run", "--cluster", "--limit", "1", cwd=project, timeout=600))
+        assert (output / "cluster-edit").read_text() == "seen"
+    finally:
+        ok(cli("cluster", "down", cwd=project))

@@ -92,7 +92,10 @@ CLI_CASES = [
     (["shell", *IMAGE, "--dry-run", "--command", "'unclosed"], '"\'unclosed" is not a command line'),
     (["replay", "x", *IMAGE, "--dry-run", "--limit", "0"], "--limit '0' is not a count: it takes nothing"),
     (["run", *IMAGE, "--dry-run", "--capture", "nope"], "--capture nope: the pipeline has no such stage"),
-    (["run", "--dry-run", "--mount-code", "--cluster"], "--mount-code is for single-container runs"),
+    (
+        ["run", "--dry-run", "--mount-code", "--image", "x:1", "--ray-address", "head"],
+        "--mount-code with --ray-address",
+    ),
     (["run", "--dry-run", "--limit", "0"], "--limit '0' is not a count: it takes nothing"),
     (["run", "--dry-run", "--limit", "two"], "--limit 'two' is not a count: it is not a whole number"),
     (["run", "--dry-run", "--mount", "data"], "--mount 'data' is not a mount: it is not HOST:CONTAINER[:ro|rw]"),

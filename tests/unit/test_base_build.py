@@ -16,8 +16,9 @@ def engine(monkeypatch):
     monkeypatch.setattr(base_build, "index_unreachable", lambda _url: None)
     monkeypatch.setattr(base_build, "label_versions", lambda _client, tag, _progress, _log: tag)
 
-    def build_image(_client, _context, *, tag, buildargs, progress, nocache):
-        built.append({"tag": tag, **buildargs})
+    def build_image(_client, _context, *, tag, buildargs, progress, nocache, target=None):
+        if target is None:  # the throwaway stages' own builds (tagged, target=STAGE) are not recorded
+            built.append({"tag": tag, **buildargs})
         return "sha256:new"
 
     monkeypatch.setattr(base_build, "build_image", build_image)
@@ -80,3 +81,26 @@ def test_a_torch_index_that_does_not_answer_is_dropped(engine, monkeypatch):
 def test_index_unreachable_tells_a_refused_connection():
     # Port 9 (discard) on loopback: nothing listens in a test environment, refused at once.
     assert base_build.index_unreachable("http://127.0.0.1:9/simple", timeout=5).startswith("does not answer")
+
+
+def test_label_versions_records_the_base_images_codecs_too(monkeypatch):
+    """The versions the recipe's check wrote and the codecs its probe finds (run in a container, as the
+    recipe does not carry the probe) go on in one label-only build."""
+    from curator_kit.core.constants import LABEL_BASE_VERSIONS, LABEL_CODECS
+
+    probe = '{"ffmpeg": {"version": "5.1.9", "decoders": ["h264"], "encoders": ["libopenh264"]}, "pyav": null}'
+    monkeypatch.setattr(base_build, "read_image_file", lambda _client, _tag, _path: '{"torch": "2.14.1"}')
+    monkeypatch.setattr("curator_kit.engine.images.read_image_file", lambda _client, _tag, _path: None)
+    monkeypatch.setattr("curator_kit.engine.images.run_in_image", lambda _client, _tag, command: probe + "\n")
+    labelled: dict = {}
+
+    def build_image(_client, _context, *, tag, labels, progress):
+        labelled.update(labels)
+        return "sha256:labelled"
+
+    monkeypatch.setattr(base_build, "build_image", build_image)
+    messages: list[str] = []
+    assert base_build.label_versions(None, "base:cpu", None, messages.append) == "sha256:labelled"
+    assert labelled[LABEL_BASE_VERSIONS] == '{"torch":"2.14.1"}'
+    assert '"decoders":["h264"]' in labelled[LABEL_CODECS] and '"pyav":null' in labelled[LABEL_CODECS]
+    assert "codecs    ffmpeg 5.1.9: decodes h264; encodes libopenh264" in messages

@@ -43,7 +43,7 @@ def wheelhouse(tmp_path):
 def test_variants_ship_with_the_package():
     cpu, cuda = load_variant("cpu"), load_variant("cuda")
     assert cpu.python_tag == "cp311" and cpu.bootstrap_suite == "bookworm"
-    assert cuda.base_image.startswith("nvidia/cuda:") and not cuda.bootstrap_suite
+    assert cuda.base_image.startswith("nvidia/cuda:") and cuda.bootstrap_suite == "bookworm"
     # Each variant names torch and torchvision from one release train, and asks for OpenCV (cv2).
     assert (cpu.torch_spec, cpu.torchvision_spec) == ("torch==2.14.1", "torchvision==0.29.1")
     assert "cv2" in cpu.curator_extras.split(",") and "cv2" in cuda.curator_extras.split(",")
@@ -150,7 +150,7 @@ def test_explicit_options_win(tmp_path):
     assert plan.build_args["CURATOR_EXTRAS"] == "video_cuda12,cv2"
     # An explicit torch gets the torchvision pip finds for it (each torchvision pins its torch).
     assert (plan.build_args["TORCH_SPEC"], plan.build_args["TORCHVISION_SPEC"]) == ("torch==2.9.1", "torchvision")
-    assert plan.build_args["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cu128"  # the variant's builds
+    assert "PIP_EXTRA_INDEX_URL" not in plan.build_args  # cuda's CUDA 12 torch builds are PyPI's own
     assert "ca-certificates/00-corp.crt" in plan.context.files
 
 

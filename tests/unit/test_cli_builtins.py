@@ -149,9 +149,8 @@ def test_the_plan_sizes_curators_cpus_to_the_host_and_says_so(tmp_path):
         "MotionVectorDecodeStage=2",
     ]
     assert any(note.startswith("CPUs sized to this host (2 cores): ClipTranscodingStage 6 -> 2") for note in plan.notes)
-    assert (
-        plan.execution.mode == "batch" and "ClipTranscodingStage 2 + MotionVectorDecodeStage 2" in plan.execution.reason
-    )
+    assert plan.execution.mode == "streaming"
+    assert "ClipTranscodingStage 2 + MotionVectorDecodeStage 2" in plan.execution.reason
 
 
 def test_preflight_refuses_builtins_whose_weights_are_absent(tmp_path):

@@ -23,10 +23,10 @@ from curator_kit.core.clusterplan import (
     with_data_paths,
     worker_gpus,
 )
-from curator_kit.core.constants import LABEL_CLUSTER, LABEL_PROJECT, LABEL_RAY_CPUS, LABEL_ROLE
+from curator_kit.core.constants import LABEL_CLUSTER, LABEL_CLUSTER_CODE, LABEL_PROJECT, LABEL_RAY_CPUS, LABEL_ROLE
 from curator_kit.core.devices import NO_GPU, GpuRequest, HostGpu
 from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
-from curator_kit.core.parsers import parse_gpus, parse_gpus_per_worker, parse_size
+from curator_kit.core.parsers import Mount, parse_gpus, parse_gpus_per_worker, parse_size
 from curator_kit.core.preflight import EngineFacts
 from curator_kit.core.runplan import HostFacts, RunOptions
 from curator_kit.core.spec import PipelineSpec, SpecStage, choose_execution_mode, resolve_spec
@@ -251,6 +251,24 @@ def test_cluster_info_reads_the_labels(tmp_path):
         cluster_info({}, "x", "y", [])
 
 
+def test_mount_code_mounts_the_code_on_every_node_and_says_so_in_a_label(tmp_path):
+    code = (Mount(str(tmp_path / "stages"), "/workspace/stages", read_only=True),)
+    plan = plan_cluster(
+        manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path, code_mounts=code), HOST
+    )
+    for node in plan.nodes:
+        assert (str(tmp_path / "stages"), "/workspace/stages", True) in [
+            (m.source, m.target, m.read_only) for m in node.mounts
+        ]
+        assert node.labels[LABEL_CLUSTER_CODE] == "mounted"
+    assert any(note.startswith("code mounted read-only") for note in plan.notes)
+    labels = plan.head.labels
+    assert cluster_info(labels, "demo-ray-head", "sha256:" + "a" * 64, [labels]).code_mounted
+    plain = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path), HOST)
+    assert LABEL_CLUSTER_CODE not in plain.head.labels
+    assert not cluster_info(plain.head.labels, "demo-ray-head", "sha256:" + "a" * 64, [plain.head.labels]).code_mounted
+
+
 def run_options(tmp_path, **overrides) -> RunOptions:
     values = {"input_dir": tmp_path / "elsewhere", "output_dir": tmp_path / "o", "image": "", "run_id": "r1"}
     return RunOptions(**(values | overrides))
@@ -281,8 +299,9 @@ def test_driver_on_the_local_cluster(tmp_path):
     assert (sh, flag) == ("sh", "-c")
     assert 'ray start "--address=$RAY_ADDRESS" --num-cpus=1 --num-gpus=0' in script
     assert f"--object-store-memory={cluster.object_store_bytes}" in script
-    assert "python /workspace/pipeline.py --input /data/input --output /data/output --execution-mode batch" in script
-    assert plan.execution.mode == "batch" and "int(0.95 x 1)" in plan.execution.reason
+    # Nodes of 1, 2 and 1 CPUs (the driver's last) stream on int(0.95 x 2) = 1 CPU: every stage scaled to fit.
+    assert "--execution-mode streaming --cpu-allocation-percentage 0.95 --cpu-scale 0.363" in script
+    assert plan.execution.mode == "streaming" and "int(0.95 x 1)" in plan.execution.reason
     with pytest.raises(CuratorKitError, match="workers hold the GPUs"):
         plan_ray_run(
             manifest(),

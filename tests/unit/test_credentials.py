@@ -200,6 +200,14 @@ def test_base_build_option_is_parsed_and_refusal_masked() -> None:
 # ---------------------------------------------------------------- errors and interrupts
 
 
+@pytest.fixture(autouse=True)
+def curator_kit_base_layout(monkeypatch) -> None:
+    """`build` reads the base image's layout before planning; FakeEngine's base is curator-kit's (pip)."""
+    from curator_kit.core.baselayout import PIP_LAYOUT
+
+    monkeypatch.setattr("curator_kit.ops.baselayout.read_base_layout", lambda client, image: PIP_LAYOUT)
+
+
 class FakeEngine:
     """Just enough of docker.DockerClient for execute_project_build: the base image exists; the
     build stream is `stream(kwargs)`."""
@@ -284,6 +292,8 @@ def test_build_sends_the_secret_in_the_context_only(project: Path, monkeypatch) 
         yield {"aux": {"ID": "sha256:" + "ab" * 32}}
 
     monkeypatch.setattr("curator_kit.engine.client.connect", lambda: FakeEngine(stream))
+    # The codecs label goes on with a label-only build (a context holding only `FROM tag`): not this test's.
+    monkeypatch.setattr("curator_kit.ops.build.record_codecs", lambda _client, _plan, _progress, _log: "sha256:ab")
     result = CliRunner().invoke(main, ["build"])
     assert result.exit_code == 0, result.output
     assert SECRET in seen["pip.conf"] and SECRET not in str(seen["buildargs"]) and SECRET not in result.output

@@ -41,6 +41,8 @@ def test_cache_order_dependencies_before_code():
         text.index("FROM curator-kit/base:1.4.0-cpu"),
         text.index("apt-get install"),
         text.index("pip install"),
+        # the codec probe: after the dependencies, before the weights, the spec and the code (cached on code changes)
+        text.index("probe-codecs.py --write"),
         text.index("download_weights_on_node"),
         text.index("COPY project/ /workspace/"),
         text.index("LABEL"),

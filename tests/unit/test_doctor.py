@@ -46,3 +46,16 @@ def test_base_image_shows_its_stack_or_that_it_is_stale():
     check = {c.name: c for c in diagnose(facts)}["base image"]
     assert check.status == "warn" and "is stale: it records no recipe" in check.detail
     assert "curator-kit base build" in check.detail
+
+
+def test_base_image_codecs_are_shown_or_their_absence_named_with_the_fix():
+    from curator_kit.core.codecs import CodecTool, ImageCodecs, describe_codecs
+
+    tag = "curator-kit/base:1.4.0-cpu"
+    facts = DoctorFacts(server_version="20.10", api_version="1.41", base_images={tag: "7.9 GB"})
+    check = {c.name: c for c in diagnose(facts)}["base codecs"]
+    assert check.status == "warn" and "not recorded" in check.detail and "curator-kit base build" in check.detail
+    ffmpeg = CodecTool("5.1.9", frozenset({"h264", "vp9"}), frozenset({"libopenh264"}))
+    facts.base_codecs = {tag: describe_codecs(ImageCodecs(ffmpeg, None))}
+    check = {c.name: c for c in diagnose(facts)}["base codecs"]
+    assert check.status == "ok" and check.detail == "ffmpeg 5.1.9: decodes h264 vp9; encodes libopenh264; PyAV: absent"

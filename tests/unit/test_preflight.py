@@ -105,7 +105,7 @@ def test_codec_stages_must_run_on_xenna():
 
 
 def test_streaming_that_cannot_start_is_refused():
-    small = HostFacts(cpus=2, memory_bytes=8 * 2**30, uid=0, gid=0)
+    small = HostFacts(cpus=1, memory_bytes=8 * 2**30, uid=0, gid=0)  # int(0.95 x 1) = 0: nothing streams
     manifest = Manifest(ProjectInfo("demo"), stages=[stage("s", cpus=0.5)], run=RunDefaults())
     opts = RunOptions(Path("/tmp/in"), Path("/tmp/out"), "demo:latest", execution_mode="streaming")
     p = plan_run(manifest, resolve_spec(manifest, Path("/tmp")), Path("/tmp"), opts, small)

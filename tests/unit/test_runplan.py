@@ -22,7 +22,7 @@ from curator_kit.core.runplan import (
     default_shm_bytes,
     plan_run,
 )
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.spec import CAPTURE_CPUS, resolve_spec
 from curator_kit.engine.containers import docker_create_kwargs
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.hostfacts import engine_host, local_host
@@ -166,9 +166,11 @@ def test_pipeline_command(tmp_path):
         "--output",
         "/data/output",
         "--execution-mode",
-        "batch",
+        "streaming",
         "--cpu-allocation-percentage",
-        "1",
+        "0.95",
+        "--cpu-scale",
+        "0.444",
         "--ignore-failures",
     ]
     assert plan.runs_pipeline and plan.executor == "xenna"
@@ -324,3 +326,12 @@ def test_the_plan_runs_the_spec_it_is_given(tmp_path):
     assert [s.name for s in plan.spec.stages] == ["VideoReader", "a", "ClipWriterStage"]
     assert plan.execution.required_cpus == 2.25
     assert image_spec.differences(resolve_spec(edited, tmp_path)) == ["stage b added"]
+
+
+def test_a_capture_stage_is_counted_when_stages_are_scaled_to_stream(tmp_path):
+    # pipeline.py inserts its 0.25-CPU capture stage: the scale must leave room for it, or Xenna refuses
+    # ("Pipeline requires 1.05 but only 1 are available").
+    plain = plan_for(manifest(), tmp_path, options(tmp_path), SMALL_HOST).execution
+    captured = plan_for(manifest(), tmp_path, options(tmp_path, capture="blur_filter"), SMALL_HOST).execution
+    assert captured.required_cpus == plain.required_cpus + CAPTURE_CPUS
+    assert captured.required_cpus * captured.cpu_scale <= captured.streaming_cpus < plain.required_cpus

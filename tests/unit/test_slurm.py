@@ -161,9 +161,11 @@ def test_the_pipeline_command_of_run_with_the_mode_for_the_nodes_and_gpu_shares(
         "python /workspace/pipeline.py --input /data/input --output /data/output --execution-mode streaming "
         "--cpu-allocation-percentage 0.95 --no-ignore-failures --stage-gpus embed=0.3 &"
     ) in text
-    small = script(tmp_path, cpus_per_node=2)  # int(0.95 x 2) = 1 CPU cannot stream 2.75
-    assert "--execution-mode batch --cpu-allocation-percentage 1 " in small
-    assert "# Execution batch: streaming needs every stage at once" in small
+    small = script(tmp_path, cpus_per_node=2, nodes=1)  # int(0.95 x 2) = 1 CPU cannot stream 2.75 unscaled
+    assert "--execution-mode streaming --cpu-allocation-percentage 0.95 --cpu-scale 0.363 " in small
+    assert "# Execution streaming: streaming needs every stage at once" in small
+    tiny = script(tmp_path, cpus_per_node=1, nodes=1)  # int(0.95 x 1) = 0: nothing can stream
+    assert "--execution-mode batch --cpu-allocation-percentage 1 " in tiny
 
 
 def test_ray_start_on_head_workers_and_driver(tmp_path) -> None:

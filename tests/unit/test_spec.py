@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, StageResources, StageSpec
 from curator_kit.core.spec import (
+    SPEC_FORMAT,
     PipelineSpec,
     choose_execution_mode,
+    cpu_scale_to_fit,
     gpu_fraction,
     gpu_fractions,
     resolve_spec,
@@ -59,7 +61,7 @@ def test_json_round_trip_is_canonical():
     assert PipelineSpec.from_json(text).to_json() == text
     assert "\n" not in text  # it is a label value
     with pytest.raises(CuratorKitError, match="format 99"):
-        PipelineSpec.from_json(text.replace('"format":2', '"format":99'))
+        PipelineSpec.from_json(text.replace(f'"format":{SPEC_FORMAT}', '"format":99'))
     with pytest.raises(CuratorKitError, match="cannot be read"):
         PipelineSpec.from_json("{not json")
 
@@ -101,17 +103,31 @@ def test_gpu_fraction_floor_and_overflow():
     assert gpu_fractions(spec(stages=[stage(gpu_memory_gb=8.0)]), None) == {}
 
 
-def test_small_host_picks_batch_and_says_why():
+def test_small_host_streams_with_every_stage_scaled_and_says_why():
     # The DESIGN's measured case: VideoReader (0.5 + 1.0) + a 0.5-cpu stage + ClipWriter 0.25 on 2 cores.
+    # Batch would start 2 to 8 workers per stage, one stage after another; streaming starts one of each, once.
     choice = choose_execution_mode("auto", spec(stages=[stage(cpus=0.5)]), [2])
-    assert choice.mode == "batch"
+    assert (choice.mode, choice.cpu_allocation, choice.fits_streaming) == ("streaming", 0.95, True)
     assert choice.required_cpus == 2.25
     assert choice.streaming_cpus == 1
-    assert choice.cpu_allocation == 1.0
+    assert choice.cpu_scale == 0.444  # 1 / 2.25, rounded down: 2.25 x 0.444 = 0.999 <= 1
     assert choice.reason == (
         "streaming needs every stage at once: FilePartitioningStage 0.5 + VideoReaderStage 1 + blur_filter 0.5"
-        " + ClipWriterStage 0.25 = 2.25 CPUs, but Xenna streams on int(0.95 x 2 cores) = 1 CPUs"
+        " + ClipWriterStage 0.25 = 2.25 CPUs, but Xenna streams on int(0.95 x 2 cores) = 1 CPUs: every stage's"
+        " CPUs scaled x0.444, so one worker of each runs at once (batch starts workers stage by stage)"
     )
+
+
+def test_a_node_that_cannot_stream_at_all_runs_batch():
+    choice = choose_execution_mode("auto", spec(stages=[stage(cpus=0.5)]), [1])  # int(0.95 x 1) = 0
+    assert (choice.mode, choice.cpu_allocation, choice.cpu_scale) == ("batch", 1.0, 1.0)
+    assert choice.reason.endswith("int(0.95 x 1 cores) = 0 CPUs")
+
+
+@pytest.mark.parametrize(("required", "allotted", "scale"), [(2.25, 1, 0.444), (5, 1, 0.2), (4, 3, 0.75), (3, 0, None)])
+def test_the_cpu_scale_never_overfills_streaming(required, allotted, scale):
+    assert cpu_scale_to_fit(required, allotted) == scale
+    assert scale is None or required * scale <= allotted
 
 
 def test_big_host_streams():
@@ -127,8 +143,10 @@ def test_exact_fit_streams():
 
 def test_explicit_modes_are_kept():
     forced = choose_execution_mode("streaming", spec(), [2])
-    assert (forced.mode, forced.fits_streaming) == ("streaming", False)
+    assert (forced.mode, forced.fits_streaming, forced.cpu_scale) == ("streaming", True, 0.444)
     assert forced.reason.startswith("asked for; streaming needs every stage")
+    cannot = choose_execution_mode("streaming", spec(), [1])
+    assert (cannot.mode, cannot.fits_streaming) == ("streaming", False)  # preflight refuses it, naming why
     assert choose_execution_mode("batch", spec(), [64]).mode == "batch"
     with pytest.raises(CuratorKitError, match="execution mode 'fast'"):
         choose_execution_mode("fast", spec(), [2])
@@ -136,7 +154,9 @@ def test_explicit_modes_are_kept():
 
 def test_one_rule_for_one_node_and_a_cluster():
     four_seventy_five = spec(stages=[stage(cpus=3.0)])  # 0.5 + 1 + 3 + 0.25
-    assert choose_execution_mode("auto", four_seventy_five, [1, 1, 1, 1]).mode == "batch"
+    assert choose_execution_mode("auto", four_seventy_five, [1, 1, 1, 1]).mode == "batch"  # int(0.95 x 1) = 0 each
+    scaled = choose_execution_mode("auto", four_seventy_five, [2, 2])
+    assert (scaled.mode, scaled.streaming_cpus, scaled.cpu_scale) == ("streaming", 2, 0.421)
     big = choose_execution_mode("auto", four_seventy_five, [2, 8, 8])
     assert (big.mode, big.streaming_cpus) == ("streaming", 15)
     unknown = choose_execution_mode("auto", four_seventy_five, None)
@@ -146,18 +166,19 @@ def test_one_rule_for_one_node_and_a_cluster():
 
 @pytest.mark.parametrize("cpus", [0.25, 0.5, 1.0, 2.0, 3.75, 10.0])
 def test_min_streaming_cores_agrees_with_the_rule(cpus):
-    # pipeline.py's auto mode compares the container's cores with this number: it must be the same rule.
+    # pipeline.py's auto mode scales the stages' CPUs on fewer cores than this: it must be the same rule.
     resolved = spec(stages=[stage(cpus=cpus)])
     cores = resolved.min_streaming_cores
-    assert choose_execution_mode("auto", resolved, [cores]).mode == "streaming"
-    assert cores == 1 or choose_execution_mode("auto", resolved, [cores - 1]).mode == "batch"
+    assert choose_execution_mode("auto", resolved, [cores]).cpu_scale == 1
+    assert cores == 1 or choose_execution_mode("auto", resolved, [cores - 1]).cpu_scale < 1
+    assert resolved.to_dict()["executor"]["required_cpus"] == resolved.required_cpus
 
 
 def test_clipping_stages_are_counted_with_their_cpus():
     # The init default: VideoReader (0.5 + 1) + FixedStrideExtractor 1 + ClipTranscoding 1 + stage 0.5 + writer 0.25
     choice = choose_execution_mode("auto", spec(clipping=FIXED_STRIDE), [2])
     assert choice.required_cpus == 4.25
-    assert choice.mode == "batch"
+    assert (choice.mode, choice.cpu_scale) == ("streaming", 0.235)
     assert "VideoReaderStage 1 + FixedStrideExtractorStage 1 + ClipTranscodingStage 1 + blur_filter 0.5" in (
         choice.reason
     )

@@ -201,7 +201,7 @@ def test_cpus_are_sized_to_a_small_host_and_said():
         "(one worker of each fits; Xenna could place none)"
     ]
     assert {s.name: s.cpus for s in fit.spec.stages}["ClipTranscodingStage"] == 2.0
-    assert choose_execution_mode("auto", fit.spec, [2]).mode == "batch"
+    assert choose_execution_mode("auto", fit.spec, [2]).mode == "streaming"  # every stage scaled to fit
     assert fit_cpus(spec, [2, 16]).stage_cpus == {}  # the largest node places them all
     assert fit_cpus(spec, None).stage_cpus == {}
     assert fit_cpus(spec_of(*CLIPS), [2]).notes == []

@@ -36,3 +36,10 @@ def dockerfile_base() -> Path:
 def reference_stages_dir() -> Path:
     """The reference stages `curator-kit demo` builds its project from."""
     return data_root() / "stages"
+
+
+def codec_probe_script() -> Path:
+    """The in-image codec probe (`core.constants.CODEC_PROBE_SCRIPT`), shipped beside check-image.py."""
+    from curator_kit.core.constants import CODEC_PROBE_SCRIPT
+
+    return base_images_dir() / CODEC_PROBE_SCRIPT

@@ -33,6 +33,11 @@ def base() -> None:
     help="pip requirement for torchvision; it must come from torch's build [default: the variant's, or the"
     " torchvision matching --torch-spec].",
 )
+@click.option(
+    "--leave-out",
+    metavar="EXTRAS",
+    help="Comma-separated Curator extras to leave out, '' for none [default: the variant's, cuda: vllm].",
+)
 @click.option("--no-host-pip", is_flag=True, help="Do not forward the host's pip find-links, indexes and cert.")
 @click.option("--no-cache", is_flag=True, help="Build every layer anew.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit.")
@@ -48,6 +53,7 @@ def build(
     pip_extra_index_url: tuple[str, ...],
     torch_spec: str | None,
     torchvision_spec: str | None,
+    leave_out: str | None,
     no_host_pip: bool,
     no_cache: bool,
     dry_run: bool,
@@ -72,6 +78,7 @@ def build(
         torch_spec=torch_spec,
         torchvision_spec=torchvision_spec,
         use_host_pip=not no_host_pip,
+        leave_out=leave_out,
     )
     plan = plan_base_build(options, None if no_host_pip else read_pip_settings())
     if dry_run:

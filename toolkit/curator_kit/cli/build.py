@@ -22,11 +22,31 @@ templates_option = click.option(
 )
 
 
+def _preview_layout(manifest, choice: str):
+    """The base layout a printed Dockerfile is rendered for (`ops.baselayout.layout_for_preview`);
+    a note on stderr when it is assumed rather than read from the image."""
+    from curator_kit.core.dockerfile import base_image_of
+    from curator_kit.ops.baselayout import layout_for_preview
+
+    layout, note = layout_for_preview(base_image_of(manifest), choice)
+    if note:
+        click.echo(note, err=True)
+    return layout
+
+
 @click.command()
 @project_option()
 @templates_option
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write it here (eject).")
-def dockerfile(project: Path | None, templates: Path | None, output: Path | None) -> None:
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "pip", "uv"]),
+    default="auto",
+    show_default=True,
+    help="The base image's installer: auto reads the image from the engine (pip when it cannot); "
+    "uv: a uv-managed venv without pip, as in NVIDIA's NeMo Curator image.",
+)
+def dockerfile(project: Path | None, templates: Path | None, output: Path | None, layout: str) -> None:
     """Print (or write) the Dockerfile generated from curator-kit.toml."""
     from curator_kit.core.dockerfile import render_dockerfile
     from curator_kit.core.spec import resolve_spec
@@ -34,7 +54,8 @@ def dockerfile(project: Path | None, templates: Path | None, output: Path | None
 
     project_dir, manifest = _load(project)
     spec = resolve_spec(manifest, project_dir)
-    text = render_dockerfile(manifest, spec, team_template_dir(templates, manifest.project.templates, project_dir))
+    team_dir = team_template_dir(templates, manifest.project.templates, project_dir)
+    text = render_dockerfile(manifest, spec, team_dir, layout=_preview_layout(manifest, layout))
     if output:
         output.write_text(text)
         click.echo(f"wrote {output}", err=True)
@@ -65,14 +86,23 @@ def build(
     from curator_kit.ops.build import plan_project_build
 
     project_dir, manifest = _load(project)
-    plan = plan_project_build(project_dir, manifest, tag, build_arg, no_cache, templates)
     if dry_run:
+        plan = plan_project_build(
+            project_dir, manifest, tag, build_arg, no_cache, templates, _preview_layout(manifest, "auto")
+        )
         click.echo("\n".join(plan.describe()))
         click.echo(plan.dockerfile, nl=False)
         return
+    from curator_kit.core.dockerfile import base_image_of
     from curator_kit.engine.client import connect
+    from curator_kit.ops.baselayout import read_base_layout
     from curator_kit.ops.build import execute_project_build
     from curator_kit.ops.progress import choose_progress
+
+    client = connect()
+    # The Dockerfile installs requirements the way the base image can (pip, or uv): read it first.
+    layout = read_base_layout(client, base_image_of(manifest))
+    plan = plan_project_build(project_dir, manifest, tag, build_arg, no_cache, templates, layout)
 
     log = (lambda _m: None) if quiet else _log
     target = None
@@ -80,7 +110,6 @@ def build(
         from curator_kit.core.registry import push_target
 
         target = push_target(plan.tag, None)  # refused before building: no registry in the tag
-    client = connect()
     image_id = execute_project_build(client, plan, choose_progress(quiet), log)
     if target is not None:
         from curator_kit.ops.publish import publish

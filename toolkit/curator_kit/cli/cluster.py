@@ -63,6 +63,11 @@ def cluster() -> None:
 @click.option(
     "--allow-host-mount", is_flag=True, help="Allow [run] mounts of /, the Docker socket, or over /data/input|output."
 )
+@click.option(
+    "--mount-code",
+    is_flag=True,
+    help="Mount the project's code over the image's copy on every node: `run --cluster` sees stage edits, no build.",
+)
 @project_option()
 @click.option("--force", is_flag=True, help="Start although preflight found problems.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the equivalent docker commands; start nothing.")
@@ -81,6 +86,7 @@ def up(
     force: bool,
     dry_run: bool,
     allow_host_mount: bool = False,
+    mount_code: bool = False,
 ) -> None:
     """Start the cluster: a network, a head, workers; Xenna's Ray variables set on every node.
 
@@ -106,13 +112,13 @@ def up(
         allow_host_mount=allow_host_mount,
     )
     if dry_run:
-        plan = plan_up(manifest, project_dir, options, try_session(), dry_run=True)
+        plan = plan_up(manifest, project_dir, options, try_session(), dry_run=True, mount_code=mount_code)
         click.echo("\n".join(plan.describe()))
         click.echo("\n".join(plan.docker_lines()))
         return
     prepare_data_dirs(options.input_dir, options.output_dir)
     session = open_session()
-    plan = plan_up(manifest, project_dir, options, session, dry_run=False)
+    plan = plan_up(manifest, project_dir, options, session, dry_run=False, mount_code=mount_code)
     nodes, dashboard = bring_up(session, plan, project_dir, _say, force=force)
     click.echo(f"cluster {plan.project} is up: {nodes} Ray nodes on network {plan.network}")
     if dashboard:
@@ -187,6 +193,7 @@ def run_on_ray(
     keep: bool,
     force: bool,
     dry_run: bool,
+    mount_code: bool = False,
 ) -> None:
     """The pipeline's driver in a container that joins a Ray cluster; exits with the driver's code.
 
@@ -197,7 +204,9 @@ def run_on_ray(
 
     session = try_session() if dry_run else open_session()
     where = {"cluster": cluster, "ray_address": ray_address, "network": network, "ray_token_file": ray_token_file}
-    plan = plan_driver(manifest, project_dir, options, session, **where, given_dirs=given_dirs, dry_run=dry_run)
+    plan = plan_driver(
+        manifest, project_dir, options, session, **where, given_dirs=given_dirs, dry_run=dry_run, mount_code=mount_code
+    )
     if dry_run:
         click.echo("\n".join(plan.describe()))
         click.echo(plan.docker_run_line())

@@ -21,8 +21,7 @@ def doctor(curator_version: str, variant: str) -> None:
     from curator_kit.core.constants import base_image_tag
     from curator_kit.ops.doctor import diagnose, gather_facts
 
-    facts = gather_facts()
-    facts.wanted_base = base_image_tag(curator_version, variant)
+    facts = gather_facts(base_image_tag(curator_version, variant))
     checks = diagnose(facts)
     failed = [c for c in checks if c.status == "fail"]
     if failed and len(checks) == 1:

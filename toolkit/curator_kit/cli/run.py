@@ -119,11 +119,6 @@ def run(
         raise CuratorKitError("--runtime and --ipc are for single-container runs", "leave them out on a cluster")
     if on_ray and capture:
         raise CuratorKitError("--capture is for single-container runs", "leave out --cluster/--ray-address")
-    if on_ray and mount_code:
-        raise CuratorKitError(
-            "--mount-code is for single-container runs: a cluster's nodes run their image's code",
-            "run `curator-kit build` (and `cluster up` again), or leave out --cluster/--ray-address",
-        )
     if on_ray and report:
         raise CuratorKitError("--report is for single-container runs", "run `curator-kit report OUTPUT` afterwards")
     options = RunOptions(
@@ -151,7 +146,15 @@ def run(
 
         where = {"cluster": cluster, "ray_address": ray_address, "network": network, "ray_token_file": ray_token_file}
         return run_on_ray(
-            project_dir, manifest, options, (input_dir, output_dir), **where, keep=keep, force=force, dry_run=dry_run
+            project_dir,
+            manifest,
+            options,
+            (input_dir, output_dir),
+            **where,
+            keep=keep,
+            force=force,
+            dry_run=dry_run,
+            mount_code=mount_code,
         )
     if dry_run:
         plan = plan_pipeline_run(manifest, project_dir, options, try_session(), dry_run=True, mount_code=mount_code)

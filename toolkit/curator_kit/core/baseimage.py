@@ -16,7 +16,13 @@ from packaging.version import Version
 
 from curator_kit import __version__
 from curator_kit.core.buildcontext import BuildContext
-from curator_kit.core.constants import DEFAULT_CURATOR_VERSION, LABEL_BASE_RECIPE, base_image_tag
+from curator_kit.core.buildstages import final_image_stages, parse_stages
+from curator_kit.core.constants import (
+    DEFAULT_CURATOR_VERSION,
+    LABEL_BASE_RECIPE,
+    base_image_tag,
+    bootstrap_image_tag,
+)
 from curator_kit.core.credentials import PIP_INDEX_ARGS, check_secrets_stay_out
 from curator_kit.core.pipconfig import PipSettings, local_path
 from curator_kit.core.redact import mask_credentials
@@ -39,6 +45,11 @@ class Variant:
     torchvision_spec: str
     torch_index_url: str
     bootstrap_suite: str
+    # CUDA wheels installed with torch, in the layer below nemo-curator (cuda only).
+    cuda_packages: str = ""
+    # Nested extras of Curator's left out, with why (cuda: vllm, whose pinned build PyPI cannot serve).
+    leave_out: str = ""
+    leave_out_reason: str = ""
 
     @property
     def python_tag(self) -> str:
@@ -72,6 +83,8 @@ class BaseBuildOptions:
     torch_spec: str | None = None
     torchvision_spec: str | None = None
     use_host_pip: bool = True
+    # Curator extras to leave out, comma-separated ("" for none); None: the variant's `leave_out`.
+    leave_out: str | None = None
 
 
 @dataclass
@@ -87,6 +100,16 @@ class BaseBuildPlan:
     # The variant's torch index, when the plan uses it: `base build` drops it if it does not answer
     # (pip would retry an unreachable index for every package).
     torch_index_url: str | None = None
+    # Throwaway stages (reached only through COPY --from), built and tagged before the image: an
+    # untagged stage is a dangling image, which `docker image prune` may delete mid-build (the final
+    # stage's COPY --from then fails) and which a later rebuild would have to compile again.
+    kept_stages: tuple[str, ...] = ()
+
+    def stage_tag(self, stage: str) -> str:
+        """`curator-kit/base:1.4.0-cuda` -> `curator-kit/base-stages:1.4.0-cuda-ffmpeg` (another
+        repository: `doctor` lists the base repository's tags as base images)."""
+        repository, _, tag = self.tag.rpartition(":")
+        return f"{repository}-stages:{tag}-{stage}"
 
     def without_torch_index(self, reason: str) -> BaseBuildPlan:
         """The plan with the variant's torch index dropped: torch and torchvision then come from PyPI."""
@@ -115,9 +138,9 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
     host = host_pip if (options.use_host_pip and host_pip) else PipSettings()
     notes: list[str] = []
     context = BuildContext()
-    context.add_file("Dockerfile", dockerfile_base())
-    for script in RECIPE_SCRIPTS:
-        context.add_file(script, base_images_dir() / script)
+    recipe = recipe_files(variant.name)
+    for archive_name, path in recipe:
+        context.add_file(archive_name, path)
 
     # Wheelhouses: explicit ones plus the host's local find-links directories.
     remote_find_links: list[str] = []
@@ -198,6 +221,16 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
         "TOOLKIT_VERSION": __version__,
         "RECIPE": recipe_digest(variant.name, options.curator_version),
     }
+    # Only a variant with a recipe of its own declares these (the cpu recipe would warn of unused args).
+    if variant.cuda_packages:
+        build_args["CUDA_PACKAGES"] = variant.cuda_packages
+    chosen = variant.leave_out if options.leave_out is None else options.leave_out
+    leave_out = [e.strip() for e in chosen.split(",") if e.strip()]
+    if variant.leave_out or options.leave_out is not None:
+        build_args["LEAVE_OUT"] = ",".join(leave_out)
+        if leave_out:
+            reason = f": {variant.leave_out_reason}" if variant.leave_out_reason else ""
+            notes.append(f"left out of nemo-curator[{variant.curator_extras}]: {', '.join(leave_out)}{reason}")
     if index_url:
         build_args["PIP_INDEX_URL"] = index_url
     if extra_urls:
@@ -205,7 +238,9 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
     if remote_find_links:
         build_args["PIP_FIND_LINKS"] = " ".join(remote_find_links)
     # Index settings may carry credentials: the recipe may declare them only in a throwaway stage.
-    check_secrets_stay_out(dockerfile_base().read_text(), args=[a for a in PIP_INDEX_ARGS if a in build_args])
+    dockerfile = recipe[0][1].read_text()
+    check_secrets_stay_out(dockerfile, args=[a for a in PIP_INDEX_ARGS if a in build_args])
+    final = {stage.name for stage in final_image_stages(parse_stages(dockerfile))}
     return BaseBuildPlan(
         variant=variant,
         tag=options.tag or base_image_tag(options.curator_version, variant.name),
@@ -216,14 +251,44 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
         wheel_count=wheel_count,
         recipe=build_args["RECIPE"],
         torch_index_url=torch_index_url,
+        kept_stages=tuple(s.name for s in parse_stages(dockerfile) if s.name and s.name not in final),
     )
 
 
+def from_image_path(variant: Variant, from_image: str, explicit: bool) -> str:
+    """One line saying which path a build took: the variant's own FROM, --from, or the registry-free
+    bootstrap root (and, for a CUDA variant, that its CUDA user space comes from wheels either way)."""
+    if explicit:
+        line = f"FROM {from_image}, as --from asked"
+    elif variant.bootstrap_suite and from_image == bootstrap_image_tag(variant.bootstrap_suite):
+        line = (
+            f"FROM {from_image}: {variant.base_image} cannot be had, so the registry-free path, a debootstrapped"
+            f" Debian {variant.bootstrap_suite} root with its own Python"
+        )
+    else:
+        line = f"FROM {from_image}, the variant's image (Python {variant.python})"
+    if variant.cuda_packages:
+        line += "; CUDA user space from wheels (torch's nvidia-* wheels, cupy, cvcuda), the driver injected at run time"
+    return line
+
+
+def recipe_files(variant: str) -> list[tuple[str, Path]]:
+    """(name in the build context, file) of a variant's recipe, its Dockerfile first: Dockerfile.base
+    and its scripts, or the variant's own Dockerfile with those scripts and the variant's own
+    (base-images/cuda/ has one: its stages differ, its shared stages are Dockerfile.base's)."""
+    shared = [(script, base_images_dir() / script) for script in RECIPE_SCRIPTS]
+    own = base_images_dir() / variant / "Dockerfile"
+    if not own.is_file():
+        return [("Dockerfile", dockerfile_base()), *shared]
+    scripts = sorted(p for p in own.parent.iterdir() if p.suffix in (".py", ".sh"))
+    return [("Dockerfile", own), *shared, *((p.name, p) for p in scripts)]
+
+
 def recipe_digest(variant: str, curator_version: str) -> str:
-    """What a base image is built from, as 12 hex digits: Dockerfile.base, its scripts, the variant's
+    """What a base image is built from, as 12 hex digits: its Dockerfile, the scripts, the variant's
     settings and the Curator version. Host inputs (wheelhouse, certificates, indexes) are left out."""
     digest = hashlib.sha256(curator_version.encode())
-    for path in (dockerfile_base(), *(base_images_dir() / s for s in RECIPE_SCRIPTS)):
+    for _name, path in recipe_files(variant):
         digest.update(path.read_bytes())
     digest.update((base_images_dir() / variant / "variant.toml").read_bytes())
     return digest.hexdigest()[:12]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from curator_kit.core.constants import (
     INPUT_DIR,
     LABEL_CLUSTER,
+    LABEL_CLUSTER_CODE,
     LABEL_INPUT,
     LABEL_NETWORK,
     LABEL_NODE_SHM,
@@ -84,7 +85,7 @@ RAY_QUIET_ENV: dict[str, str] = {"RAY_USAGE_STATS_ENABLED": "0"}
 # caller without the token. The environment names the file, never the token; the file is mounted read-only.
 RAY_AUTH_ENV: dict[str, str] = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": RAY_TOKEN_IN_CONTAINER}
 # Plan notes of a node that are about the whole cluster (the rest, e.g. /dev/shm, the cluster says itself).
-_CLUSTER_WIDE_NOTES = ("memlock", "containers run as root", "mount ")
+_CLUSTER_WIDE_NOTES = ("memlock", "containers run as root", "mount ", "code mounted")
 
 RAY_PORT = 6379  # the head's GCS
 DASHBOARD_PORT = 8265  # dashboard and state API (`ray list nodes`), published on the host's loopback
@@ -159,6 +160,9 @@ class ClusterOptions:
     cluster_id: str | None = None
     allow_host_mount: bool = False
     weights: WeightsFacts | None = None  # every node mounts the same weights cache (ops.modelcache)
+    # `--mount-code`: the project's code over the image's copy on every node (core.codemount); a driver
+    # of `run --cluster` then mounts it too, so nodes and driver run the same code.
+    code_mounts: tuple[Mount, ...] = ()
 
 
 def cluster_name(project: str) -> str:
@@ -328,6 +332,8 @@ def plan_cluster(
         LABEL_OBJECT_STORE: str(store),
         LABEL_RAY_AUTH: "token",
     }
+    if options.code_mounts:
+        common[LABEL_CLUSTER_CODE] = "mounted"
 
     def node(name: str, role: str, command: list[str], node_cpus: int, request: GpuRequest) -> NetworkedContainerPlan:
         run_options = RunOptions(
@@ -343,6 +349,7 @@ def plan_cluster(
             run_id=cluster_id,
             allow_host_mount=options.allow_host_mount,
             weights=options.weights,
+            code_mounts=options.code_mounts,
         )
         plan = plan_run(manifest, spec, project_dir, run_options, host)
         given = ray_gpus(request)
@@ -413,6 +420,7 @@ class ClusterInfo:
     node_cpus: tuple[int, ...]  # head and workers
     image_id: str
     auth: bool = False  # started with Ray token authentication (every cluster since curator-kit had it)
+    code_mounted: bool = False  # `cluster up --mount-code`: the nodes run the working tree's code
 
     @property
     def ray_address(self) -> str:
@@ -434,6 +442,7 @@ def cluster_info(
             node_cpus=tuple(int(labels[LABEL_RAY_CPUS]) for labels in node_labels),
             image_id=image_id,
             auth=head_labels.get(LABEL_RAY_AUTH) == "token",
+            code_mounted=head_labels.get(LABEL_CLUSTER_CODE) == "mounted",
         )
     except (KeyError, ValueError) as error:
         raise CuratorKitError(

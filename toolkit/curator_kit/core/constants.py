@@ -15,12 +15,19 @@ MANIFEST_NAME = "curator-kit.toml"
 STATE_DIR = ".curator-kit"
 
 # Inside every project image.
+# The Python venv every base image provides (curator-kit's and NVIDIA's NeMo Curator image alike);
+# project requirements are installed into it.
+VENV_IN_IMAGE = "/opt/venv"
 PROJECT_DIR_IN_IMAGE = "/workspace"
+# The CA bundle update-ca-certificates writes (Debian and Ubuntu bases): [build] ca_certs end up there.
+CA_BUNDLE_IN_IMAGE = "/etc/ssl/certs/ca-certificates.crt"
 PIPELINE_IN_IMAGE = f"{PROJECT_DIR_IN_IMAGE}/pipeline.py"
 SPEC_FILE_NAME = "pipeline-spec.json"
 SPEC_IN_IMAGE = f"/opt/curator-kit/{SPEC_FILE_NAME}"
 # Written by the base image's check (base-images/check-image.py) as the last build step.
 BASE_VERSIONS_IN_IMAGE = "/opt/curator-kit/base-versions.json"
+# The cuda base's no-GPU check (base-images/cuda/check-cuda.py), run by its build and by `doctor`.
+BASE_GPU_CHECK_IN_IMAGE = "/opt/curator-kit/check-cuda.py"
 MODEL_DIR_IN_IMAGE = "/opt/models"
 # Written last into a model's directory by a complete download (templates/model.py.j2), holding its revision.
 WEIGHTS_MARKER = ".curator-kit-complete"
@@ -92,6 +99,14 @@ LABEL_BASE_RECIPE = "curator-kit.base.recipe"
 # JSON {"torch": "2.14.1", "ffmpeg": "5.1.9-...", "ffmpeg-encoders": "libopenh264,...", ...}: what the
 # base image's own check found installed, recorded by `base build` after the build.
 LABEL_BASE_VERSIONS = "curator-kit.base.versions"
+# JSON {"ffmpeg": {"version", "decoders", "encoders", "hwaccels"} | null, "pyav": {...} | null}: the
+# decoders and encoders that matter for video curation, as the image's own probe (CODEC_PROBE_SCRIPT)
+# found them; `build` and `base build` record it, `run` checks its inputs against it (core.codecs).
+LABEL_CODECS = "curator-kit.codecs"
+# Shipped in base-images/ beside check-image.py; project images run it in a cached build step.
+CODEC_PROBE_SCRIPT = "probe-codecs.py"
+CODEC_PROBE_IN_IMAGE = f"/opt/curator-kit/{CODEC_PROBE_SCRIPT}"
+CODECS_IN_IMAGE = "/opt/curator-kit/codecs.json"
 # The Ray version installed in the base image (project images inherit it); KubeRay's spec.rayVersion.
 LABEL_RAY_VERSION = "curator-kit.ray-version"
 
@@ -113,3 +128,5 @@ LABEL_NODE_SHM = "curator-kit.node-shm"
 LABEL_OBJECT_STORE = "curator-kit.object-store"
 # "token" on nodes started with Ray token authentication; absent on clusters made before it.
 LABEL_RAY_AUTH = "curator-kit.ray-auth"
+# "mounted" on nodes of `cluster up --mount-code`: they run the project's working-tree code, and so does a driver.
+LABEL_CLUSTER_CODE = "curator-kit.cluster-code"

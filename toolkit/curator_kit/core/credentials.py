@@ -7,7 +7,8 @@ every RUN of the stage that declares it (`|1 PIP_INDEX_URL=...`), and it travels
 request's URL, which engine errors quote. So a secret is a file in the build context,
 `.curator-kit/secrets/NAME` (assembled in memory, never written into the project), copied only
 into a throwaway stage, where the one command that reads it finds it through a variable set on
-that command alone (pip: PIP_CONFIG_FILE; huggingface_hub reads HF_TOKEN_PATH the same way). Only
+that command alone (pip: PIP_CONFIG_FILE; uv, which reads no pip.conf: a uv.toml through
+UV_CONFIG_FILE; huggingface_hub reads HF_TOKEN_PATH the same way). Only
 that stage's output (installed files) is copied into the final image, so no layer, history entry,
 label or ENV of the final image, and no line of the Dockerfile, holds the value.
 `check_secrets_stay_out` verifies that on the Dockerfile actually built, a team's template included.
@@ -60,24 +61,31 @@ class BuildSecret:
         return f"{self.name} for stage {self.stage} only: {self.shown}"
 
 
-def pip_index_secret(index_url: str, extra_index_urls: Sequence[str], stage: str) -> BuildSecret | None:
-    """pip's index settings as a pip.conf read only in `stage`; None when there are none.
+def index_secret(installer: str, index_url: str, extra_index_urls: Sequence[str], stage: str) -> BuildSecret | None:
+    """The index settings as the installer's own configuration file, read only in `stage`; None when
+    there are none. pip: a pip.conf (PIP_CONFIG_FILE). uv, which reads no pip.conf: a uv.toml
+    (UV_CONFIG_FILE) with the same settings under `[pip]`.
 
-    Every URL passes the index-URL parser again: a line break in one would add a pip setting."""
+    Every URL passes the index-URL parser again: a line break in one would add a setting."""
     urls = [parsers.parse_index_url(url) for url in (index_url, *extra_index_urls) if url]
     if not urls:
         return None
-    lines = ["[global]"]
-    if index_url:
-        lines.append(f"index-url = {index_url}")
-    if extra_index_urls:
-        lines.append(f"extra-index-url = {' '.join(extra_index_urls)}")
+    if installer == "uv":
+        import tomli_w
+
+        settings: dict[str, object] = {"index-url": index_url} if index_url else {}
+        if extra_index_urls:
+            settings["extra-index-url"] = list(extra_index_urls)
+        name, env, content = "uv.toml", "UV_CONFIG_FILE", tomli_w.dumps({"pip": settings})
+    else:
+        lines = ["[global]"]
+        if index_url:
+            lines.append(f"index-url = {index_url}")
+        if extra_index_urls:
+            lines.append(f"extra-index-url = {' '.join(extra_index_urls)}")
+        name, env, content = "pip.conf", "PIP_CONFIG_FILE", "\n".join(lines) + "\n"
     return BuildSecret(
-        name="pip.conf",
-        content="\n".join(lines) + "\n",
-        env="PIP_CONFIG_FILE",
-        stage=stage,
-        shown=" ".join(mask_credentials(url) for url in urls),
+        name=name, content=content, env=env, stage=stage, shown=" ".join(mask_credentials(url) for url in urls)
     )
 
 

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 
 from curator_kit import __version__
 from curator_kit.core import constants, templating
-from curator_kit.core.credentials import BuildSecret, hf_token_secret, pip_index_secret
+from curator_kit.core.baselayout import PIP_LAYOUT, BaseLayout, require_installer
+from curator_kit.core.credentials import BuildSecret, hf_token_secret, index_secret
 from curator_kit.core.dockerescape import BuildArg
 from curator_kit.core.modelweights import baked_label
 from curator_kit.core.projectcontext import (
     CA_CERTS_IN_CONTEXT,
+    CODEC_PROBE_IN_CONTEXT,
     PROJECT_IN_CONTEXT,
     SPEC_IN_CONTEXT,
     WHEELHOUSE_IN_CONTEXT,
@@ -42,8 +44,9 @@ __all__ = [
 
 # The build argument `build` fills with the project's commit; labels read it as ${GIT_REVISION}.
 GIT_REVISION_ARG = "GIT_REVISION"
-# The throwaway stage pip runs in when it needs a wheelhouse or index settings (which may carry
-# credentials): only what it installs, under `--prefix`, is copied into the image.
+# The throwaway stage the installer (pip or uv, `core.baselayout`) runs in when it needs a wheelhouse
+# or index settings (which may carry credentials): only what it installs, under `--prefix`, is copied
+# into the image.
 DEPS_STAGE = "project-deps"
 DEPS_PREFIX = "/tmp/deps"
 BAKE_DIR_IN_IMAGE = "/opt/curator-kit/bake"
@@ -51,7 +54,6 @@ BAKE_DIR_IN_IMAGE = "/opt/curator-kit/bake"
 BAKE_STAGE = "model-weights"
 # The final image's stage, named when the bake stage has to return to it.
 FINAL_STAGE = "project-final"
-VENV_IN_IMAGE = "/opt/venv"
 
 
 @dataclass(frozen=True)
@@ -146,25 +148,36 @@ def pip_requirements(manifest: Manifest) -> list[str]:
     return sorted({req for env in manifest.envs.values() for req in env.pip})
 
 
-def build_secrets(manifest: Manifest, hf_token: str = "") -> list[BuildSecret]:
-    """What the build needs and the image may not keep: pip's index settings, when pip runs, and the
-    host's Hugging Face token (`hf_token`), when weights are baked.
+def build_secrets(manifest: Manifest, hf_token: str = "", layout: BaseLayout = PIP_LAYOUT) -> list[BuildSecret]:
+    """What the build needs and the image may not keep: the index settings, in the form the base
+    image's installer reads (`layout`), when requirements are installed, and the host's Hugging Face
+    token (`hf_token`), when weights are baked.
 
     The Dockerfile names only their paths; the build context carries their contents."""
     secrets = []
     if pip_requirements(manifest):
-        secrets.append(pip_index_secret(manifest.build.pip_index_url, manifest.build.pip_extra_index_urls, DEPS_STAGE))
+        build = manifest.build
+        installer = layout.installer or "pip"  # none: refused when the Dockerfile is rendered
+        secrets.append(index_secret(installer, build.pip_index_url, build.pip_extra_index_urls, DEPS_STAGE))
     if any(model.bake for model in manifest.models):
         secrets.append(hf_token_secret(hf_token, BAKE_STAGE))
     return [secret for secret in secrets if secret is not None]
 
 
-def template_context(manifest: Manifest, spec: PipelineSpec, secrets: list[BuildSecret] | None = None) -> dict:
-    """`secrets`: build_secrets' (with the token, if any); None: those the manifest alone gives."""
+def template_context(
+    manifest: Manifest,
+    spec: PipelineSpec,
+    secrets: list[BuildSecret] | None = None,
+    layout: BaseLayout = PIP_LAYOUT,
+) -> dict:
+    """`secrets`: build_secrets' (with the token, if any); None: those the manifest alone gives.
+    `layout`: the base image's (`ops.baselayout.read_base_layout`); the install commands follow it."""
     env_vars: dict[str, str] = {}
     for name in sorted(manifest.envs):
         env_vars.update(manifest.envs[name].env)
-    secrets = build_secrets(manifest) if secrets is None else secrets
+    secrets = build_secrets(manifest, layout=layout) if secrets is None else secrets
+    requirements = pip_requirements(manifest)
+    installer = require_installer(layout, base_image_of(manifest)) if requirements else layout.installer
     pip_secrets = [secret for secret in secrets if secret.stage == DEPS_STAGE]
     deps_stage = DEPS_STAGE if (manifest.build.wheelhouse or pip_secrets) else ""
     baked_models = [
@@ -179,14 +192,15 @@ def template_context(manifest: Manifest, spec: PipelineSpec, secrets: list[Build
         "wheelhouse": manifest.build.wheelhouse,
         "env_names": sorted(manifest.envs),
         "apt_packages": sorted({pkg for env in manifest.envs.values() for pkg in env.apt}),
-        "pip_requirements": pip_requirements(manifest),
+        "pip_requirements": requirements,
+        "installer": installer or "",
         # Index settings never reach the Dockerfile: pip reads them from a secret file (core.credentials).
         "pip_secrets": pip_secrets,
         "deps_stage": deps_stage,
         "bake_stage": BAKE_STAGE if baked_models else "",
         "bake_secrets": [secret for secret in secrets if secret.stage == BAKE_STAGE],
         # The stage the bake stage starts from and the final image returns to.
-        "final_stage": FINAL_STAGE if deps_stage and pip_requirements(manifest) else "project-base",
+        "final_stage": FINAL_STAGE if deps_stage and requirements else "project-base",
         "env_vars": sorted(env_vars.items()),
         "toolkit_env": [
             ("NVIDIA_DRIVER_CAPABILITIES", constants.DRIVER_CAPABILITIES),
@@ -202,21 +216,32 @@ def template_context(manifest: Manifest, spec: PipelineSpec, secrets: list[Build
             "wheelhouse": WHEELHOUSE_IN_CONTEXT,
             "project": PROJECT_IN_CONTEXT,
             "deps": DEPS_PREFIX,
-            "venv": VENV_IN_IMAGE,
+            "venv": layout.venv,
+            "venv_python": layout.venv_python,
+            # Where update-ca-certificates writes the bundle ([build] ca_certs): uv reads it through SSL_CERT_FILE.
+            "ca_bundle": constants.CA_BUNDLE_IN_IMAGE,
             "workspace": constants.PROJECT_DIR_IN_IMAGE,
             "models": constants.MODEL_DIR_IN_IMAGE,
             "bake": BAKE_DIR_IN_IMAGE,
             "spec_in_context": SPEC_IN_CONTEXT,
             "spec": constants.SPEC_IN_IMAGE,
+            "codec_probe_in_context": CODEC_PROBE_IN_CONTEXT,
+            "codec_probe": constants.CODEC_PROBE_IN_IMAGE,
+            "codecs": constants.CODECS_IN_IMAGE,
         },
     }
 
 
 def render_dockerfile(
-    manifest: Manifest, spec: PipelineSpec, team_dir: Path | None = None, secrets: list[BuildSecret] | None = None
+    manifest: Manifest,
+    spec: PipelineSpec,
+    team_dir: Path | None = None,
+    secrets: list[BuildSecret] | None = None,
+    layout: BaseLayout = PIP_LAYOUT,
 ) -> str:
-    """The project's Dockerfile for the pipeline `spec` (`core.spec.resolve_spec` of the manifest);
-    `team_dir` (from `templating.team_template_dir`) may override Dockerfile.j2. `secrets` decide
-    only which paths and variables it names, never what it holds."""
+    """The project's Dockerfile for the pipeline `spec` (`core.spec.resolve_spec` of the manifest)
+    on a base image of `layout`; `team_dir` (from `templating.team_template_dir`) may override
+    Dockerfile.j2. `secrets` decide only which paths and variables it names, never what it holds."""
     environment = templating.make_environment(team_dir)
-    return templating.render(environment, DOCKERFILE_TEMPLATE, **template_context(manifest, spec, secrets))
+    context = template_context(manifest, spec, secrets, layout)
+    return templating.render(environment, DOCKERFILE_TEMPLATE, **context)

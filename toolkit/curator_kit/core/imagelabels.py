@@ -34,6 +34,14 @@ def base_versions_text(labels: dict[str, str]) -> str | None:
     return ", ".join(parts)
 
 
+def codecs_lines(labels: dict[str, str]) -> list[str]:
+    """`codecs  ffmpeg 5.1.9: decodes ...` and PyAV's line, from the image's codecs label (core.codecs)."""
+    from curator_kit.core.codecs import codecs_in_labels, describe_codecs
+
+    lines = describe_codecs(codecs_in_labels(labels))
+    return [f"{'codecs' if i == 0 else '':<16} {line}" for i, line in enumerate(lines)]
+
+
 def _variant_text(labels: dict[str, str]) -> str:
     variant = labels.get(constants.LABEL_BASE_VARIANT, "-")
     recipe = labels.get(constants.LABEL_BASE_RECIPE)
@@ -57,6 +65,7 @@ def describe_labels(image: str, labels: dict[str, str]) -> list[str]:
         f"base variant     {_variant_text(labels)}",
         f"base stack       {base_versions_text(labels) or '-'}",
         f"codec needs      {_codec_text(labels.get(constants.LABEL_CODEC_NEEDS, '{}'))}",
+        *codecs_lines(labels),
     ]
     lines += _pipeline_lines(labels)
     stages = stages_from_labels(labels)

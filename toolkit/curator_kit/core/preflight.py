@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from curator_kit.core.codecs import ImageCodecs, InputSample, input_codec_problems
 from curator_kit.core.constants import MODEL_DIR_IN_IMAGE
 from curator_kit.core.devices import NVIDIA_FIX, HostGpu, codec_problems, selected_gpus
 from curator_kit.core.runplan import ContainerPlan
@@ -45,6 +46,16 @@ class EngineFacts:
         )
 
 
+@dataclass(frozen=True)
+class CodecFacts:
+    """What the run's input videos are (a host sample; None when they cannot be opened from here) and
+    what the image decodes and encodes (its codecs label; None for an image without one)."""
+
+    sample: InputSample | None
+    codecs: ImageCodecs | None
+    remote: bool = False  # the engine is remote: its input directory is not this machine's
+
+
 @dataclass
 class Verdict:
     refusals: list[tuple[str, str]] = field(default_factory=list)  # (problem, fix or "")
@@ -58,8 +69,11 @@ class Verdict:
         return [problem for problem, _ in self.refusals]
 
 
-def judge(plan: ContainerPlan, engine: EngineFacts, host_gpus: list[HostGpu]) -> Verdict:
-    """Everything but the image: NVIDIA support, the spec's GPU and codec needs, executor, streaming fit."""
+def judge(
+    plan: ContainerPlan, engine: EngineFacts, host_gpus: list[HostGpu], codecs: CodecFacts | None = None
+) -> Verdict:
+    """Everything but the image's presence: NVIDIA support, the spec's GPU and codec needs, whether the
+    image decodes the inputs and has the pipeline's encoders (`codecs`), executor, streaming fit."""
     verdict = Verdict()
     if plan.runtime == "nvidia" and "nvidia" not in engine.runtimes:
         verdict.refuse(f"--runtime nvidia, but the engine's runtimes are {', '.join(engine.runtimes)}", NVIDIA_FIX)
@@ -92,12 +106,24 @@ def judge(plan: ContainerPlan, engine: EngineFacts, host_gpus: list[HostGpu]) ->
             verdict.warnings += warnings
     if plan.stages_here:
         _judge_weights(plan, spec, engine, verdict)
+        if codecs is not None:
+            _judge_codecs(plan, spec, codecs, verdict)
     if plan.executor != "xenna":
         for need in needs:
             verdict.refuse(f"{need.who} needs NVDEC/NVENC, which only Xenna schedules (the run uses {plan.executor})")
     if plan.execution.mode == "streaming" and not plan.execution.fits_streaming:
         verdict.refuse(f"streaming mode will not start: {plan.execution.reason}", "use --execution-mode auto or batch")
     return verdict
+
+
+def _judge_codecs(plan: ContainerPlan, spec: PipelineSpec, facts: CodecFacts, verdict: Verdict) -> None:
+    """Inputs the image cannot decode on the planned devices, or an encoder it lacks (core.codecs)."""
+    if facts.remote:
+        verdict.warnings.append("the engine is remote: the input videos' codecs cannot be checked from here")
+    found = input_codec_problems(facts.sample, facts.codecs, plan.gpus.wanted, spec)
+    for problem, fix in found.refusals:
+        verdict.refuse(problem, fix)
+    verdict.warnings += found.warnings
 
 
 def _no_gpu_refusal(stage: SpecStage) -> tuple[str, str]:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit.core.buildcontext import BuildContext
-from curator_kit.core.constants import MANIFEST_NAME, SPEC_FILE_NAME, STATE_DIR
+from curator_kit.core.constants import CODEC_PROBE_SCRIPT, MANIFEST_NAME, SPEC_FILE_NAME, STATE_DIR
 from curator_kit.core.redact import mask_credentials
+from curator_kit.resources import codec_probe_script
 
 if TYPE_CHECKING:
     from curator_kit.core.credentials import BuildSecret
@@ -43,6 +44,8 @@ PROJECT_IN_CONTEXT = "project"
 CA_CERTS_IN_CONTEXT = f"{STATE_DIR}/ca-certificates"
 WHEELHOUSE_IN_CONTEXT = f"{STATE_DIR}/wheelhouse"
 SPEC_IN_CONTEXT = f"{STATE_DIR}/{SPEC_FILE_NAME}"
+# The image's codec probe (base-images/probe-codecs.py), run by a build step before the project's code.
+CODEC_PROBE_IN_CONTEXT = f"{STATE_DIR}/{CODEC_PROBE_SCRIPT}"
 
 
 def dockerignore_patterns(project_dir: Path) -> list[str]:
@@ -78,6 +81,7 @@ def build_project_context(
     context = BuildContext()
     context.add_text("Dockerfile", dockerfile_text)
     context.add_text(SPEC_IN_CONTEXT, spec_json)
+    context.add_file(CODEC_PROBE_IN_CONTEXT, codec_probe_script())
     for secret in secrets:
         context.add_text(secret.in_context, secret.content)
     for relative in files:

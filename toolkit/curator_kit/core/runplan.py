@@ -34,6 +34,7 @@ from curator_kit.core.spec import (
     describe_clipping,
     fit_cpus,
     gpu_fractions,
+    with_capture_stage,
 )
 from curator_kit.errors import CuratorKitError
 
@@ -252,6 +253,8 @@ def pipeline_command(
         "--execution-mode": execution.mode,
         "--cpu-allocation-percentage": f"{execution.cpu_allocation:g}",
     }
+    if execution.cpu_scale != 1:
+        options["--cpu-scale"] = f"{execution.cpu_scale:g}"
     flag = "--ignore-failures" if ignore_failures else "--no-ignore-failures"
     shares = [part for name, share in (stage_gpus or {}).items() for part in ("--stage-gpus", f"{name}={share:g}")]
     shares += [part for name, cpus in (stage_cpus or {}).items() for part in ("--stage-cpus", f"{name}={cpus:g}")]
@@ -317,7 +320,8 @@ def plan_run(
     requested = options.execution_mode or run.execution_mode
     fit = fit_cpus(spec, [host.cpus])  # Curator's 6-CPU defaults cannot be placed on a small host
     notes += fit.notes
-    execution = choose_execution_mode(requested, fit.spec, [host.cpus])
+    counted = with_capture_stage(fit.spec) if options.capture else fit.spec
+    execution = choose_execution_mode(requested, counted, [host.cpus])
     cards = selected_gpus(gpus, list(host.gpus)) if gpus.wanted else []
     stage_gpus = gpu_fractions(spec, min(card.memory_mib for card in cards) / 1024 if cards else None)
     if stage_gpus:

@@ -44,7 +44,7 @@ from curator_kit.core.manifest import (
     place_stage,
     read_manifest_text,
 )
-from curator_kit.core.spec import SPEC_FORMAT, PipelineSpec, resolve_spec
+from curator_kit.core.spec import CAPTURE_CPUS, CAPTURE_STAGE, SPEC_FORMAT, PipelineSpec, resolve_spec
 from curator_kit.errors import CuratorKitError
 
 # Task types a generated stage may take or produce: name -> module that defines it.
@@ -65,6 +65,8 @@ PIPELINE_NAMES: dict[str, object] = {
     "spec_in_image": SPEC_IN_IMAGE,
     "summary_file": SUMMARY_FILE_NAME,
     "capture_dir": CAPTURE_DIR_NAME,
+    "capture_stage": CAPTURE_STAGE,
+    "capture_cpus": CAPTURE_CPUS,
     "run_id_env": RUN_ID_ENV,
     "exit_nothing_written": EXIT_NOTHING_WRITTEN,
     "spec_format": SPEC_FORMAT,

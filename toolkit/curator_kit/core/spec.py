@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from curator_kit.core.manifest import Manifest, StageSpec
 
 # 2: built-in stages from the catalogue; writer flags, run-time fields and conversions in the spec.
-SPEC_FORMAT = 2
+# 3: pipeline.py scales every stage's CPUs (`--cpu-scale`, the executor's `required_cpus`).
+SPEC_FORMAT = 3
 EXECUTION_MODES = ("auto", "streaming", "batch")
 ROLES = ("reader", "clipping", "builtin", "custom", "writer")
 
@@ -46,6 +47,9 @@ CODEC_RESOURCES_UNTIL = (1, 1)
 MIN_GPU_FRACTION = 0.1
 # What Curator assumes a GPU holds where it sees none (`Resources` on a CPU-only machine).
 FALLBACK_GPU_MEMORY_GB = 24.0
+# `run --capture`: pipeline.py's pass-through stage before the captured one, and the CPUs it reserves.
+CAPTURE_STAGE = "curator_kit_capture"
+CAPTURE_CPUS = 0.25
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,7 @@ class PipelineSpec:
             "streaming_cpu_allocation": STREAMING_CPU_ALLOCATION,
             "batch_cpu_allocation": BATCH_CPU_ALLOCATION,
             "min_streaming_cores": self.min_streaming_cores,
+            "required_cpus": self.required_cpus,
         }
         return data
 
@@ -440,20 +445,27 @@ class ExecutionChoice:
     streaming_cpus: int  # what Xenna gives the pipeline when streaming: sum of int(share x node cpus)
     fits_streaming: bool
     reason: str
+    # Every stage's CPUs times this (pipeline.py --cpu-scale): below 1 when the stages as declared
+    # do not fit streaming, so that one worker of each fits at once.
+    cpu_scale: float = 1.0
 
 
 def choose_execution_mode(requested: str, spec: PipelineSpec, node_cpus: list[int] | None) -> ExecutionChoice:
     """The one rule for Xenna's mode, on one node (`[cores]`) or a cluster (the CPUs of each node).
 
     Streaming runs every stage at once, so their cpus must fit the sum over nodes of
-    int(0.95 x node CPUs) (Xenna refuses otherwise, after Ray started); auto picks batch then and says
-    why. A cluster of unknown size (`None`) gets batch, which runs on any size.
+    int(0.95 x node CPUs) (Xenna refuses otherwise, after Ray started). Where they do not, every
+    stage's CPUs are scaled down by one factor until they do (`cpu_scale_to_fit`): streaming starts
+    one worker per stage once, where batch starts and stops workers stage by stage (a 0.25-CPU stage
+    gets 8 of them on 2 cores, each importing Curator and torch), and the results are the same.
+    Only a node too small to stream at all (int(0.95 x 1) = 0), or a cluster of unknown size
+    (`None`), gets batch, which runs on any size.
     """
     if requested not in EXECUTION_MODES:
         raise CuratorKitError(f"execution mode {requested!r} is unknown", f"use one of {', '.join(EXECUTION_MODES)}")
     required = spec.required_cpus
     if node_cpus is None:
-        allotted, fits = 0, False
+        allotted, fits, budget = 0, False, ""
         why = "the cluster's size is not known here; batch runs on any size (--execution-mode streaming to stream)"
     else:
         allotted = sum(math.floor(STREAMING_CPU_ALLOCATION * cpus) for cpus in node_cpus)
@@ -471,13 +483,32 @@ def choose_execution_mode(requested: str, spec: PipelineSpec, node_cpus: list[in
         )
     if requested == "batch":
         return ExecutionChoice("batch", BATCH_CPU_ALLOCATION, required, allotted, fits, "asked for")
-    if requested == "streaming":
-        fits_or_unknown = fits or node_cpus is None
-        reason = "asked for" if fits else f"asked for; {why}"
-        return ExecutionChoice("streaming", STREAMING_CPU_ALLOCATION, required, allotted, fits_or_unknown, reason)
+    asked = "asked for; " if requested == "streaming" else ""
     if fits:
-        return ExecutionChoice("streaming", STREAMING_CPU_ALLOCATION, required, allotted, True, why)
+        return ExecutionChoice("streaming", STREAMING_CPU_ALLOCATION, required, allotted, True, asked + why)
+    scale = cpu_scale_to_fit(required, allotted)
+    if scale is not None:
+        why += f": every stage's CPUs scaled x{scale:g}, so one worker of each runs at once"
+        why += " (batch starts workers stage by stage)"
+        return ExecutionChoice("streaming", STREAMING_CPU_ALLOCATION, required, allotted, True, asked + why, scale)
+    if requested == "streaming":
+        unknown = node_cpus is None  # the user knows their cluster
+        return ExecutionChoice("streaming", STREAMING_CPU_ALLOCATION, required, allotted, unknown, asked + why)
     return ExecutionChoice("batch", BATCH_CPU_ALLOCATION, required, allotted, False, why)
+
+
+def with_capture_stage(spec: PipelineSpec) -> PipelineSpec:
+    """The spec as Xenna runs it with `run --capture`: one more stage, whose CPUs streaming must hold too."""
+    capture = SpecStage(CAPTURE_STAGE, "custom", "pipeline.CaptureStage", ((CAPTURE_STAGE, CAPTURE_CPUS),))
+    return replace(spec, stages=(*spec.stages, capture))
+
+
+def cpu_scale_to_fit(required: float, allotted: int) -> float | None:
+    """The factor that fits `required` stage CPUs into the `allotted` streaming CPUs, rounded down to
+    three decimals (so the scaled sum never exceeds them); None where nothing can stream."""
+    if allotted < 1 or required <= 0:
+        return None
+    return math.floor(allotted / required * 1000) / 1000
 
 
 def gpu_fraction(gpu_memory_gb: float, card_memory_gib: float) -> float:

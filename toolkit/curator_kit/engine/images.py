@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,6 +82,20 @@ def image_id_of(client: docker.DockerClient, reference: str) -> str | None:
 def read_image_file(client: docker.DockerClient, reference: str, path: str) -> str | None:
     """A text file from the image's filesystem, read from a created (never started) container;
     None when the image has no such file."""
+    texts, _existing = probe_image_files(client, reference, read=[path], check=[])
+    return texts[path]
+
+
+def image_environment(client: docker.DockerClient, reference: str) -> list[str]:
+    """The image's ENV entries (`KEY=value`), as its containers start with them."""
+    return list(client.images.get(reference).attrs.get("Config", {}).get("Env") or [])
+
+
+def probe_image_files(
+    client: docker.DockerClient, reference: str, read: Sequence[str], check: Sequence[str]
+) -> tuple[dict[str, str | None], frozenset[str]]:
+    """The text of the files `read` (None: absent) and which paths of `check` exist, from one created
+    (never started) container. Existence is asked with HEAD, so a large binary is never copied."""
     import io
     import tarfile
 
@@ -89,16 +103,23 @@ def read_image_file(client: docker.DockerClient, reference: str, path: str) -> s
 
     container = client.containers.create(reference, command=["true"])
     try:
-        stream, _stat = container.get_archive(path)
-        data = b"".join(stream)
-    except NotFound:
-        return None
+        texts: dict[str, str | None] = {}
+        for path in read:
+            try:
+                stream, _stat = container.get_archive(path)
+                data = b"".join(stream)
+            except NotFound:
+                texts[path] = None
+                continue
+            with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+                member = archive.next()
+                extracted = archive.extractfile(member) if member else None
+                texts[path] = extracted.read().decode() if extracted else None
+        url = client.api._url("/containers/{0}/archive", container.id)
+        existing = frozenset(path for path in check if client.api.head(url, params={"path": path}).status_code == 200)
     finally:
         container.remove(force=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        member = archive.next()
-        extracted = archive.extractfile(member) if member else None
-        return extracted.read().decode() if extracted else None
+    return texts, existing
 
 
 def try_pull(client: docker.DockerClient, reference: str) -> str | None:
@@ -223,3 +244,18 @@ def push_image(client: docker.DockerClient, reference: str, log) -> None:
         if status and last_status.get(layer) != status:
             last_status[layer] = status
             log(f"  {layer + ': ' if layer else ''}{status}")
+
+
+def run_in_image(client: docker.DockerClient, reference: str, command: list[str]) -> str:
+    """The standard output of `command` run once in a throwaway container of the image (no network);
+    a command that fails raises with its last error line."""
+    from docker.errors import ContainerError, ImageNotFound
+
+    try:
+        output = client.containers.run(reference, command=command, remove=True, network_disabled=True, stderr=False)
+    except ContainerError as error:
+        last = (error.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or [str(error)]
+        raise CuratorKitError(f"{' '.join(command[:2])} failed in {reference}: {last[0]}", "") from None
+    except ImageNotFound:
+        raise CuratorKitError(f"image {reference} is not in the Docker engine", "build it first") from None
+    return output.decode(errors="replace")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from curator_kit.core.baseimage import BaseBuildPlan, stale_reason
+from curator_kit.core.baseimage import BaseBuildPlan, from_image_path, stale_reason
 from curator_kit.core.buildcontext import BuildContext
 from curator_kit.core.constants import BASE_VERSIONS_IN_IMAGE, LABEL_BASE_VARIANT, LABEL_BASE_VERSIONS
 from curator_kit.core.sizes import human_size
@@ -98,6 +98,7 @@ def build_base(
 ) -> str:
     with stop_build_on_signals():  # Ctrl-C anywhere in here (bootstrap included): one line, exit 130
         from_image = resolve_from_image(client, plan, explicit_from, log)
+        log(from_image_path(plan.variant, from_image, explicit_from))
         build_args = {**plan.build_args, "BASE_IMAGE": from_image}
         plan = replace(plan, from_image=from_image, build_args=build_args)
         if plan.torch_index_url and (reason := index_unreachable(plan.torch_index_url)):
@@ -105,6 +106,19 @@ def build_base(
             plan = plan.without_torch_index(reason)
             log(plan.notes[-1])
         log(f"building {plan.tag} on {from_image} (context {human_size(plan.context.size_bytes)})")
+        # Throwaway stages tagged first, so a prune cannot take them mid-build (the plan says why). The
+        # classic builder builds every stage above a target: the last one first carries --no-cache.
+        for stage in reversed(plan.kept_stages):
+            build_image(
+                client,
+                plan.context,
+                tag=plan.stage_tag(stage),
+                buildargs=plan.build_args,
+                progress=progress,
+                nocache=nocache,
+                target=stage,
+            )
+            nocache = False  # the image's own build reuses what the stage builds just made
         build_image(client, plan.context, tag=plan.tag, buildargs=plan.build_args, progress=progress, nocache=nocache)
         return label_versions(client, plan.tag, progress, log)
 
@@ -124,7 +138,19 @@ def label_versions(client: docker.DockerClient, tag: str, progress: Progress, lo
     context = BuildContext()
     context.add_text("Dockerfile", f"FROM {tag}\n")
     labels = {LABEL_BASE_VERSIONS: json.dumps(versions, sort_keys=True, separators=(",", ":"))}
+    labels |= _codec_labels(client, tag, log)
     return build_image(client, context, tag=tag, labels=labels, progress=progress)
+
+
+def _codec_labels(client: docker.DockerClient, tag: str, log: Log) -> dict[str, str]:
+    """The image's codecs (its probe, run in a container: the recipe does not carry the probe)."""
+    from curator_kit.core.codecs import codecs_in_labels, describe_codecs
+    from curator_kit.ops.imagecodecs import codec_labels
+
+    labels = codec_labels(client, tag)
+    for line in describe_codecs(codecs_in_labels(labels)):
+        log(f"codecs    {line}")
+    return labels
 
 
 def ensure_base(client: docker.DockerClient, plan: BaseBuildPlan, progress: Progress, log: Log) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit.core import state
+from curator_kit.core.baselayout import PIP_LAYOUT, BaseLayout
 from curator_kit.core.buildcontext import BuildContext
 from curator_kit.core.credentials import BuildSecret
 from curator_kit.core.sizes import human_size
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     import docker
 
     from curator_kit.core.manifest import Manifest
+    from curator_kit.core.spec import PipelineSpec
     from curator_kit.ops.progress import Progress
 
 
@@ -32,6 +34,8 @@ class ProjectBuildPlan:
     nocache: bool = False
     # In the context, read by a throwaway stage only; the plan prints them masked.
     secrets: list[BuildSecret] = field(default_factory=list)
+    spec: PipelineSpec | None = None  # the pipeline the image will run (`build` says which codecs it lacks)
+    layout: BaseLayout = PIP_LAYOUT  # the base image's, which the install commands follow
 
     def describe(self) -> list[str]:
         from curator_kit.core.dockerfile import base_image_of
@@ -39,6 +43,7 @@ class ProjectBuildPlan:
         return [
             f"project   {self.manifest.project.name} ({len(self.manifest.stages)} stages)",
             f"from      {base_image_of(self.manifest)}",
+            f"base      {self.layout.describe()}",
             f"tag       {self.tag}",
             f"context   {len(self.context.files)} files, {human_size(self.context.size_bytes)}",
             *(f"secret    {secret.describe()}" for secret in self.secrets),
@@ -81,8 +86,10 @@ def plan_project_build(
     build_args: tuple[str, ...] = (),
     nocache: bool = False,
     templates: Path | None = None,
+    layout: BaseLayout = PIP_LAYOUT,
 ) -> ProjectBuildPlan:
-    """`templates` is `--templates`; with the manifest's `templates` it picks Dockerfile.j2 (`team_template_dir`)."""
+    """`templates` is `--templates`; with the manifest's `templates` it picks Dockerfile.j2 (`team_template_dir`).
+    `layout` is the base image's (`ops.baselayout.read_base_layout`; the default is curator-kit's base)."""
     from curator_kit.core.credentials import check_secrets_stay_out
     from curator_kit.core.dockerfile import GIT_REVISION_ARG, build_secrets, render_dockerfile
     from curator_kit.core.projectcontext import build_project_context
@@ -95,14 +102,23 @@ def plan_project_build(
     check_pipeline_reads_the_spec(project_dir)
     spec = resolve_spec(manifest, project_dir)
     hf_token = host_hf_token() if any(model.bake for model in manifest.models) else ""
-    secrets = build_secrets(manifest, hf_token)
-    dockerfile = render_dockerfile(manifest, spec, team_dir, secrets)
+    secrets = build_secrets(manifest, hf_token, layout)
+    dockerfile = render_dockerfile(manifest, spec, team_dir, secrets, layout)
     check_secrets_stay_out(dockerfile, secrets)  # a team's Dockerfile.j2 too
     files = project_files(project_dir, manifest.build.wheelhouse)
     context = build_project_context(project_dir, manifest, dockerfile, files, spec.to_json(), secrets)
     args = {GIT_REVISION_ARG: git_revision(project_dir), **parse_build_args(build_args)}
     return ProjectBuildPlan(
-        project_dir, manifest, dockerfile, context, tag or default_image_tag(manifest), args, nocache, secrets
+        project_dir,
+        manifest,
+        dockerfile,
+        context,
+        tag or default_image_tag(manifest),
+        args,
+        nocache,
+        secrets,
+        spec,
+        layout,
     )
 
 
@@ -130,18 +146,31 @@ def execute_project_build(
     client: docker.DockerClient, plan: ProjectBuildPlan, progress: Progress, log: Callable[[str], None]
 ) -> str:
     from curator_kit.core.dockerfile import base_image_of
-    from curator_kit.engine.images import build_image, image_exists, stop_build_on_signals
+    from curator_kit.engine.images import build_image, stop_build_on_signals
+    from curator_kit.ops.baselayout import require_base_image
 
-    base_image = base_image_of(plan.manifest)
     with stop_build_on_signals():  # Ctrl-C anywhere in here: one line, exit 130
-        if not image_exists(client, base_image):
-            raise CuratorKitError(
-                f"base image {base_image} is not in the engine",
-                "build it with `curator-kit base build` (or set project.base_image in curator-kit.toml)",
-            )
+        require_base_image(client, base_image_of(plan.manifest))
         log(f"building {plan.tag} (context {len(plan.context.files)} files, {human_size(plan.context.size_bytes)})")
-        image_id = build_image(
+        build_image(
             client, plan.context, tag=plan.tag, progress=progress, buildargs=plan.build_args, nocache=plan.nocache
         )
+        image_id = record_codecs(client, plan, progress, log)
         record_last_build(plan.project_dir, plan.tag, image_id)
+    return image_id
+
+
+def record_codecs(
+    client: docker.DockerClient, plan: ProjectBuildPlan, progress: Progress, log: Callable[[str], None]
+) -> str:
+    """Label the built image with its codecs (the probe's answer its build step wrote) and say what
+    optional codec support it lacks; the id of the labelled image."""
+    from curator_kit.core.codecs import describe_codecs, missing_support
+    from curator_kit.ops.imagecodecs import label_codecs
+
+    image_id, codecs = label_codecs(client, plan.tag, progress)
+    for line in describe_codecs(codecs):
+        log(f"codecs    {line}")
+    for line in missing_support(codecs, plan.spec):
+        log(f"note      {line}")
     return image_id

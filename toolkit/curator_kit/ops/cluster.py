@@ -24,9 +24,16 @@ if TYPE_CHECKING:
 
 
 def plan_up(
-    manifest: Manifest, project_dir: Path, options: ClusterOptions, session: EngineSession | None, *, dry_run: bool
+    manifest: Manifest,
+    project_dir: Path,
+    options: ClusterOptions,
+    session: EngineSession | None,
+    *,
+    dry_run: bool,
+    mount_code: bool = False,
 ) -> ClusterPlan:
-    """The cluster for `options.image`, planned from that image's pipeline spec."""
+    """The cluster for `options.image`, planned from that image's pipeline spec. `mount_code`: the
+    project's code over the image's copy on every node, refused when only a build carries a change."""
     from curator_kit.core.clusterplan import plan_cluster
     from curator_kit.ops.hostfacts import local_host
     from curator_kit.ops.modelcache import weights_facts
@@ -37,6 +44,11 @@ def plan_up(
     spec, notes = planning_spec(client, options.image, manifest, project_dir, dry_run=dry_run, runs_pipeline=False)
     if options.weights is None:
         options = replace(options, weights=weights_facts(manifest, project_dir, host, client, options.image))
+    if mount_code:
+        from curator_kit.ops.codemount import code_mounts_for
+
+        code_mounts, code_notes = code_mounts_for(client, options.image, manifest, project_dir)
+        options, notes = replace(options, code_mounts=code_mounts), [*notes, *code_notes]
     plan = plan_cluster(manifest, spec, project_dir, options, host)
     plan.notes.extend(notes)
     return plan
@@ -168,10 +180,13 @@ def plan_driver(
     given_dirs: tuple[Path | None, Path | None] = (None, None),
     ray_token_file: Path | None = None,
     dry_run: bool,
+    mount_code: bool = False,
 ) -> NetworkedContainerPlan:
     """The driver container of `run --cluster` (this project's local cluster) or `run --ray-address`.
 
-    The driver authenticates to Ray with the local cluster's own token, or `ray_token_file` (--ray-token-file)."""
+    The driver authenticates to Ray with the local cluster's own token, or `ray_token_file` (--ray-token-file).
+    On a cluster started with `--mount-code` the driver mounts the project's code as its nodes do (checked
+    against the image again: the working tree may have changed since); `mount_code` asks for that."""
     from curator_kit.core.clusterplan import RayTarget, parse_ray_address, plan_ray_run, token_file
     from curator_kit.ops.build import last_built_image
     from curator_kit.ops.hostfacts import local_host
@@ -186,6 +201,11 @@ def plan_driver(
         )
     if cluster and ray_token_file:
         raise CuratorKitError("--ray-token-file with --cluster", "the driver uses the local cluster's own token")
+    if mount_code and not cluster:
+        raise CuratorKitError(
+            "--mount-code with --ray-address: that cluster's nodes run their image's code",
+            "run `curator-kit build` and start the nodes from the new image, or use a local `cluster up --mount-code`",
+        )
     client = session.client if session is not None else None
     notes: list[str] = []
     if cluster:
@@ -209,6 +229,16 @@ def plan_driver(
             )
         target = RayTarget(info.ray_address, cluster=info, token_file=token)
         spec_image = info.image_id
+        if mount_code and not info.code_mounted:
+            raise CuratorKitError(
+                "--mount-code: the cluster's nodes run their image's code (it was started without --mount-code)",
+                "`curator-kit cluster down`, then `curator-kit cluster up --mount-code`; or leave --mount-code out",
+            )
+        if info.code_mounted:
+            from curator_kit.ops.codemount import code_mounts_for
+
+            code_mounts, code_notes = code_mounts_for(client, spec_image, manifest, project_dir)
+            options, notes = replace(options, code_mounts=code_mounts), [*notes, *code_notes]
     else:
         target = RayTarget(parse_ray_address(ray_address or ""), network=network, token_file=ray_token_file)
         options = replace(options, image=options.image or last_built_image(project_dir))

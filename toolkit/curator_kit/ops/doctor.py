@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from curator_kit.core.baseimage import available_variants, recipe_digest, stale_reason
+from curator_kit.core.codecs import codecs_in_labels, describe_codecs
 from curator_kit.core.constants import (
+    BASE_GPU_CHECK_IN_IMAGE,
     DEFAULT_CURATOR_VERSION,
     LABEL_BASE_VARIANT,
     LABEL_CURATOR_VERSION,
@@ -15,6 +18,9 @@ from curator_kit.core.devices import NVIDIA_FIX, HostGpu, codec_engines
 from curator_kit.core.imagelabels import base_versions_text
 from curator_kit.core.preflight import EngineFacts
 from curator_kit.errors import CuratorKitError
+
+if TYPE_CHECKING:
+    import docker
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,10 @@ class DoctorFacts:
     base_images: dict[str, str] = field(default_factory=dict)  # tag -> size text, present ones only
     base_stacks: dict[str, str] = field(default_factory=dict)  # tag -> "torch 2.14.1, ..., ffmpeg ... (encoders)"
     base_stale: dict[str, str] = field(default_factory=dict)  # tag -> why it must be rebuilt
+    base_codecs: dict[str, list[str]] = field(default_factory=dict)  # tag -> its codecs label, in lines
+    # The wanted base's own no-GPU check (a cuda base's check-cuda.py), run in a container: None when
+    # the image has none; else (passed, its last line).
+    base_gpu_check: tuple[bool, str] | None = None
     wanted_base: str = base_image_tag(DEFAULT_CURATOR_VERSION)
 
 
@@ -74,6 +84,13 @@ def diagnose(facts: DoctorFacts) -> list[Check]:
     elif wanted in facts.base_images:
         stack = facts.base_stacks.get(wanted, "versions not recorded")
         checks.append(Check("base image", "ok", f"{wanted} ({facts.base_images[wanted]}): {stack}"))
+        codecs = facts.base_codecs.get(wanted) or describe_codecs(None)
+        recorded = not codecs[0].startswith("not recorded")
+        checks.append(Check("base codecs", "ok" if recorded else "warn", "; ".join(codecs)))
+        if facts.base_gpu_check is not None:
+            passed, line = facts.base_gpu_check
+            fix = "" if passed else " -- rebuild it: `curator-kit base build --variant cuda --no-cache`"
+            checks.append(Check("base gpu", "ok" if passed else "fail", f"{line}{fix}"))
     else:
         others = ", ".join(sorted(facts.base_images)) or "none"
         checks.append(
@@ -84,11 +101,11 @@ def diagnose(facts: DoctorFacts) -> list[Check]:
     return checks
 
 
-def gather_facts() -> DoctorFacts:
+def gather_facts(wanted_base: str = DoctorFacts.wanted_base) -> DoctorFacts:
     from curator_kit.engine.client import connect, engine_address
     from curator_kit.ops.hostfacts import detect_host_gpus
 
-    facts = DoctorFacts(engine_address=engine_address(), gpus=detect_host_gpus())
+    facts = DoctorFacts(engine_address=engine_address(), gpus=detect_host_gpus(), wanted_base=wanted_base)
     try:
         client = connect(timeout=30)
     except CuratorKitError as error:
@@ -105,11 +122,30 @@ def gather_facts() -> DoctorFacts:
         stack, stale = base_versions_text(labels), _stale(labels)
         for tag in image.tags:
             facts.base_images[tag] = f"{image.attrs.get('Size', 0) / 2**30:.1f} GB"
+            facts.base_codecs[tag] = describe_codecs(codecs_in_labels(labels))
             if stack:
                 facts.base_stacks[tag] = stack
             if stale:
                 facts.base_stale[tag] = stale
+    if wanted_base in facts.base_images and wanted_base not in facts.base_stale:
+        facts.base_gpu_check = _gpu_check(client, wanted_base)
     return facts
+
+
+def _gpu_check(client: docker.DockerClient, tag: str) -> tuple[bool, str] | None:
+    """Run the image's no-GPU CUDA check, when it has one (the cuda base): (passed, last line)."""
+    from curator_kit.engine.images import probe_image_files, run_in_image
+
+    _texts, present = probe_image_files(client, tag, read=[], check=[BASE_GPU_CHECK_IN_IMAGE])
+    if BASE_GPU_CHECK_IN_IMAGE not in present:
+        return None
+    try:
+        output = run_in_image(client, tag, ["python", BASE_GPU_CHECK_IN_IMAGE])
+    except CuratorKitError as error:
+        return False, error.message
+    lines = output.strip().splitlines()
+    driver = [line.split()[1].rstrip(":") for line in lines if line.startswith("driver ")]
+    return True, f"{lines[-1] if lines else 'passed'}; left to the NVIDIA runtime: {', '.join(driver) or 'nothing'}"
 
 
 def _stale(labels: dict[str, str]) -> str | None:

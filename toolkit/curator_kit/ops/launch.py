@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import docker
 
     from curator_kit.core.manifest import Manifest
-    from curator_kit.core.preflight import EngineFacts
+    from curator_kit.core.preflight import CodecFacts, EngineFacts
     from curator_kit.core.runplan import ContainerPlan, HostFacts, RunOptions
     from curator_kit.core.spec import PipelineSpec
 
@@ -158,13 +158,38 @@ def engine_facts(client: docker.DockerClient, info: dict[str, Any] | None = None
 
 
 def preflight(
-    client: docker.DockerClient, plan: ContainerPlan, engine: EngineFacts, host: HostFacts, *, force: bool = False
+    client: docker.DockerClient,
+    plan: ContainerPlan,
+    engine: EngineFacts,
+    host: HostFacts,
+    *,
+    force: bool = False,
+    codecs: CodecFacts | None = None,
 ) -> list[str]:
     """All checks, in order; the engine answered already (connect() pinged it). Returns warnings."""
     from curator_kit.core.preflight import decide, judge
 
     check_image(client, plan.image)
-    return decide(judge(plan, engine, list(host.gpus) if engine.local else []), force)
+    return decide(judge(plan, engine, list(host.gpus) if engine.local else [], codecs), force)
+
+
+def codec_facts(client: docker.DockerClient, plan: ContainerPlan, engine: EngineFacts) -> CodecFacts | None:
+    """The run's input videos (opened on this machine, a sample when many) and the image's codecs label;
+    None when the container runs no stages here (a --command override, a cluster driver)."""
+    from curator_kit.core.codecs import codecs_in_labels
+    from curator_kit.core.constants import INPUT_DIR
+    from curator_kit.core.preflight import CodecFacts
+    from curator_kit.engine.images import image_exists, image_labels
+
+    if not (plan.runs_pipeline and plan.stages_here and plan.spec is not None) or not image_exists(client, plan.image):
+        return None
+    codecs = codecs_in_labels(image_labels(client, plan.image))
+    source = next((Path(m.source) for m in plan.mounts if m.target == INPUT_DIR), None)
+    if source is None or not engine.local or not source.is_dir():
+        return CodecFacts(None, codecs, remote=source is not None and not engine.local)
+    from curator_kit.ops.inputprobe import probe_inputs
+
+    return CodecFacts(probe_inputs(source), codecs)
 
 
 def plan_pipeline_run(
@@ -218,7 +243,12 @@ def launch(session: EngineSession, plan: ContainerPlan, say: Say, *, force: bool
 
     for line in plan.describe():
         say(line, None)
-    for warning in preflight(session.client, plan, session.engine, session.host, force=force):
+    codecs = codec_facts(session.client, plan, session.engine)
+    if codecs is not None and codecs.sample is not None:
+        say(f"inputs    {codecs.sample.describe()}", None)
+        for warning in codecs.sample.skipped():  # before preflight: shown even when it refuses the run
+            say(f"warning: {warning}", "yellow")
+    for warning in preflight(session.client, plan, session.engine, session.host, force=force, codecs=codecs):
         say(f"warning: {warning}", "yellow")
     if plan.output_source is not None:
         ensure_output_dir(Path(plan.output_source), session.host)

@@ -43,6 +43,10 @@ class Part:
     defaults: dict[str, Any] = field(default_factory=dict)  # curator-kit's, for fields without one
     derived: dict[str, dict[str, Any]] = field(default_factory=dict)  # field -> rule (rules.derive)
     weights: tuple[dict[str, str], ...] = ()
+    # How it decodes the input video, cases like `resources`: {if = {...}, with = "ffmpeg" | "nvdec" | "pyav"};
+    # none for a part that never decodes it (core.codecs).
+    input_decoding: tuple[dict[str, Any], ...] = ()
+    encodes: dict[str, str] = field(default_factory=dict)  # {field = F} or {name = ENCODER}: its ffmpeg encoder
 
     @property
     def class_name(self) -> str:
@@ -152,6 +156,7 @@ class Catalogue:
     reader_class: str
     reader_parts: tuple[tuple[str, float], ...]
     reader_provides: tuple[str, ...]
+    reader_decoding: tuple[str, ...]  # how the reader decodes the input (its metadata probe), core.codecs
     writer_class: str
     writer_cpus: float
     writer_params: dict[str, Any]
@@ -202,6 +207,8 @@ def load_table(module_name: str) -> Catalogue:
             defaults=dict(raw.get("defaults", {})),
             derived=dict(raw.get("derived", {})),
             weights=weights,
+            input_decoding=tuple(raw.get("input_decoding", ())),
+            encodes=dict(raw.get("encodes", {})),
         )
 
     builtins = {
@@ -229,6 +236,7 @@ def load_table(module_name: str) -> Catalogue:
         reader_class=table["reader"]["class"],
         reader_parts=tuple((name, float(cpus)) for name, cpus in table["reader"]["parts"]),
         reader_provides=tuple(table["reader"].get("provides", ())),
+        reader_decoding=tuple(table["reader"].get("input_decoding", ())),
         writer_class=table["writer"]["class"],
         writer_cpus=float(table["writer"]["cpus"]),
         writer_params=dict(table["writer"]["params"]),

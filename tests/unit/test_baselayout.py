@@ -1,0 +1,217 @@
+"""The base image's layout (core/baselayout.py) and the install commands the Dockerfile renders for it:
+pip in curator-kit's base, uv in NVIDIA's NeMo Curator image (a uv-made venv, possibly without pip)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from curator_kit.cli import main
+from curator_kit.core.baselayout import (
+    VENV_PIP,
+    BaseLayout,
+    decide_layout,
+    path_dirs,
+    paths_to_check,
+)
+from curator_kit.core.credentials import check_secrets_stay_out
+from curator_kit.core.dockerfile import DEPS_STAGE, build_secrets, render_dockerfile
+from curator_kit.core.manifest import parse_manifest
+from curator_kit.core.spec import resolve_spec
+from curator_kit.errors import CuratorKitError
+
+GOLDEN = Path(__file__).parent / "golden"
+# NVIDIA-NeMo/Curator docker/Dockerfile: `uv venv /opt/venv --python /usr/bin/python3.13
+# --system-site-packages [--seed]`, uv itself in /root/.local/bin, ENV PATH naming both.
+NVIDIA_PYVENV_CFG = """home = /usr/bin
+implementation = CPython
+uv = 0.12.1
+version_info = 3.13.7
+include-system-site-packages = true
+"""
+NVIDIA_ENV = ["PATH=/opt/venv/bin:/root/.local/bin:/usr/local/nvidia/bin:/usr/local/cuda/bin:/usr/bin:/bin"]
+CPU_BASE_PYVENV_CFG = "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.2\n"
+CPU_BASE_ENV = ["LANG=C.UTF-8", "PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+UV_LAYOUT = BaseLayout(installer="uv", python="3.13.7", uv_managed=True, ffmpeg=False, read_from="nvcr.io/x")
+
+
+def spec_of(manifest):
+    return resolve_spec(manifest, Path("/nonexistent"))
+
+
+def layout_of(cfg: str | None, env: list[str], present: set[str]) -> BaseLayout:
+    dirs = path_dirs(env)
+    assert present <= set(paths_to_check(dirs)), "a test may only claim paths the layout asks about"
+    return decide_layout("img", cfg, dirs, frozenset(present))
+
+
+# ---------------------------------------------------------------- the decision
+
+
+def test_curator_kit_base_installs_with_pip():
+    layout = layout_of(CPU_BASE_PYVENV_CFG, CPU_BASE_ENV, {VENV_PIP, "/usr/local/bin/ffmpeg"})
+    assert (layout.installer, layout.python, layout.uv_managed, layout.ffmpeg) == ("pip", "3.11.2", False, True)
+
+
+def test_nvidia_image_without_pip_installs_with_uv_from_its_path():
+    layout = layout_of(NVIDIA_PYVENV_CFG, NVIDIA_ENV, {"/root/.local/bin/uv"})
+    assert (layout.installer, layout.python, layout.uv_managed, layout.ffmpeg) == ("uv", "3.13.7", True, False)
+    assert layout.describe() == "venv /opt/venv (Python 3.13.7, uv-managed): uv installs; no ffmpeg on PATH"
+
+
+def test_nvidia_image_seeded_with_pip_keeps_pip():
+    # Releases made with `uv venv --seed` have pip in the venv: pip, as on curator-kit's base.
+    layout = layout_of(NVIDIA_PYVENV_CFG, NVIDIA_ENV, {VENV_PIP, "/root/.local/bin/uv"})
+    assert layout.installer == "pip" and layout.uv_managed
+
+
+def test_image_without_a_venv_keeps_pip_on_its_path():
+    assert layout_of(None, ["PATH=/usr/local/bin:/usr/bin"], {"/usr/bin/pip"}).installer == "pip"
+    # uv needs a venv to install into (`--python /opt/venv/bin/python`)
+    assert layout_of(None, ["PATH=/usr/local/bin:/usr/bin"], {"/usr/bin/uv"}).installer is None
+
+
+def test_image_without_path_in_env_gets_the_default_path():
+    assert "/usr/local/bin" in path_dirs(["LANG=C"]) and path_dirs(["PATH=relative:/bin/"]) == ("/bin",)
+
+
+def test_no_installer_is_one_line_naming_the_fix_only_when_there_are_requirements():
+    layout = layout_of(NVIDIA_PYVENV_CFG, NVIDIA_ENV, set())
+    assert layout.installer is None
+    manifest = parse_manifest('[project]\nname = "p"\n[envs.tools]\npip = ["tabulate"]\n')
+    with pytest.raises(CuratorKitError) as error:
+        render_dockerfile(manifest, spec_of(manifest), layout=layout)
+    assert "cannot install [envs] pip requirements" in error.value.message and "\n" not in error.value.one_line()
+    assert "ensurepip" in error.value.fix
+    bare = parse_manifest('[project]\nname = "p"\n')
+    assert "FROM " in render_dockerfile(bare, spec_of(bare), layout=layout)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def requirements_section(text: str) -> tuple[str, str]:
+    """The part of a Dockerfile that installs the requirements, and the rest around it."""
+    start = text.index("# Python requirements of all envs")
+    end = text.index("\n\n", text.index("COPY --from=project-deps")) + 1
+    return text[start:end], text[:start] + text[end:]
+
+
+def test_golden_manifest_on_a_uv_base_matches_golden():
+    # Only the install section differs from the pip golden (Dockerfile.golden), so only it is kept here.
+    manifest = parse_manifest((GOLDEN / "manifest.toml").read_text())
+    uv_section, uv_rest = requirements_section(render_dockerfile(manifest, spec_of(manifest), layout=UV_LAYOUT))
+    pip_section, pip_rest = requirements_section(render_dockerfile(manifest, spec_of(manifest)))
+    assert uv_section == (GOLDEN / "Dockerfile.uv.golden").read_text()
+    assert uv_rest == pip_rest and uv_section != pip_section
+
+
+def test_golden_manifest_on_the_pip_layout_is_unchanged():
+    manifest = parse_manifest((GOLDEN / "manifest.toml").read_text())
+    assert render_dockerfile(manifest, spec_of(manifest)) == render_dockerfile(
+        manifest, spec_of(manifest), layout=BaseLayout(installer="pip", read_from="x")
+    )
+
+
+def test_uv_without_a_throwaway_stage_installs_into_the_venv_without_cache():
+    manifest = parse_manifest('[project]\nname = "p"\n[envs.tools]\npip = ["tabulate==0.9.0", "six"]\n')
+    text = render_dockerfile(manifest, spec_of(manifest), layout=UV_LAYOUT)
+    install = "RUN uv pip install --no-cache --python /opt/venv/bin/python \\\n      six \\\n      tabulate==0.9.0\n"
+    assert install in text
+    assert "pip install --no-cache-dir" not in text and "project-deps" not in text and "SSL_CERT_FILE" not in text
+
+
+def test_uv_reads_the_project_ca_certificates_through_the_system_bundle(tmp_path):
+    manifest = parse_manifest(
+        '[project]\nname = "p"\n[envs.tools]\npip = ["six"]\n[build]\nca_certs = ["certs/proxy.pem"]\n'
+    )
+    text = render_dockerfile(manifest, spec_of(manifest), layout=UV_LAYOUT)
+    assert "RUN SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt uv pip install" in text
+    assert text.index("update-ca-certificates") < text.index("uv pip install")
+
+
+def test_uv_index_settings_are_a_uv_toml_read_only_by_the_throwaway_stage():
+    secret_url = "https://bot:s3cr3t-token@private.example/simple"
+    manifest = parse_manifest(
+        f'[project]\nname = "p"\n[envs.tools]\npip = ["six"]\n[build]\npip_index_url = "{secret_url}"\n'
+        'pip_extra_index_urls = ["https://mirror.example/simple"]\n'
+    )
+    secrets = build_secrets(manifest, layout=UV_LAYOUT)
+    [secret] = secrets
+    assert (secret.name, secret.env, secret.stage) == ("uv.toml", "UV_CONFIG_FILE", DEPS_STAGE)
+    assert tomllib.loads(secret.content) == {
+        "pip": {"index-url": secret_url, "extra-index-url": ["https://mirror.example/simple"]}
+    }
+    assert "s3cr3t-token" not in secret.shown
+    text = render_dockerfile(manifest, spec_of(manifest), secrets=secrets, layout=UV_LAYOUT)
+    assert "s3cr3t-token" not in text
+    check_secrets_stay_out(text, secrets)
+    # the variable is set on the two uv commands that install, never as ENV
+    assert text.count("UV_CONFIG_FILE=/tmp/curator-kit-secrets/uv.toml uv pip install") == 2
+    assert "ENV UV_CONFIG_FILE" not in text and "pip.conf" not in text
+    # the pip layout keeps pip.conf
+    assert [s.name for s in build_secrets(manifest)] == ["pip.conf"]
+
+
+def test_uv_throwaway_stage_copies_only_what_uv_added():
+    manifest = parse_manifest('[project]\nname = "p"\n[envs.media]\npip = ["av"]\n[build]\nwheelhouse = "wheels"\n')
+    lines = render_dockerfile(manifest, spec_of(manifest), layout=UV_LAYOUT).splitlines()
+    run = lines.index("RUN mkdir -p /tmp/deps \\")
+    step = lines[run : lines.index("", run)]
+    assert step[1].startswith(" && uv pip freeze --python /opt/venv/bin/python")
+    assert "--prefix=/tmp/deps --no-deps --find-links /tmp/wheelhouse -r /tmp/deps-added.txt" in step[-2]
+    assert step[-1] == " && rm -f /tmp/deps/.lock"
+    assert "COPY --from=project-deps /tmp/deps/ /opt/venv/" in lines
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", "layout-demo"]).exit_code == 0
+    root = tmp_path / "layout-demo"
+    monkeypatch.chdir(root)
+    assert runner.invoke(main, ["new-env", "tools", "--pip", "tabulate==0.9.0"]).exit_code == 0
+    return root
+
+
+def test_dockerfile_without_an_engine_assumes_pip_and_says_so(project, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{project}/no-engine.sock")
+    result = CliRunner().invoke(main, ["dockerfile"])
+    assert result.exit_code == 0, result.output
+    assert "pip install --no-cache-dir" in result.stdout and "note: the base image was not read" in result.stderr
+    assert "--layout uv" in result.stderr
+
+
+def test_dockerfile_layout_option_needs_no_engine(project, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{project}/no-engine.sock")
+    result = CliRunner().invoke(main, ["dockerfile", "--layout", "uv"])
+    assert result.exit_code == 0, result.output
+    assert "uv pip install --no-cache --python /opt/venv/bin/python" in result.stdout and not result.stderr
+
+
+def test_build_reads_the_layout_before_planning(project, monkeypatch):
+    seen = {}
+
+    def read(client, image):
+        seen["image"] = image
+        return UV_LAYOUT
+
+    def stop(client, plan, progress, log):
+        seen["dockerfile"] = plan.dockerfile
+        seen["described"] = plan.describe()
+        return "sha256:0"
+
+    monkeypatch.setattr("curator_kit.engine.client.connect", lambda: object())
+    monkeypatch.setattr("curator_kit.ops.baselayout.read_base_layout", read)
+    monkeypatch.setattr("curator_kit.ops.build.execute_project_build", stop)
+    result = CliRunner().invoke(main, ["build"])
+    assert result.exit_code == 0, result.output
+    assert seen["image"] == "curator-kit/base:1.4.0-cpu"
+    assert "uv pip install --no-cache --python /opt/venv/bin/python" in seen["dockerfile"]
+    assert "base      venv /opt/venv (Python 3.13.7, uv-managed): uv installs; no ffmpeg on PATH" in seen["described"]
