@@ -242,7 +242,30 @@ def test_stage_times_and_thresholds_from_the_log():
         Threshold("motion_score.global_mean", 0.00098, "above", "motion_filter"),
         Threshold("motion_score.per_patch_min_256", 1e-06, "above", "motion_filter"),
     ]
-    assert stage_times(["2026-11-25 20:11:02 | INFO | streaming mode has no such lines"]) == []
+    assert stage_times(["2026-11-25 20:11:02 | INFO | a log without stage lines"]) == []
+
+
+STREAMING = "| INFO     | cosmos_xenna.pipelines.private.streaming:run_pipeline:811 -"
+STREAMING_LOG = f"""\
+2026-11-25 23:08:49.317 | INFO | xenna:485 - Created/connected to cluster with resources: PoolOfResources(cpus=1)
+\x1b[36m(Stage 02 - FixedStrideExtractorStage pid=579)\x1b[0m 2026-11-25 23:08:52.950 | INFO | worker lines are not read
+\u2502 Stage 00 - FilePartitioningStage     \u2502       0 \u2502
+2026-11-25 23:08:52.997 {STREAMING} Stopping stages 0
+2026-11-25 23:08:54.000 {STREAMING} Stopping stages 1
+\u2502 Stage 01 - VideoReaderStage          \u2502       0 \u2502
+2026-11-25 23:08:55.500 {STREAMING} Stopping stages 2
+"""
+
+
+def test_streaming_stage_times_add_up_to_the_pipeline():
+    # Streaming runs every stage at once; each stops when its input ends, in order.
+    times = stage_times(relevant_lines(STREAMING_LOG.splitlines()))
+    assert [(t.name, t.seconds, t.mode) for t in times] == [
+        ("FilePartitioningStage", 3.68, "streaming"),
+        ("VideoReaderStage", 1.003, "streaming"),
+        ("stage 2", 1.5, "streaming"),  # named only in a worker's line, which the reader skips
+    ]
+    assert round(sum(t.seconds for t in times), 3) == 6.183  # 23:08:49.317 -> 23:08:55.500
 
 
 def test_page_data_images_and_summary(results):

@@ -40,7 +40,7 @@ DIR = click.Path(path_type=Path, file_okay=False)
 @click.option(
     "--execution-mode",
     type=click.Choice(["auto", "streaming", "batch"]),
-    help="Xenna mode; auto streams only when every stage fits the cores [default: the manifest's run.execution_mode].",
+    help="Xenna mode; auto streams, stage CPUs scaled to the cores [default: the manifest's run.execution_mode].",
 )
 @click.option("--ignore-failures/--no-ignore-failures", default=None, help="Keep going when a task fails.")
 @click.option(

@@ -103,7 +103,7 @@ def _pipeline_lines(labels: dict[str, str]) -> list[str]:
     if text is None:
         return ["pipeline         no spec label (built by an older curator-kit): rebuild to run it"]
     spec = PipelineSpec.from_json(text, "the image's pipeline spec label")
-    streaming = f"streams on {spec.min_streaming_cores}+ cores (one node), else batch"
+    streaming = f"streams as declared on {spec.min_streaming_cores}+ cores (one node), scaled to fit on fewer"
     return [f"pipeline         {len(spec.stages)} stages, {spec.required_cpus:g} CPUs at once; {streaming}"] + [
         f"  {line}" for line in spec.describe()
     ]

@@ -128,6 +128,7 @@ def summary(results: RunResults) -> dict[str, Any]:
             for t in results.stage_times
         ],
         "total_seconds": round(sum(t.seconds for t in results.stage_times), 1),
+        "stage_times_mode": results.stage_times[0].mode if results.stage_times else "",
         "custom_outputs": results.custom_outputs,
         "missing": results.missing,
         "problems": results.problems,

@@ -1,9 +1,11 @@
 """What a run's saved output says that its results do not: time per stage, and the limits Curator's filters used.
 
 Pure text matching on the lines `curator-kit run` prints (the pipeline's own log, streamed from the
-container). Xenna's batch mode logs when each stage starts and finishes; streaming mode runs all
-stages at once and logs no such pair, so a streaming run has no per-stage times. Curator's motion
-and aesthetic filters name their thresholds only with `verbose`.
+container). Xenna's batch mode logs when each stage starts and finishes: a stage's time is its wall
+time. Streaming mode runs all stages at once and logs only when each one stops (they stop in order,
+as their input ends): a stage's time is then from the stage before it stopping to its own stop (the
+first from the pipeline's start), so the times add up to the pipeline's. Curator's motion and
+aesthetic filters name their thresholds only with `verbose`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ STAGE_START_RE = re.compile(_TIME + r".*\bStarting stage=(?P<stage>.+?)\s*$")
 STAGE_END_RE = re.compile(_TIME + r".*\bstage=(?P<stage>.+?) finished\b")
 # Xenna names a stage "Stage 03 - ClipTranscodingStage".
 XENNA_STAGE_RE = re.compile(r"^Stage (?P<index>\d+) - (?P<name>.+)$")
+STAGE_NAME_RE = re.compile(r"\bStage (?P<index>\d+) - (?P<name>[A-Za-z_]\w*)")
+# Streaming: the pipeline starts once Xenna has the cluster's resources; then each stage stops in turn.
+STREAM_START_RE = re.compile(_TIME + r".*\bCreated/connected to cluster with resources")
+STREAM_STOP_RE = re.compile(_TIME + r".*\bStopping stages (?P<index>\d+)\s*$")
 _NUMBER = r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?"
 AESTHETIC_RE = re.compile(rf"aesthetic score {_NUMBER} (?:below|above) threshold (?P<limit>{_NUMBER})")
 MOTION_RE = re.compile(
@@ -32,6 +38,7 @@ MOTION_RE = re.compile(
 class StageTime:
     name: str
     seconds: float
+    mode: str = "batch"  # Xenna's mode, which says what `seconds` measures (the module's docstring)
 
 
 @dataclass(frozen=True)
@@ -45,9 +52,13 @@ class Threshold:
 
 
 def stage_times(lines: Iterable[str]) -> list[StageTime]:
-    """Wall time of each stage of a batch-mode run, in pipeline order."""
+    """Each stage's time, in pipeline order: batch mode's wall time per stage, else streaming's time
+    from the stage before it stopping to its own stop."""
     started: dict[str, datetime] = {}
     times: list[StageTime] = []
+    names: dict[int, str] = {}
+    stream_start: datetime | None = None
+    stops: dict[int, datetime] = {}
     for raw in lines:
         line = ANSI_RE.sub("", raw)
         if match := STAGE_START_RE.search(line):
@@ -55,6 +66,19 @@ def stage_times(lines: Iterable[str]) -> list[StageTime]:
         elif (match := STAGE_END_RE.search(line)) and match["stage"] in started:
             seconds = (_time(match["time"]) - started.pop(match["stage"])).total_seconds()
             times.append(StageTime(_stage_name(match["stage"]), round(seconds, 3)))
+        elif match := STREAM_STOP_RE.search(line):
+            stops.setdefault(int(match["index"]), _time(match["time"]))
+        elif stream_start is None and (match := STREAM_START_RE.search(line)):
+            stream_start = _time(match["time"])
+        for found in STAGE_NAME_RE.finditer(line):
+            names.setdefault(int(found["index"]), found["name"])
+    if times or stream_start is None:
+        return times
+    previous = stream_start
+    for index in sorted(stops):
+        seconds = (stops[index] - previous).total_seconds()
+        times.append(StageTime(names.get(index, f"stage {index}"), round(seconds, 3), "streaming"))
+        previous = stops[index]
     return times
 
 
@@ -80,7 +104,9 @@ def log_thresholds(lines: Iterable[str]) -> list[Threshold]:
 
 
 # Cheap substrings every line the matchers above use contains: a long log is filtered as it is read.
-RELEVANT = ("stage=", "aesthetic score", "motion score")
+# Stage names for streaming come from the rows of Xenna's stats tables ("│ Stage 00 - FilePartitioningStage │"),
+# not from every worker line.
+RELEVANT = ("stage=", "\u2502 Stage ", "Stopping stages", "Created/connected", "aesthetic score", "motion score")
 
 
 def relevant_lines(lines: Iterable[str]) -> list[str]:
