@@ -97,6 +97,11 @@ CLI_CASES = [
         "--mount-code with --ray-address",
     ),
     (["run", "--dry-run", "--limit", "0"], "--limit '0' is not a count: it takes nothing"),
+    (
+        ["base", "build", "--variant", "cuda", "--dry-run", "--leave-out", "vllm\nRUN touch /pwned"],
+        "--leave-out 'vllm\\nRUN touch /pwned' is not a comma-separated list of package names",
+    ),
+    (["base", "build", "--variant", "cuda", "--dry-run", "--leave-out", "vllm,x y"], "--leave-out 'vllm,x y' is not a"),
     (["run", "--dry-run", "--limit", "two"], "--limit 'two' is not a count: it is not a whole number"),
     (["run", "--dry-run", "--mount", "data"], "--mount 'data' is not a mount: it is not HOST:CONTAINER[:ro|rw]"),
     (["models", "pull", "nope"], "no model named nope in curator-kit.toml"),

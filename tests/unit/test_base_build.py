@@ -98,7 +98,7 @@ def test_label_versions_records_the_base_images_codecs_too(monkeypatch):
         labelled.update(labels)
         return "sha256:labelled"
 
-    monkeypatch.setattr(base_build, "build_image", build_image)
+    monkeypatch.setattr("curator_kit.engine.images.build_image", build_image)  # the label-only build's
     messages: list[str] = []
     assert base_build.label_versions(None, "base:cpu", None, messages.append) == "sha256:labelled"
     assert labelled[LABEL_BASE_VERSIONS] == '{"torch":"2.14.1"}'

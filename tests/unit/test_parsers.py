@@ -216,3 +216,13 @@ def test_resources():
     assert parsers.parse_resource("cpus", "0.5") == 0.5
     assert parsers.parse_resource("cpus", 1024) == 1024.0
     assert parsers.parse_resource("nvdecs", "2") == 2 and isinstance(parsers.parse_resource("nvdecs", 2.0), int)
+
+
+def test_package_names_are_pep_508_names():
+    from curator_kit.core.parsers import parse_package_names
+
+    assert parse_package_names("vllm, cvcuda-cu12,") == ("vllm", "cvcuda-cu12")
+    assert parse_package_names("") == ()
+    for bad in ("vllm\nRUN x", "a b", "-x", "torch>=2"):
+        with pytest.raises(ParseError):
+            parse_package_names(bad)

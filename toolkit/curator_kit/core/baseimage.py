@@ -24,6 +24,7 @@ from curator_kit.core.constants import (
     bootstrap_image_tag,
 )
 from curator_kit.core.credentials import PIP_INDEX_ARGS, check_secrets_stay_out
+from curator_kit.core.parsers import ParseError, parse_package_names
 from curator_kit.core.pipconfig import PipSettings, local_path
 from curator_kit.core.redact import mask_credentials
 from curator_kit.core.sizes import human_size
@@ -224,8 +225,13 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
     # Only a variant with a recipe of its own declares these (the cpu recipe would warn of unused args).
     if variant.cuda_packages:
         build_args["CUDA_PACKAGES"] = variant.cuda_packages
-    chosen = variant.leave_out if options.leave_out is None else options.leave_out
-    leave_out = [e.strip() for e in chosen.split(",") if e.strip()]
+    if options.leave_out is None:
+        leave_out = parse_package_names(variant.leave_out)
+    else:
+        try:
+            leave_out = parse_package_names(options.leave_out)
+        except ParseError as error:
+            raise error.at("--leave-out") from None
     if variant.leave_out or options.leave_out is not None:
         build_args["LEAVE_OUT"] = ",".join(leave_out)
         if leave_out:

@@ -61,13 +61,10 @@ from curator_kit.core.kuberay_crds import (
     validate,
 )
 from curator_kit.core.podsecurity import restricted_problems
-from curator_kit.core.runplan import default_shm_bytes, pipeline_command
+from curator_kit.core.runplan import default_shm_bytes, nodes_pipeline
 from curator_kit.core.spec import (
     PipelineSpec,
-    choose_execution_mode,
-    fit_cpus,
     gpu_export_warnings,
-    gpu_fractions,
     pipeline_spec,
 )
 from curator_kit.errors import CuratorKitError
@@ -228,13 +225,11 @@ def entrypoint(manifest: Manifest, spec: PipelineSpec, options: KubeRayOptions) 
     """The pipeline command KubeRay submits, and why its execution mode."""
     node_cpus = [math.floor(quantity(options.head_cpus, "--head-cpus"))]
     node_cpus += [math.floor(quantity(options.cpus_per_worker, "--cpus-per-worker"))] * options.workers
-    fit = fit_cpus(spec, node_cpus)  # Curator's 6-CPU defaults cannot be placed on smaller pods
-    execution = choose_execution_mode(options.execution_mode or manifest.run.execution_mode, fit.spec, node_cpus)
-    ignore = manifest.run.ignore_failures if options.ignore_failures is None else options.ignore_failures
-    stage_gpus = gpu_fractions(spec, options.gpu_memory_gib)
-    command = pipeline_command(execution, ignore, stage_gpus, stage_cpus=fit.stage_cpus)
-    command = with_data_paths(command, options.input_path, options.output_path)
-    return shlex.join(command), "; ".join([f"{execution.mode}: {execution.reason}", *fit.notes])
+    nodes = nodes_pipeline(
+        manifest, spec, node_cpus, options.execution_mode, options.ignore_failures, options.gpu_memory_gib
+    )
+    command = with_data_paths(nodes.command, options.input_path, options.output_path)
+    return shlex.join(command), "; ".join([f"{nodes.execution.mode}: {nodes.execution.reason}", *nodes.notes])
 
 
 def _name(options: KubeRayOptions, project: str, warnings: list[str]) -> str:

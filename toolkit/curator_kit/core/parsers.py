@@ -440,6 +440,22 @@ def parse_requirement(text: str) -> str:
     return text
 
 
+# PEP 508's name: letters, digits, and . _ - inside.
+_PACKAGE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def parse_package_names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of Python package (or extra) names; "" is the empty list."""
+    what = "a comma-separated list of package names"
+    fix = "write names such as vllm,cvcuda-cu12, or '' for none"
+    _one_line(text, what, fix)
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in names:
+        if not _PACKAGE_NAME.fullmatch(name):
+            _refuse(text, what, f"{name!r} is not a PEP 508 name", fix)
+    return names
+
+
 # Debian policy 5.6.1: lowercase letters, digits, + - . ; two characters at least; starts alphanumeric.
 # Optionally :ARCH and =VERSION, as apt-get install takes them.
 _APT_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[0-9][A-Za-z0-9.+~:-]*)?")

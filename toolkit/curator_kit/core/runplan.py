@@ -265,6 +265,33 @@ def pipeline_command(
     return [*argv, *shares]
 
 
+@dataclass(frozen=True)
+class NodesPipeline:
+    """pipeline.py's command for nodes of known sizes, the mode it runs in and the notes on sizing."""
+
+    command: list[str]
+    execution: ExecutionChoice
+    notes: list[str]
+
+
+def nodes_pipeline(
+    manifest: Manifest,
+    spec: PipelineSpec,
+    node_cpus: list[int],
+    execution_mode: str | None,
+    ignore_failures: bool | None,
+    gpu_memory_gib: float | None,
+) -> NodesPipeline:
+    """The command a scheduler's job runs on its nodes (KubeRay pods, Slurm nodes): stages sized to the
+    nodes (`fit_cpus`), the mode for them, GPU shares of `gpu_memory_gib` cards; the manifest's [run]
+    defaults where an option is None."""
+    fit = fit_cpus(spec, node_cpus)  # Curator's 6-CPU defaults cannot be placed on smaller nodes
+    execution = choose_execution_mode(execution_mode or manifest.run.execution_mode, fit.spec, node_cpus)
+    ignore = manifest.run.ignore_failures if ignore_failures is None else ignore_failures
+    command = pipeline_command(execution, ignore, gpu_fractions(spec, gpu_memory_gib), stage_cpus=fit.stage_cpus)
+    return NodesPipeline(command, execution, fit.notes)
+
+
 def container_command(
     options: RunOptions,
     run: RunDefaults,

@@ -38,14 +38,11 @@ from curator_kit.core.constants import (
     PROJECT_DIR_IN_IMAGE,
 )
 from curator_kit.core.parsers import ParseError, Ulimit, parse_image_reference
-from curator_kit.core.runplan import SHM_MIN_BYTES, merge_ulimits, pipeline_command
+from curator_kit.core.runplan import SHM_MIN_BYTES, merge_ulimits, nodes_pipeline
 from curator_kit.core.slurmsyntax import cluster_path, memory, partition_list, slurm_word, time_limit
 from curator_kit.core.spec import (
     ExecutionChoice,
-    choose_execution_mode,
-    fit_cpus,
     gpu_export_warnings,
-    gpu_fractions,
     pipeline_spec,
 )
 from curator_kit.errors import CuratorKitError
@@ -295,12 +292,11 @@ def render_script(
         raise CuratorKitError(f"{names} need a GPU, but the nodes get none", "pass --gpus-per-node 1 or more")
     job_name = _parsed(slurm_word, options.job_name or manifest.project.name, "--job-name")
     node_cpus = [options.cpus_per_node] * options.nodes
-    fit = fit_cpus(spec, node_cpus)  # Curator's 6-CPU defaults cannot be placed on smaller nodes
-    warnings += fit.notes
-    execution = choose_execution_mode(options.execution_mode or manifest.run.execution_mode, fit.spec, node_cpus)
-    ignore = manifest.run.ignore_failures if options.ignore_failures is None else options.ignore_failures
-    stage_gpus = gpu_fractions(spec, options.gpu_memory_gib)
-    pipeline = pipeline_command(execution, ignore, stage_gpus, stage_cpus=fit.stage_cpus)
+    nodes = nodes_pipeline(
+        manifest, spec, node_cpus, options.execution_mode, options.ignore_failures, options.gpu_memory_gib
+    )
+    warnings += nodes.notes
+    execution, pipeline = nodes.execution, nodes.command
     image_text = node_image(options)
     address = "ADDRESS"  # a placeholder for the head's address, which the script learns at run time
     worker = shlex.join(ray_start_worker(address, options.cpus_per_node, gpus, None))

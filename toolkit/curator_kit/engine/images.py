@@ -165,6 +165,14 @@ def build_image(
     raise CuratorKitError("the engine finished the build without reporting an image id", "run again with --no-cache")
 
 
+def add_labels(client: docker.DockerClient, image: str, labels: dict[str, str], progress: Progress) -> str:
+    """A label-only build on top of `image`, tagged as `image`: the tag moves to an image that has the
+    labels (what a build's own steps found, recorded after it). Returns the new image id."""
+    context = BuildContext()
+    context.add_text("Dockerfile", f"FROM {image}\n")
+    return build_image(client, context, tag=image, labels=labels, progress=progress)
+
+
 def _build_events(
     client: docker.DockerClient,
     context: BuildContext,

@@ -10,10 +10,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from curator_kit.core.baseimage import BaseBuildPlan, from_image_path, stale_reason
-from curator_kit.core.buildcontext import BuildContext
-from curator_kit.core.constants import BASE_VERSIONS_IN_IMAGE, LABEL_BASE_VARIANT, LABEL_BASE_VERSIONS
+from curator_kit.core.constants import BASE_VERSIONS_IN_IMAGE, LABEL_BASE_VARIANT, LABEL_BASE_VERSIONS, LABEL_CODECS
 from curator_kit.core.sizes import human_size
 from curator_kit.engine.images import (
+    add_labels,
     build_image,
     image_exists,
     image_labels,
@@ -135,22 +135,20 @@ def label_versions(client: docker.DockerClient, tag: str, progress: Progress, lo
             "build it again with `curator-kit base build --no-cache`",
         ) from None
     log("versions  " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
-    context = BuildContext()
-    context.add_text("Dockerfile", f"FROM {tag}\n")
     labels = {LABEL_BASE_VERSIONS: json.dumps(versions, sort_keys=True, separators=(",", ":"))}
     labels |= _codec_labels(client, tag, log)
-    return build_image(client, context, tag=tag, labels=labels, progress=progress)
+    return add_labels(client, tag, labels, progress)
 
 
 def _codec_labels(client: docker.DockerClient, tag: str, log: Log) -> dict[str, str]:
     """The image's codecs (its probe, run in a container: the recipe does not carry the probe)."""
-    from curator_kit.core.codecs import codecs_in_labels, describe_codecs
-    from curator_kit.ops.imagecodecs import codec_labels
+    from curator_kit.core.codecs import describe_codecs
+    from curator_kit.ops.imagecodecs import probe_codecs
 
-    labels = codec_labels(client, tag)
-    for line in describe_codecs(codecs_in_labels(labels)):
+    codecs = probe_codecs(client, tag)
+    for line in describe_codecs(codecs):
         log(f"codecs    {line}")
-    return labels
+    return {LABEL_CODECS: codecs.to_label()}
 
 
 def ensure_base(client: docker.DockerClient, plan: BaseBuildPlan, progress: Progress, log: Log) -> str:

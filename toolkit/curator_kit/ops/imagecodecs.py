@@ -39,11 +39,7 @@ def codec_labels(client: docker.DockerClient, image: str) -> dict[str, str]:
 
 def label_codecs(client: docker.DockerClient, image: str, progress: Progress) -> tuple[str, ImageCodecs]:
     """Probe `image` and move its tag to the same image with the label; (new image id, the codecs)."""
-    from curator_kit.core.buildcontext import BuildContext
-    from curator_kit.engine.images import build_image
+    from curator_kit.engine.images import add_labels
 
     codecs = probe_codecs(client, image)
-    context = BuildContext()
-    context.add_text("Dockerfile", f"FROM {image}\n")
-    image_id = build_image(client, context, tag=image, labels={LABEL_CODECS: codecs.to_label()}, progress=progress)
-    return image_id, codecs
+    return add_labels(client, image, {LABEL_CODECS: codecs.to_label()}, progress), codecs
