@@ -1,7 +1,7 @@
 """`run --capture` then `replay` on the demo's frame_stats, on the real engine: the replayed stage
 computes the statistics the run wrote, and a stage that raises shows the user's traceback.
 
-Uses the cpu base image as it is (never rebuilt here): the test skips when the engine lacks it."""
+Uses the cpu base image, built once per machine by the shared fixture."""
 
 from __future__ import annotations
 
@@ -9,19 +9,14 @@ import json
 import re
 
 import pytest
-from conftest import BASE_TAG
 from kitcli import cli, ok
 
 
 @pytest.fixture(scope="module")
-def captured(tmp_path_factory, docker_client):
+def captured(tmp_path_factory, docker_client, curator_base_image):
     """The demo, then a run that captures what enters frame_stats."""
-    from curator_kit.engine.images import image_exists
-
-    if not image_exists(docker_client, BASE_TAG):
-        pytest.skip(f"{BASE_TAG} is not in the engine")
     root = tmp_path_factory.mktemp("capture")
-    ok(cli("demo", "--output", str(root), "--base-image", BASE_TAG, cwd=root))
+    ok(cli("demo", "--output", str(root), "--base-image", curator_base_image, cwd=root))
     project, results = root / "project", root / "captured"
     data = ("--input", str(root / "videos"), "--output", str(results))
     ok(cli("run", "--capture", "frame_stats", *data, cwd=project))

@@ -1,28 +1,23 @@
 """`--mount-code` on the real engine: a stage edit is seen by `run` and `test` without a build, and a
 manifest change only a build carries (an env) is refused with that fix.
 
-Uses the cpu base image as it is (never rebuilt here): the test skips when the engine lacks it."""
+Uses the cpu base image, built once per machine by the shared fixture."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
-from conftest import BASE_TAG
 from kitcli import cli, ok
 
 MARKER = "mount-code-marker"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, docker_client):
+def built(tmp_path_factory, docker_client, curator_base_image):
     """A project built once; the tests edit its working tree afterwards."""
-    from curator_kit.engine.images import image_exists
-
-    if not image_exists(docker_client, BASE_TAG):
-        pytest.skip(f"{BASE_TAG} is not in the engine")
     root = tmp_path_factory.mktemp("mount-code")
-    ok(cli("init", "mc", "--base-image", BASE_TAG, cwd=root))
+    ok(cli("init", "mc", "--base-image", curator_base_image, cwd=root))
     project = root / "mc"
     ok(cli("new-stage", "touch", "--cpus", "0.5", cwd=project))
     tag = f"curator-kit-test/mc:{uuid.uuid4().hex[:8]}"
