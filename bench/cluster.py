@@ -21,10 +21,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from curator_kit.core.constants import DEFAULT_BASE_IMAGE, bench_image_tag
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import curator_kit
 
-TAG = "curator-kit-bench/cluster:latest"
+TAG = bench_image_tag("cluster")
 STAGE = '''"""WhereStage: decodes every clip (CPU work, as a filter stage does) and records where it ran."""
 
 import io
@@ -87,7 +89,7 @@ def clips(output: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-image", default="curator-kit/base:1.4.0-cpu")
+    parser.add_argument("--base-image", default=DEFAULT_BASE_IMAGE)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--videos", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=10.0)

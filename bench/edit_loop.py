@@ -3,7 +3,7 @@
 `run --limit 1`, and edit -> build -> `run --execution-mode batch`, the small-host plan before stages
 were scaled to stream). Prints the times and their ratios.
 
-    python bench/edit_loop.py [--base-image curator-kit/base:1.4.0-cpu] [--repeat 2]
+    python bench/edit_loop.py [--base-image IMAGE] [--repeat 2]
 
 Needs a Docker engine and the base image. `curator-kit demo` makes the project, samples and image
 first (its time is not counted); each loop appends a comment to stages/frame_stats.py.
@@ -18,13 +18,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from curator_kit.core.constants import DEFAULT_BASE_IMAGE, MODE_BATCH
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import curator_kit
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-image", default="curator-kit/base:1.4.0-cpu")
+    parser.add_argument("--base-image", default=DEFAULT_BASE_IMAGE)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ck-bench-") as tmp:
@@ -55,7 +57,7 @@ def main() -> None:
             stage.write_text(stage.read_text() + f"\n# edit {round_number} d\n")
             shutil.rmtree(results, ignore_errors=True)
             build = curator_kit("build", cwd=project)
-            rebuilt_batch.append(build + curator_kit("run", "--execution-mode", "batch", *data, cwd=project))
+            rebuilt_batch.append(build + curator_kit("run", "--execution-mode", MODE_BATCH, *data, cwd=project))
     fast, slow, slow_one, batch = (statistics.median(t) for t in (mounted, rebuilt, rebuilt_limited, rebuilt_batch))
     replay_time = statistics.median(replayed)
     print(f"edit -> run --mount-code --limit 1:  {fast:7.2f} s  (median of {args.repeat})")

@@ -1,7 +1,7 @@
 """The demo's full `curator-kit run` on this host: the default plan against Xenna's batch mode, with
 their outputs compared byte for byte. Prints the times, the ratio and what each plan ran.
 
-    python bench/full_run.py [--base-image curator-kit/base:1.4.0-cpu] [--repeat 2]
+    python bench/full_run.py [--base-image IMAGE] [--repeat 2]
 
 On a host whose cores cannot hold one worker of every stage at the stages' declared CPUs (the demo
 needs 5 CPUs; 2 cores stream on int(0.95 x 2) = 1), the default plan streams with every stage's CPUs
@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from curator_kit.core.constants import DEFAULT_BASE_IMAGE, MODE_BATCH
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import curator_kit
@@ -46,14 +48,14 @@ def differences(left: Path, right: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-image", default="curator-kit/base:1.4.0-cpu")
+    parser.add_argument("--base-image", default=DEFAULT_BASE_IMAGE)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ck-bench-") as tmp:
         root = Path(tmp)
         curator_kit("demo", "--output", str(root), "--base-image", args.base_image, cwd=root)
         project, videos = root / "project", root / "videos"
-        plans = {"default": (), "batch": ("--execution-mode", "batch")}
+        plans = {"default": (), "batch": ("--execution-mode", MODE_BATCH)}
         times: dict[str, list[float]] = {name: [] for name in plans}
         for round_number in range(args.repeat):
             for name, extra in plans.items():

@@ -1,7 +1,7 @@
 """Cold build vs. warm rebuild after editing one stage file, for a scaffolded project with two
 stages and an env (apt + pip). Prints both times and their ratio from one run.
 
-    python bench/rebuild.py [--base-image curator-kit/base:1.4.0-cpu]
+    python bench/rebuild.py [--base-image IMAGE]
 
 Needs a Docker engine and the base image (`curator-kit base build`).
 """
@@ -13,15 +13,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+from curator_kit.core.constants import DEFAULT_BASE_IMAGE, bench_image_tag
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import curator_kit
 
-TAG = "curator-kit-bench/rebuild:latest"
+TAG = bench_image_tag("rebuild")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-image", default="curator-kit/base:1.4.0-cpu")
+    parser.add_argument("--base-image", default=DEFAULT_BASE_IMAGE)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ck-bench-") as tmp:
         root = Path(tmp)

@@ -1,7 +1,7 @@
 """What `curator-kit run` costs over the plain `docker run` it stands for, and what its /dev/shm
 sizing buys over Docker's 64 MB default. One run each, printed with their ratios.
 
-    python bench/run_overhead.py [--base-image curator-kit/base:1.4.0-cpu] [--videos 6] [--seconds 8]
+    python bench/run_overhead.py [--base-image IMAGE] [--videos 6] [--seconds 8]
 
 Scaffolds a project in a temporary directory (one custom stage that decodes every clip, the init
 template's [clipping]: fixed-stride clips transcoded with libopenh264), builds it on the base image
@@ -27,6 +27,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from curator_kit.core.constants import DEFAULT_BASE_IMAGE, bench_image_tag
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import curator_kit
@@ -67,7 +69,7 @@ def clips_written(output: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-image", default="curator-kit/base:1.4.0-cpu")
+    parser.add_argument("--base-image", default=DEFAULT_BASE_IMAGE)
     parser.add_argument("--videos", type=int, default=6, help="sample videos [default: 6]")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each [default: 8]")
     args = parser.parse_args()
@@ -80,7 +82,7 @@ def main() -> None:
         client.images.get(args.base_image)
     except docker.errors.ImageNotFound:
         sys.exit(f"{args.base_image} is not in the engine: build it with `curator-kit base build`")
-    tag = f"curator-kit-bench/run-overhead:{uuid.uuid4().hex[:8]}"
+    tag = bench_image_tag("run-overhead", uuid.uuid4().hex[:8])
     ck = [sys.executable, "-m", "curator_kit"]
     with tempfile.TemporaryDirectory(prefix="ck-bench-run-") as tmp:
         root = Path(tmp)

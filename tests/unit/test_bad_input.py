@@ -6,14 +6,23 @@ The injection cases are the hardening issue's reproductions: a value with a newl
 into a Dockerfile, would have become an instruction of its own.
 """
 
+import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
+from curator_kit.core.dropreasons import REASONS, DominantDrop, dominant_drop
+from curator_kit.core.runsummary import RunSummary
+from curator_kit.errors import CuratorKitError
 
 INJECTED_REVISION = "main\nRUN echo INJECTED > /injected #"
 IMAGE = ("--image", "demo:never-built")  # plans need an image name; none is built or asked for here
+SLURM = ["export", "slurm", *IMAGE, "--input", "/shared/in", "--output", "/shared/out"]
+MISSING_FOLDER = "the folder missing does not exist"
+RAY_NODES = "not a number of Ray nodes: it is above 4096, twice the 2,000 nodes of Ray's published scalability"
+LOCAL_WORKERS = "not a number of workers: it is above 1000, the most one host's Docker network holds"
+POD_PATH = "not a path in the pods: pod paths must be absolute"
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
@@ -27,6 +36,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     assert result.exit_code == 0, result.output
     monkeypatch.chdir(tmp_path / "demo")
     (tmp_path / "demo" / "stages-link").symlink_to("stages")  # the same directory under another name
+    (tmp_path / "demo" / "input").mkdir()  # runs refuse an input that is not there before anything else
     return tmp_path / "demo"
 
 
@@ -111,7 +121,8 @@ CLI_CASES = [
     (["run", *IMAGE, "--dry-run", "--input", "stages", "--output", "."], "--input stages is inside --output ."),
     (["run", *IMAGE, "--input", "stages", "--output", "stages-link"], "--input stages and --output stages-link are"),
     # run: paths and numbers the host cannot give; mounts that open the host
-    (["run", *IMAGE, "--input", "stages", "--output", "/proc/x"], "cannot create the output directory /proc/x"),
+    # Every check comes before the output directory is made: the image that is not built is refused first.
+    (["run", *IMAGE, "--input", "stages", "--output", "/proc/x"], "image demo:never-built is not in the Docker"),
     (["run", *IMAGE, "--dry-run", "--shm-size", "1p"], "--shm-size 1048576.00 GiB is more than the"),
     (["run", *IMAGE, "--dry-run", "--mount", "/:/host:ro"], "mount / -> /host hands the container the host's whole"),
     (["run", *IMAGE, "--dry-run", "--mount", "/var/run:/r"], "mount /run -> /r hands the container the Docker"),
@@ -133,6 +144,44 @@ CLI_CASES = [
     (["new-stage", "conftest", "--force"], "stage name 'conftest' is reserved: pytest reads conftest.py"),
     (["new-writer", "setup", "--force"], "writer name 'setup' is reserved"),
     (["new-model", "__init__", "--hf-repo", "a/b", "--force"], "model name '__init__' is reserved"),
+    # issue 25: -o into a missing folder (one check, cli.output), refused before any work
+    (["dockerfile", "-o", "missing/Dockerfile"], f"cannot write missing/Dockerfile: {MISSING_FOLDER}"),
+    (["spec", "-o", "missing/spec.json"], f"cannot write missing/spec.json: {MISSING_FOLDER}"),
+    (["export", "kuberay", *IMAGE, "-o", "missing/job.yaml"], f"cannot write missing/job.yaml: {MISSING_FOLDER}"),
+    ([*SLURM, "-o", "missing/job.sbatch"], f"cannot write missing/job.sbatch: {MISSING_FOLDER}"),
+    # issue 25: cluster sizes bounded when parsed (core.constants says why), whatever the digits
+    (["export", "kuberay", *IMAGE, "--workers", "99999999999"], f"--workers '99999999999' is {RAY_NODES}"),
+    (["cluster", "up", "--image", "x:1", "--workers", "99999999999", "--dry-run"], "--workers '99999999999' is not"),
+    (["cluster", "up", "--workers", "100000", "--dry-run"], f"--workers '100000' is {LOCAL_WORKERS}"),
+    ([*SLURM, "--nodes", "10000000"], f"--nodes '10000000' is {RAY_NODES}"),
+    ([*SLURM, "--nodes", "100000000"], f"--nodes '100000000' is {RAY_NODES}"),
+    ([*SLURM, "--nodes", "9" * 5000], "--nodes '9999"),  # more digits than int() converts
+    (["export", "kuberay", *IMAGE, "--workers", "0"], "--workers '0' is not a number of Ray nodes: it is less than 1"),
+    # issue 25: integers a manifest cannot hold (TOML's signed 64 bits; one rule, core.parsers)
+    (["new-stage", "beta", "--batch-size", "99999999999999999999"], "--batch-size '99999999999999999999' is not a"),
+    (["new-stage", "beta", "--batch-size", "0"], "--batch-size '0' is not a batch size: it is less than 1"),
+    (
+        ["add", "fixed_stride", "--param", "limit_clips=99999999999999999999999"],
+        "--param 'limit_clips=99999999999999999999999' is not a parameter: 99999999999999999999999 is beyond TOML's",
+    ),
+    (["add", "motion_filter", "--param", "score_only=[1, -9223372036854775809]"], "--param 'score_only=[1, -92"),
+    # issue 25: a project stage may not take a built-in's name (core.names, also at manifest load)
+    (["new-stage", "transcoding"], "stage name 'transcoding' is the name of Curator's built-in stage 'transcoding'"),
+    (["new-stage", "fixed_stride"], "stage name 'fixed_stride' is the name of Curator's built-in stage"),
+    (["new-writer", "previews"], "writer name 'previews' is the name of Curator's built-in stage 'previews'"),
+    (["add", "motion_filter", "--name", "previews"], "curator-kit.toml: stage name 'previews' is the name of"),
+    # issue 25: the suggestion for an invalid name is a valid one
+    (["new-stage", "blür"], "stage name 'blür' is not lowercase snake_case of ASCII letters -- use 'blur' instead"),
+    (["new-stage", "Ünïcödé_Stage"], "stage name 'Ünïcödé_Stage' is not lowercase snake_case of ASCII letters -- use"),
+    # issue 25: pods have no working directory of ours: their paths are absolute (or URLs)
+    (["export", "kuberay", *IMAGE, "--output", "rayjob.yaml"], f"--output 'rayjob.yaml' is {POD_PATH}"),
+    (["export", "kuberay", *IMAGE, "--input", "in"], f"--input 'in' is {POD_PATH}"),
+    # issue 25: a release curator-kit does not support is refused at init, naming those it does
+    (["init", "ok", "--curator-version", "9.9.9"], "nemo-curator 9.9.9 is not a release curator-kit supports: it"),
+    (["init", "ok", "--curator-version", "1.0.0"], "nemo-curator 1.0.0 is not a release curator-kit supports"),
+    # issue 25: one list of variants (base-images/*/variant.toml) for doctor and base build
+    (["doctor", "--variant", "foo"], "--variant 'foo' is not one of cpu, cuda"),
+    (["base", "build", "--variant", "foo", "--dry-run"], "--variant 'foo' is not one of cpu, cuda"),
 ]
 
 
@@ -168,6 +217,16 @@ MANIFEST_CASES = [
     (BASE + MODEL + f'revision = "{INJECTED_REVISION.encode("unicode_escape").decode()}"\n', 7, "models[0].revision"),
     (BASE + MODEL + 'files = ["../x"]\n', 7, "models[0].files[0] = '../x' is not a repository file"),
     (BASE + '[build]\npip_index_url = "https://x/simple\\n--trusted-host evil"\n', 3, "build.pip_index_url = "),
+    # issue 25: integers beyond TOML's signed 64 bits (tomllib reads them; other readers do not), anywhere
+    (BASE + STAGE + "batch_size = 99999999999999999999\n", 6, "stages[0].batch_size = 99999999999999999999 is not a"),
+    (
+        BASE + '[[stages]]\nname = "fixed_stride"\nbuiltin = "fixed_stride"\n[stages.params]\nlimit_clips = 2e0\n'
+        "clip_len_s = -99999999999999999999\n",
+        7,
+        "stages[0].params.clip_len_s = -99999999999999999999 is not a TOML integer: it is beyond TOML's signed",
+    ),
+    # issue 25: a project stage may not take a built-in's name, in the file as on the command line
+    (BASE + STAGE.replace('"evil"', '"transcoding"', 1), 2, "stage name 'transcoding' is the name of Curator's"),
 ]
 
 
@@ -194,7 +253,7 @@ def test_manifest_mounts_that_open_the_host(project: Path, command: list[str], m
     result = CliRunner().invoke(main, command)
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert result.exit_code == 1 and len(errors) == 1, result.output
-    assert why in errors[0] and errors[0].endswith("or pass --allow-host-mount if that is what you mean")
+    assert why in errors[0] and errors[0].endswith("or pass --allow-host-mount if that is what you mean [host-mount]")
     assert snapshot(project.parent) == before
     allowed = CliRunner().invoke(main, [*command, "--allow-host-mount"])
     assert allowed.exit_code == 0, allowed.output
@@ -205,3 +264,91 @@ def test_new_env_refuses_a_manifest_it_could_only_rewrite(project: Path) -> None
     # Old main rewrote the whole file here (dump_manifest), and the team's comment was gone.
     (project / "curator-kit.toml").write_text('# the team\'s notes\nenvs = {}\n[project]\nname = "demo"\n')
     assert_refused(project.parent, ["new-env", "torch", "--pip", "torch"], "curator-kit.toml writes `envs` in a shape")
+
+
+def test_a_second_writer_is_refused_naming_the_first(project: Path) -> None:
+    first = CliRunner().invoke(main, ["new-writer", "shards"])
+    assert first.exit_code == 0, first.output
+    message = "the project already has a writer, shards (stages/shards.py), and a pipeline runs one -- edit shards"
+    assert_refused(project.parent, ["new-writer", "catalog"], message)
+
+
+@pytest.mark.parametrize("command", [["stages"], ["spec"], ["build", "--dry-run"]])
+def test_a_stage_module_without_its_file(project: Path, command: list[str]) -> None:
+    manifest = project / "curator-kit.toml"
+    text = manifest.read_text().rstrip("\n") + "\n\n"
+    line = text.count("\n") + 3  # [[stages]], name, then module
+    manifest.write_text(text + '[[stages]]\nname = "ghost"\nmodule = "stages.nosuch"\nclass = "GhostStage"\n')
+    message = (
+        f"curator-kit.toml:{line}: stages[0].module = 'stages.nosuch' names no file of the project: "
+        "neither stages/nosuch.py nor stages/nosuch/__init__.py exists -- create stages/nosuch.py"
+    )
+    assert_refused(project.parent, command, message)
+
+
+def test_replay_without_a_capture_says_where_it_looked(project: Path) -> None:
+    looked = project.resolve() / "output" / "curator-kit-capture" / "transcoding"
+    message = f"no capture at {looked} -- pass the --output of the run that captured"
+    assert_refused(project.parent, ["replay", "transcoding", *IMAGE, "--dry-run"], message)
+    elsewhere = project.parent / "elsewhere"
+    assert_refused(project.parent, ["replay", "transcoding", "--output", str(elsewhere), *IMAGE], "no capture at")
+
+
+def test_replay_without_output_reads_the_last_capture(project: Path) -> None:
+    from curator_kit.core.capture import replay_output
+    from curator_kit.ops.capture import remember_capture
+
+    elsewhere = project.parent / "elsewhere"
+    (elsewhere / "curator-kit-capture" / "transcoding").mkdir(parents=True)
+    remember_capture(project, elsewhere, "transcoding")
+    assert replay_output(project, None, "transcoding") == (
+        elsewhere.resolve(),
+        f"no --output: replaying the last capture, in {elsewhere.resolve()}",
+    )
+    assert replay_output(project, elsewhere, "transcoding") == (elsewhere, "")  # named: no note
+    with pytest.raises(CuratorKitError, match=r"no capture at .*/output/curator-kit-capture/fixed_stride"):
+        replay_output(project, None, "fixed_stride")  # the last capture holds another stage only
+
+
+# issue 25: every clip dropped for one reason. Not a refusal: `run`'s summary and `report` name the
+# reason behind most dropped clips, by its code (the error key the stage left), and its fix.
+
+
+def test_the_run_summary_names_the_dominant_drop_reason_and_its_fix() -> None:
+    summary = RunSummary(videos_found=3, videos_processed=3, clips_filtered=15, drop_reasons={"motion_decode": 15})
+    lines = summary.lines()
+    assert lines[2].startswith("dropped    all 15 dropped clip(s) for motion_decode: Curator's motion-vector decode")
+    assert lines[3].startswith("fix        feed inputs at least 256 px on each side")
+    mixed = RunSummary(clips_filtered=10, drop_reasons={"motion_decode": 5, "my_filter": 5})
+    assert not any(line.startswith("dropped") for line in mixed.lines())  # no reason behind most of them
+    own = RunSummary(clips_filtered=4, drop_reasons={"my_filter": 3, "buffer": 1})
+    assert own.lines()[2:4] == [
+        "dropped    3 of 4 dropped clip(s) for my_filter",
+        "fix        see what the stage my_filter checks",
+    ]
+    assert RunSummary.from_dict({"format": 1, "drop_reasons": ["motion_decode"]}) == RunSummary()  # not counts
+
+
+def test_the_report_names_the_dominant_drop_reason_and_its_fix(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    uuids = [f"{i:08d}-0000-5000-8000-000000000000" for i in range(15)]
+    for uuid in uuids:  # 320x240 inputs: Curator's motion decode refuses every clip, the motion filter drops it
+        meta = {"span_uuid": uuid, "source_video": "/data/input/a.mp4", "duration_span": [0, 2], "valid": False}
+        meta.update(clip_location=f"/data/output/filtered_clips/{uuid}.mp4", errors=["motion_decode"])
+        path = results / "metas" / "v0" / f"{uuid}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(meta))
+    chunk = results / "processed_clip_chunks" / "a.mp4_0.json"
+    chunk.parent.mkdir(parents=True)
+    chunk.write_text(json.dumps({"video": "/data/input/a.mp4", "clips": [], "filtered_clips": uuids}))
+    result = CliRunner().invoke(main, ["report", str(results), "--frames", "0"])
+    assert result.exit_code == 0, result.output
+    assert "dropped: all 15 dropped clip(s) for motion_decode: Curator's motion-vector decode" in result.output
+    assert "-- fix: feed inputs at least 256 px on each side" in result.output
+    page = (results / "report" / "index.html").read_text()
+    assert 'id="dominant-drop" data-code="motion_decode"' in page and "Fix: feed inputs at least 256 px" in page
+
+
+def test_dominant_drop_needs_more_than_half() -> None:
+    assert dominant_drop({}, 0) is None and dominant_drop({"buffer": 1}, 2) is None
+    assert dominant_drop({"buffer": 2, "motion_decode": 2}, 3) == DominantDrop("buffer", 2, 3, REASONS["buffer"])

@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
 from curator_kit.core.constants import MODEL_DIR_IN_IMAGE
+from curator_kit.core.findings import Code, Severity, decide, refusals
 from curator_kit.core.manifest import Manifest, ProjectInfo, StageSpec, load_manifest
 from curator_kit.core.parsers import Mount
-from curator_kit.core.preflight import EngineFacts, decide, judge
+from curator_kit.core.preflight import EngineFacts, judge
 from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
 from curator_kit.core.spec import resolve_spec
 from curator_kit.errors import CuratorKitError
@@ -148,7 +149,9 @@ def test_the_plan_sizes_curators_cpus_to_the_host_and_says_so(tmp_path):
         "--stage-cpus",
         "MotionVectorDecodeStage=2",
     ]
-    assert any(note.startswith("CPUs sized to this host (2 cores): ClipTranscodingStage 6 -> 2") for note in plan.notes)
+    sized = [f for f in plan.findings if f.code is Code.CPUS_SIZED]
+    assert all(f.severity is Severity.NOTE for f in sized)
+    assert any(f.message.startswith("CPUs sized to this host (2 cores): ClipTranscodingStage 6 -> 2") for f in sized)
     assert plan.execution.mode == "streaming"
     assert "ClipTranscodingStage 2 + MotionVectorDecodeStage 2" in plan.execution.reason
 
@@ -163,9 +166,11 @@ def test_preflight_refuses_builtins_whose_weights_are_absent(tmp_path):
             builtin("aesthetic_filter", num_gpus_per_worker=0.0),
         ],
     )
-    verdict = judge(plan_of(manifest, tmp_path), ENGINE, [])
-    assert verdict.refusals == [
+    found = judge(plan_of(manifest, tmp_path), ENGINE, [])
+    assert [(f.code, f.severity, f.message, f.fix) for f in refusals(found)] == [
         (
+            Code.WEIGHTS_MISSING,
+            Severity.REFUSE,
             "aesthetic_filter (aesthetic_filter) needs model weights openai/clip-vit-large-patch14, "
             f"ttj/sac-logos-ava1-l14-linearMSE, absent from {MODEL_DIR_IN_IMAGE} (nothing mounted)",
             f"mount a directory holding them: --mount DIR:{MODEL_DIR_IN_IMAGE}:ro, "
@@ -175,13 +180,14 @@ def test_preflight_refuses_builtins_whose_weights_are_absent(tmp_path):
     models = tmp_path / "models"
     (models / "openai" / "clip-vit-large-patch14").mkdir(parents=True)
     mount = (Mount(str(models), MODEL_DIR_IN_IMAGE, read_only=True),)
-    with pytest.raises(CuratorKitError, match=f"ttj/sac-logos-ava1-l14-linearMSE, absent from {models}"):
-        decide(judge(plan_of(manifest, tmp_path, mount), ENGINE, []), force=False)
+    with pytest.raises(CuratorKitError, match=f"ttj/sac-logos-ava1-l14-linearMSE, absent from {models}") as raised:
+        decide(judge(plan_of(manifest, tmp_path, mount), ENGINE, []), force=True)  # missing weights: no --force
+    assert raised.value.code == Code.WEIGHTS_MISSING.value
     (models / "ttj" / "sac-logos-ava1-l14-linearMSE").mkdir(parents=True)
-    assert judge(plan_of(manifest, tmp_path, mount), ENGINE, []).refusals == []
+    assert refusals(judge(plan_of(manifest, tmp_path, mount), ENGINE, [])) == []
     # One mount per model directory counts too (a cache may mount each model on its own).
     per_model = tuple(
         Mount(str(models / weight), f"{MODEL_DIR_IN_IMAGE}/{weight}", read_only=True)
         for weight in ("openai/clip-vit-large-patch14", "ttj/sac-logos-ava1-l14-linearMSE")
     )
-    assert judge(plan_of(manifest, tmp_path, per_model), ENGINE, []).refusals == []
+    assert refusals(judge(plan_of(manifest, tmp_path, per_model), ENGINE, [])) == []

@@ -14,6 +14,9 @@ def project(tmp_path: Path, built: str | None = "demo:latest") -> Path:
     root = tmp_path / "proj"
     root.mkdir()
     (root / "curator-kit.toml").write_text('[project]\nname = "demo"\n' + STAGE)
+    (root / "stages").mkdir()
+    (root / "stages" / "probe.py").write_text("")  # the module STAGE names: load_manifest looks for it
+    (root / "input").mkdir()  # plans refuse an input directory that is not there (input-missing)
     if built:
         (root / ".curator-kit").mkdir()
         (root / ".curator-kit" / "last-build.json").write_text(json.dumps({"image": built, "image_id": "sha256:1"}))
@@ -37,14 +40,18 @@ def test_cluster_up_dry_run(tmp_path):
     assert shlex.split(docker[-1])[-5:-3] == ["--address=demo-ray-head:6379", "--num-cpus=2"]
 
 
-def test_cluster_up_without_a_build_says_build_first(tmp_path):
-    result = invoke("cluster", "up", "--project", str(project(tmp_path, built=None)), "--dry-run")
-    assert result.exit_code == 1 and "run `curator-kit build` first" in result.output
+def test_cluster_up_plans_before_the_first_build(tmp_path):
+    """The dry run plans the tag `build` would give, from the working tree; the engine's check says
+    the image is not built (a warning in the dry run, the refusal of the real command)."""
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    result = invoke("cluster", "up", "--project", str(project(tmp_path, built=None)), "--dry-run", env=env)
+    assert result.exit_code == 0, result.output
+    assert "image      demo:latest" in result.output
+    assert "planned from the working tree: no engine answers" in result.output
 
 
 def test_cluster_commands_say_when_no_engine_answers(tmp_path):
     root = project(tmp_path)
-    (root / "input").mkdir()
     env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
     for args in (["up"], ["down"], ["status"]):
         result = invoke("cluster", *args, "--project", str(root), env=env)

@@ -20,13 +20,21 @@ from curator_kit.core.clusterplan import (
     parse_ray_nodes,
     plan_cluster,
     plan_ray_run,
-    with_data_paths,
     worker_gpus,
 )
-from curator_kit.core.constants import LABEL_CLUSTER, LABEL_CLUSTER_CODE, LABEL_PROJECT, LABEL_RAY_CPUS, LABEL_ROLE
+from curator_kit.core.constants import (
+    LABEL_CLUSTER,
+    LABEL_CLUSTER_CODE,
+    LABEL_PROJECT,
+    LABEL_RAY_CPUS,
+    LABEL_ROLE,
+    PIPELINE_IN_IMAGE,
+)
 from curator_kit.core.devices import NO_GPU, GpuRequest, HostGpu
+from curator_kit.core.findings import Code, Severity, codes, refusals
 from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.core.parsers import Mount, parse_gpus, parse_gpus_per_worker, parse_size
+from curator_kit.core.placement import PipelineOptions, pipeline_command
 from curator_kit.core.preflight import EngineFacts
 from curator_kit.core.runplan import HostFacts, RunOptions
 from curator_kit.core.spec import PipelineSpec, SpecStage, choose_execution_mode, resolve_spec
@@ -36,6 +44,11 @@ from curator_kit.errors import CuratorKitError
 GIB = 2**30
 HOST = HostFacts(cpus=2, memory_bytes=24 * GIB, uid=1000, gid=1001)
 CAPPED = replace(HOST, memlock_cap=8388608)
+
+
+def said(findings, code: Code) -> list[str]:
+    """The messages of the notes (never refusals) a plan found with `code`."""
+    return [f.message for f in findings if f.code is code and f.severity is Severity.NOTE]
 
 
 def spec_of(manifest: Manifest, project_dir: Path) -> PipelineSpec:
@@ -99,7 +112,7 @@ def test_shm_is_shared_out_and_the_object_store_fits_it(tmp_path):
     # 35% of 24 GiB shared by head, 2 workers and a driver; the store stays inside shm (Ray uses /tmp otherwise)
     assert plan.node_shm_bytes == int(24 * GIB * 0.35) // 4 // 2**20 * 2**20
     assert plan.object_store_bytes < plan.node_shm_bytes
-    assert any("shared by 4 nodes" in note for note in plan.notes)
+    assert any("shared by 4 nodes" in note for note in said(plan.findings, Code.SHM_DEFAULT))
     small = plan_cluster(
         manifest(),
         spec_of(manifest(), tmp_path),
@@ -125,8 +138,8 @@ def test_shm_is_shared_out_and_the_object_store_fits_it(tmp_path):
 def test_memlock_cap_and_oversubscription_are_noted(tmp_path):
     plan = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path), CAPPED)
     assert ("memlock", 8388608, 8388608) in plan.head.ulimits
-    assert any(note.startswith("memlock 8388608") for note in plan.notes)
-    assert any("4 logical CPUs (with a driver) on 2 cores" in note for note in plan.notes)
+    assert any(note.startswith("memlock 8388608") for note in said(plan.findings, Code.MEMLOCK_CAP))
+    assert any("4 logical CPUs (with a driver) on 2 cores" in n for n in said(plan.findings, Code.CPUS_OVERCOMMITTED))
     wide = plan_cluster(
         manifest(),
         spec_of(manifest(), tmp_path),
@@ -134,7 +147,7 @@ def test_memlock_cap_and_oversubscription_are_noted(tmp_path):
         cluster_options(tmp_path, workers=2),
         replace(HOST, cpus=16),
     )
-    assert wide.node_cpus == [1, 7, 7] and not any("logical CPUs" in n for n in wide.notes)
+    assert wide.node_cpus == [1, 7, 7] and Code.CPUS_OVERCOMMITTED not in codes(wide.findings)
 
 
 def test_docker_lines_make_the_same_cluster(tmp_path):
@@ -261,7 +274,7 @@ def test_mount_code_mounts_the_code_on_every_node_and_says_so_in_a_label(tmp_pat
             (m.source, m.target, m.read_only) for m in node.mounts
         ]
         assert node.labels[LABEL_CLUSTER_CODE] == "mounted"
-    assert any(note.startswith("code mounted read-only") for note in plan.notes)
+    assert any(note.startswith("code mounted read-only") for note in said(plan.findings, Code.CODE_MOUNTED))
     labels = plan.head.labels
     assert cluster_info(labels, "demo-ray-head", "sha256:" + "a" * 64, [labels]).code_mounted
     plain = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path), HOST)
@@ -328,7 +341,7 @@ def test_driver_for_an_external_cluster_keeps_the_paths(tmp_path):
     assert [(m.source, m.target) for m in plan.mounts] == [(source_in, source_in), (source_out, source_out)]
     assert f"--input {source_in} --output {source_out}" in plan.command[2]
     assert "--object-store-memory" not in plan.command[2]
-    assert any("every node of the cluster must see them" in note for note in plan.notes)
+    assert any("every node of the cluster must see them" in note for note in said(plan.findings, Code.PATHS_SHARED))
     on_network = plan_ray_run(
         manifest(),
         spec_of(manifest(), tmp_path),
@@ -344,11 +357,16 @@ def test_driver_for_an_external_cluster_keeps_the_paths(tmp_path):
     assert argv[:3] == ["docker", "run", "--rm"] and argv[argv.index("--network") + 1] == "n1"
 
 
-def test_with_data_paths():
-    command = ["python", "p.py", "--input", "/data/input", "--output", "/data/output", "--x", "--input"]
-    assert with_data_paths(command, "s3://b/in", "/o") == [
-        "python", "p.py", "--input", "s3://b/in", "--output", "/o", "--x", "--input",
-    ]  # fmt: skip
+def test_the_pipeline_command_takes_the_data_paths_it_is_given():
+    # What with_data_paths rewrote after the fact is now an option of the one placement: the command is
+    # made with the paths, once each, and the defaults are the container's own mounts.
+    execution = choose_execution_mode("batch", spec_needing(1.0), [4])
+    given = PipelineOptions("batch", ignore_failures=True, input_path="s3://b/in", output_path="/o")
+    command = pipeline_command(execution, given)
+    assert command[:6] == ["python", PIPELINE_IN_IMAGE, "--input", "s3://b/in", "--output", "/o"]
+    assert command.count("--input") == 1 and command.count("--output") == 1
+    default = pipeline_command(execution, PipelineOptions("batch", ignore_failures=True))
+    assert default[2:6] == ["--input", "/data/input", "--output", "/data/output"]
 
 
 def stub_ray(tmp_path: Path) -> tuple[dict[str, str], Path]:
@@ -410,12 +428,18 @@ NVIDIA = EngineFacts(runtimes=("nvidia", "runc"), nvidia_hook=True)
 
 
 def test_judge_cluster(tmp_path):
+    (tmp_path / "in").mkdir()  # the plan's own findings then hold only the GPUs' ones
     gpu_manifest = manifest([GPU_STAGE])
     plain = plan_cluster(gpu_manifest, spec_of(gpu_manifest, tmp_path), tmp_path, cluster_options(tmp_path), HOST)
-    verdict = judge_cluster(plain, NVIDIA, [])
-    assert verdict.refusals == [
-        ("stage 'embed' needs a GPU but the run asks for none", "pass --gpus-per-worker 1 (or all)")
+    # GPU stages on workers without GPUs are the cluster plan's own finding (plan_cluster placed the stages).
+    assert [(f.code, f.message, f.fix) for f in refusals(plain.findings)] == [
+        (
+            Code.GPU_STAGE_WITHOUT_GPU,
+            "stage 'embed' needs a GPU but the nodes that run it get none",
+            "pass --gpus-per-worker 1 (or all)",
+        )
     ]
+    assert refusals(judge_cluster(plain, NVIDIA, [])) == []
     gpus = plan_cluster(
         gpu_manifest,
         spec_of(gpu_manifest, tmp_path),
@@ -423,12 +447,15 @@ def test_judge_cluster(tmp_path):
         cluster_options(tmp_path, gpus_per_worker=parse_gpus_per_worker("1")),
         HOST,
     )
-    assert judge_cluster(gpus, NVIDIA, []).refusals == []
-    bare = judge_cluster(gpus, EngineFacts(runtimes=("runc",)), [])
-    assert bare.problems and "no NVIDIA support" in bare.problems[0] and len(bare.problems) == 1  # once, not per worker
+    assert refusals(gpus.findings) == [] and refusals(judge_cluster(gpus, NVIDIA, [])) == []
+    bare = refusals(judge_cluster(gpus, EngineFacts(runtimes=("runc",)), []))
+    assert codes(bare) == [Code.NO_NVIDIA_SUPPORT]  # once, not per worker
+    assert "no NVIDIA support" in bare[0].message
     one_gpu = [HostGpu(0, "NVIDIA L4", 23034)]
-    short = judge_cluster(gpus, NVIDIA, one_gpu)
-    assert short.problems == ["2 workers x 1 GPU(s) need GPUs 0-1, but this host has 1"]
+    short = refusals(judge_cluster(gpus, NVIDIA, one_gpu))
+    assert [(f.code, f.message) for f in short] == [
+        (Code.GPUS_BEYOND_HOST, "2 workers x 1 GPU(s) need GPUs 0-1, but this host has 1")
+    ]
 
 
 def test_the_driver_sizes_memory_stages_for_the_clusters_cards(tmp_path):
@@ -536,7 +563,9 @@ def test_a_cluster_from_before_token_authentication_is_named(tmp_path):
         manifest(), spec_of(manifest(), tmp_path), tmp_path, run_options(tmp_path), HOST,
         RayTarget(cluster.ray_address, cluster),
     )  # fmt: skip
-    assert "the cluster was started without Ray token authentication: `cluster down` and `cluster up`" in plan.notes
+    assert "the cluster was started without Ray token authentication: `cluster down` and `cluster up`" in said(
+        plan.findings, Code.RAY_NO_AUTH
+    )
 
 
 def test_stages_too_big_for_any_node_are_sized_to_the_clusters_nodes(tmp_path):
@@ -547,7 +576,7 @@ def test_stages_too_big_for_any_node_are_sized_to_the_clusters_nodes(tmp_path):
     cluster = cluster_info(up.head.labels, "demo-ray-head", "sha256:abc", [{LABEL_RAY_CPUS: "1"}] * 3)
     plan = plan_ray_run(m, spec, tmp_path, run_options(tmp_path), replace(HOST, cpus=16), RayTarget("x:1", cluster))
     assert "--stage-cpus ClipTranscodingStage=1" in plan.command[2]
-    sized = [note for note in plan.notes if note.startswith("CPUs sized to")]
+    sized = said(plan.findings, Code.CPUS_SIZED)
     assert sized == [
         "CPUs sized to a node (1 cores): ClipTranscodingStage 6 -> 1 (one worker of each fits; Xenna could place none)"
     ]

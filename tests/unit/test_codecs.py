@@ -19,8 +19,9 @@ from curator_kit.core.codecs import (
 )
 from curator_kit.core.constants import LABEL_CODECS
 from curator_kit.core.devices import GpuRequest
+from curator_kit.core.findings import Code, codes, decide, refusals
 from curator_kit.core.manifest import parse_manifest
-from curator_kit.core.preflight import CodecFacts, EngineFacts, decide, judge
+from curator_kit.core.preflight import CodecFacts, EngineFacts, judge
 from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
 from curator_kit.core.spec import resolve_spec
 from curator_kit.errors import CuratorKitError
@@ -198,9 +199,13 @@ def test_preflight_refuses_before_start_and_force_goes_on(tmp_path: Path) -> Non
     (tmp_path / "in").mkdir()
     plan = plan_run(manifest, spec, tmp_path, options, HostFacts(cpus=4, memory_bytes=16 * 2**30, uid=1000, gid=1000))
     facts = CodecFacts(sample(H264), ImageCodecs(NVDEC_ONLY, PYAV))
-    verdict = judge(plan, EngineFacts(), [], facts)
+    findings = judge(plan, EngineFacts(), [], facts)
+    assert codes(refusals(findings)) == [Code.INPUT_CODECS]
     with pytest.raises(CuratorKitError) as error:
-        decide(verdict, force=False)
+        decide(findings, force=False)
+    assert error.value.code == Code.INPUT_CODECS.value
     assert "cam/a.mp4" in error.value.message and "--gpus all" in error.value.fix
-    assert any("--force: going on although 1 input(s) in h264" in w for w in decide(verdict, force=True))
-    assert not judge(plan, EngineFacts(), [], CodecFacts(sample(H264), ImageCodecs(FULL, PYAV))).refusals
+    forced = decide(findings, force=True)
+    assert Code.INPUT_CODECS in codes(forced)
+    assert any("--force: going on although 1 input(s) in h264" in f.message for f in forced)
+    assert not refusals(judge(plan, EngineFacts(), [], CodecFacts(sample(H264), ImageCodecs(FULL, PYAV))))

@@ -8,6 +8,7 @@ import pytest
 from curator_kit.core.codemount import check_code_mountable, code_mounts
 from curator_kit.core.constants import LABEL_BUILD_INPUTS
 from curator_kit.core.dockerfile import build_inputs
+from curator_kit.core.findings import Code, Severity
 from curator_kit.core.manifest import EnvSpec, Manifest, ProjectInfo, StageResources, StageSpec
 from curator_kit.core.runplan import HostFacts, plan_tests
 from curator_kit.core.spec import resolve_spec
@@ -66,7 +67,8 @@ def test_tests_plan_carries_the_code_mounts(tmp_path: Path):
     mounts = tuple(code_mounts(tmp_path, ["stages/blur.py"], []))
     plan = plan_tests(built, resolve_spec(built, tmp_path), tmp_path, "demo:1", (), HOST, code_mounts=mounts)
     assert [m.target for m in plan.mounts] == ["/workspace/stages"]
-    assert any("--mount-code" in note for note in plan.notes)
+    mounted = [f for f in plan.findings if f.code is Code.CODE_MOUNTED]
+    assert [f.severity for f in mounted] == [Severity.NOTE] and "--mount-code" in mounted[0].message
 
 
 def test_shell_plan_is_the_run_container_with_a_terminal(tmp_path: Path):

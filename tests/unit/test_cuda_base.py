@@ -11,6 +11,7 @@ from curator_kit.core.baseimage import (
     plan_base_build,
     recipe_digest,
     recipe_files,
+    render_recipe,
 )
 from curator_kit.ops.doctor import DoctorFacts, diagnose
 from curator_kit.resources import base_images_dir, dockerfile_base
@@ -42,7 +43,7 @@ def test_the_cuda_recipe_shares_the_cpu_stages_word_for_word():
 
 def test_the_cuda_plan_sends_its_own_recipe_and_leaves_vllm_out_with_the_reason():
     plan = plan_base_build(BaseBuildOptions(variant="cuda"), None)
-    assert plan.context.files["Dockerfile"] == base_images_dir() / "cuda/Dockerfile"
+    assert plan.context.files["Dockerfile"] == render_recipe(base_images_dir() / "cuda/Dockerfile").encode()
     assert {"check-image.py", "check-cuda.py", "build-pycuda.sh", "curator-requirements.py"} <= set(plan.context.files)
     args = plan.build_args
     assert args["LEAVE_OUT"] == "vllm" and "cupy-cuda12x" in args["CUDA_PACKAGES"]
@@ -55,7 +56,7 @@ def test_the_cuda_plan_sends_its_own_recipe_and_leaves_vllm_out_with_the_reason(
 
 def test_the_cpu_plan_is_untouched_by_the_cuda_recipe():
     plan = plan_base_build(BaseBuildOptions(variant="cpu"), None)
-    assert plan.context.files["Dockerfile"] == dockerfile_base()
+    assert plan.context.files["Dockerfile"] == render_recipe(dockerfile_base()).encode()
     assert "check-cuda.py" not in plan.context.files
     assert not {"LEAVE_OUT", "CUDA_PACKAGES"} & set(plan.build_args)
     assert [name for name, _ in recipe_files("cpu")] == [

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 from curator_kit.core.constants import EXIT_NOTHING_WRITTEN, RUN_ID_ENV
-from curator_kit.core.datapaths import check_data_dirs, host_mount_risk, judge_extra_mounts
+from curator_kit.core.datapaths import data_dir_findings, host_mount_risk, judge_extra_mounts, overlap_findings
+from curator_kit.core.findings import Code, Severity, codes, decide, refusals
 from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults
 from curator_kit.core.parsers import Mount, parse_mount, parse_size
 from curator_kit.core.runplan import ROOT_NOTE, HostFacts, RunOptions, plan_run, plan_tests
@@ -36,26 +37,37 @@ def test_overlapping_input_and_output_are_refused(tmp_path, monkeypatch, input_d
     monkeypatch.chdir(tmp_path)
     (tmp_path / "videos").mkdir()
     (tmp_path / "link").symlink_to("videos")
-    with pytest.raises(CuratorKitError) as raised:
-        check_data_dirs(Path(input_dir), Path(output_dir))
-    assert raised.value.message.startswith(message)
-    assert raised.value.fix == "give --output a directory outside --input that does not contain it either"
-    with pytest.raises(CuratorKitError, match=r"the same directory|is inside"):
-        plan(tmp_path, input_dir=Path(input_dir), output_dir=Path(output_dir))  # every plan calls it
+    (found,) = overlap_findings(Path(input_dir), Path(output_dir))
+    assert (found.code, found.severity) == (Code.DATA_OVERLAP, Severity.REFUSE)
+    assert found.message.startswith(message)
+    assert found.fix == "give --output a directory outside --input that does not contain it either"
+    planned = plan(tmp_path, input_dir=Path(input_dir), output_dir=Path(output_dir))  # every plan calls it
+    assert Code.DATA_OVERLAP in codes(refusals(planned.findings))
+    with pytest.raises(CuratorKitError, match=r"the same directory|is inside") as raised:
+        decide(planned.findings, force=True)  # no --force runs past a destroyed input
+    assert raised.value.code == Code.DATA_OVERLAP.value
 
 
 def test_the_resolved_paths_are_named_when_a_link_hid_the_overlap(tmp_path):
     (tmp_path / "videos").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "videos")
-    with pytest.raises(CuratorKitError) as raised:
-        check_data_dirs(tmp_path / "videos", tmp_path / "link")
+    (found,) = data_dir_findings(tmp_path / "videos", tmp_path / "link")
     real = tmp_path.resolve() / "videos"
-    assert raised.value.message.endswith(f"({real} and {real} once links are resolved)")
+    assert found.code is Code.DATA_OVERLAP
+    assert found.message.endswith(f"({real} and {real} once links are resolved)")
 
 
 def test_siblings_and_prefix_names_are_not_overlaps(tmp_path):
-    check_data_dirs(tmp_path / "videos", tmp_path / "videos-out")  # a shared prefix is not nesting
-    check_data_dirs(tmp_path / "a" / "in", tmp_path / "a" / "out")
+    assert overlap_findings(tmp_path / "videos", tmp_path / "videos-out") == []  # a shared prefix is not nesting
+    assert overlap_findings(tmp_path / "a" / "in", tmp_path / "a" / "out") == []
+
+
+def test_a_missing_input_is_refused_where_the_paths_are_this_machines(tmp_path):
+    (missing,) = data_dir_findings(tmp_path / "videos", tmp_path / "out")
+    assert (missing.code, missing.severity) == (Code.INPUT_MISSING, Severity.REFUSE)
+    assert data_dir_findings(tmp_path / "videos", tmp_path / "out", local=False) == []  # the cluster's to say
+    (tmp_path / "videos").mkdir()
+    assert data_dir_findings(tmp_path / "videos", tmp_path / "out") == []
 
 
 def test_tests_mount_no_data_and_need_no_distinct_dirs(tmp_path):
@@ -84,18 +96,22 @@ def test_host_mount_risks(text, risk):
 
 def test_risky_mounts_refused_unless_allowed_and_then_noted(tmp_path):
     root = Mount("/", "/host", read_only=True)
-    with pytest.raises(CuratorKitError) as raised:
-        judge_extra_mounts([root], None, allow=False)
-    assert raised.value.one_line() == (
+    (refused,) = judge_extra_mounts([root], None, allow=False)
+    assert (refused.code, refused.severity) == (Code.HOST_MOUNT, Severity.REFUSE)
+    assert refused.one_line() == (
         "mount / -> /host hands the container the host's whole filesystem -- remove it from [run] mounts or "
         "--mount, or pass --allow-host-mount if that is what you mean"
     )
-    allowed = plan(tmp_path, mounts=(root,), allow_host_mount=True)
-    assert "mount / -> /host hands the container the host's whole filesystem (allowed by --allow-host-mount)" in (
-        allowed.notes
-    )
-    with pytest.raises(CuratorKitError, match="covers the run's /data/output"):
-        plan(tmp_path, run=RunDefaults(mounts=[Mount("cache", "/data/output")]))
+    (allowed,) = judge_extra_mounts([root], None, allow=True)
+    assert (allowed.code, allowed.severity) == (Code.HOST_MOUNT_ALLOWED, Severity.NOTE)
+    planned = plan(tmp_path, mounts=(root,), allow_host_mount=True)
+    assert "mount / -> /host hands the container the host's whole filesystem (allowed by --allow-host-mount)" in [
+        f.message for f in planned.findings if f.code is Code.HOST_MOUNT_ALLOWED and not f.refuses
+    ]
+    covering = plan(tmp_path, run=RunDefaults(mounts=[Mount("cache", "/data/output")]))
+    with pytest.raises(CuratorKitError, match="covers the run's /data/output") as raised:
+        decide([f for f in covering.findings if f.code is Code.HOST_MOUNT], force=True)
+    assert raised.value.code == Code.HOST_MOUNT.value
 
 
 def test_shm_above_host_memory_is_refused_with_the_reason(tmp_path):
@@ -109,9 +125,10 @@ def test_shm_above_host_memory_is_refused_with_the_reason(tmp_path):
 
 
 def test_the_plan_says_when_containers_run_as_root_and_why(tmp_path):
-    assert ROOT_NOTE not in plan(tmp_path).notes
+    assert Code.ROOT_USER not in codes(plan(tmp_path).findings)
     as_root = plan(tmp_path, host=HostFacts(cpus=2, memory_bytes=24 * GIB, uid=0, gid=0))
-    assert as_root.user == "0:0" and ROOT_NOTE in as_root.notes
+    (root,) = [f for f in as_root.findings if f.code is Code.ROOT_USER]
+    assert as_root.user == "0:0" and (root.severity, root.message) == (Severity.NOTE, ROOT_NOTE)
     assert f"note       {ROOT_NOTE}" in as_root.describe()
 
 

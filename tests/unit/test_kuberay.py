@@ -640,10 +640,12 @@ def project(tmp_path, monkeypatch):
     root.mkdir()
     stage = '[[stages]]\nname = "probe"\nmodule = "stages.probe"\nclass = "ProbeStage"\n'
     (root / "curator-kit.toml").write_text('[project]\nname = "demo"\n' + stage)
+    (root / "stages").mkdir()
+    (root / "stages" / "probe.py").write_text("")  # the module the stage names: load_manifest looks for it
     (root / ".curator-kit").mkdir()
     (root / ".curator-kit" / "last-push.json").write_text(json.dumps({"image": "reg.local/demo:1"}))
     labels = {"value": {LABEL_RAY_VERSION: "2.60.0", LABEL_BASE_VARIANT: "cpu"}}
-    monkeypatch.setattr("curator_kit.cli.export._image_labels", lambda image: labels["value"])
+    monkeypatch.setattr("curator_kit.ops.exportimage.local_image_labels", lambda image, say: labels["value"])
     return root
 
 
@@ -682,7 +684,7 @@ def test_cli_writes_what_it_validated(project, tmp_path):
         (("--toleration", "gpu:Never"), 2, "Invalid value for '--toleration'"),
         (("--node-selector", "pool"), 2, "is not KEY=VALUE"),
         (("--kuberay-version", "2.0"), 2, "use one of 1.1.1, 1.2.2, 1.3.2, 1.4.2, 1.5.2, 1.6.2, 1.7.0"),
-        (("--output", "o\nextra_top_level_key: injected\n#"), 1, "has a control character"),
+        (("--output", "o\nextra_top_level_key: injected\n#"), 1, "contains the control character"),
         (("--active-deadline", "0"), 2, "Invalid value for '--active-deadline'"),
     ],
 )

@@ -7,6 +7,7 @@ import pytest
 from curator_kit.core import manifest as project
 from curator_kit.core.manifest import StageResources, StageSpec, clipping_to_stages, parse_manifest, place_stage
 from curator_kit.errors import CuratorKitError
+from curator_kit.ops.scaffold import save_manifest
 
 HEAD = '[project]\nname = "demo"\ncurator_version = "1.4.0"\n'
 SPLIT = (
@@ -123,7 +124,7 @@ def test_project_stage_params_are_any_json_value():
 
 def test_builtin_entries_round_trip(tmp_path):
     manifest = parse_manifest(SPLIT)
-    project.save_manifest(manifest, tmp_path)
+    save_manifest(manifest, tmp_path)
     assert project.load_manifest(tmp_path) == manifest
     assert "resources" not in (tmp_path / "curator-kit.toml").read_text()  # a built-in's own Resources
 

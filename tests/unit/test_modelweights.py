@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from curator_kit.core.constants import LABEL_BAKED_MODELS, MODEL_DIR_IN_IMAGE
 from curator_kit.core.dockerfile import image_labels
+from curator_kit.core.findings import Code, Severity, decide, refusals
 from curator_kit.core.manifest import parse_manifest
-from curator_kit.core.modelweights import WeightsFacts, baked_in_labels, cache_dir, needed_models
+from curator_kit.core.modelweights import WeightsFacts, baked_in_labels, cache_dir, needed_models, weights_findings
 from curator_kit.core.runplan import HostFacts, RunOptions, plan_run, plan_tests
 from curator_kit.core.spec import PipelineSpec, resolve_spec
 from curator_kit.errors import CuratorKitError
@@ -77,15 +78,25 @@ def test_a_baked_model_is_not_hidden_by_the_cache(tmp_path):
 
 @pytest.mark.parametrize("cached", [{}, {"tiny": "v0"}], ids=["absent", "other-revision"])
 def test_missing_weights_are_refused_naming_the_model_and_the_pull(tmp_path, cached):
+    weights = facts(tmp_path / "cache", cached=cached)
+    manifest = parse_manifest(MANIFEST)
+    (missing,) = weights_findings(manifest, resolve_spec(manifest, tmp_path), weights)
+    assert (missing.code, missing.severity) == (Code.WEIGHTS_MISSING, Severity.REFUSE)
+    assert "tiny" in missing.message and "big" not in missing.message  # no stage loads big
+    assert "curator-kit models pull tiny" in missing.fix
+    # The plan carries the refusal; the one gate stops the run before it starts, and --force cannot pass it.
+    planned = plan(tmp_path, weights)
+    assert missing in refusals(planned.findings)
     with pytest.raises(CuratorKitError) as caught:
-        plan(tmp_path, facts(tmp_path / "cache", cached=cached))
-    assert "tiny" in caught.value.message and "big" not in caught.value.message  # no stage loads big
-    assert "curator-kit models pull tiny" in caught.value.fix
+        decide([missing], force=True)
+    assert caught.value.code == Code.WEIGHTS_MISSING.value
+    assert "tiny" in caught.value.message and "curator-kit models pull tiny" in caught.value.fix
 
 
 def test_baked_weights_satisfy_preflight(tmp_path):
     result = plan(tmp_path, facts(tmp_path, baked={"tiny": "v1"}))
     assert result.env["HF_HUB_OFFLINE"] == "1"
+    assert Code.WEIGHTS_MISSING not in {f.code for f in result.findings}
 
 
 def test_tests_and_commands_are_not_refused_for_missing_weights(tmp_path):
@@ -94,7 +105,9 @@ def test_tests_and_commands_are_not_refused_for_missing_weights(tmp_path):
     result = plan_tests(manifest, spec, tmp_path, "demo:1", (), HOST, weights=facts(tmp_path / "c"))
     assert f"{MODEL_DIR_IN_IMAGE}/tiny" in [m.target for m in result.mounts]
     assert "HF_HUB_OFFLINE" not in result.env
-    assert plan(tmp_path, facts(tmp_path / "c"), command=("true",)).command == ["true"]
+    assert Code.WEIGHTS_MISSING not in {f.code for f in result.findings}
+    command = plan(tmp_path, facts(tmp_path / "c"), command=("true",))
+    assert command.command == ["true"] and Code.WEIGHTS_MISSING not in {f.code for f in command.findings}
 
 
 def test_a_user_setting_for_offline_wins(tmp_path):
@@ -158,7 +171,8 @@ def test_a_token_from_the_environment_reaches_a_pull_only_as_a_read_only_file(mo
 
 
 def test_the_login_token_file_is_mounted_as_it_is(tmp_path, monkeypatch):
-    from curator_kit.ops.models import host_hf_token, token_mount
+    from curator_kit.ops.hftoken import host_hf_token
+    from curator_kit.ops.models import token_mount
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HF_TOKEN_PATH", raising=False)

@@ -226,3 +226,23 @@ def test_package_names_are_pep_508_names():
     for bad in ("vllm\nRUN x", "a b", "-x", "torch>=2"):
         with pytest.raises(ParseError):
             parse_package_names(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [("1.4.0", (1, 4, 0)), ("1.4", (1, 4, 0)), ("1.5.0rc1", (1, 5, 0)), ("2.0.1+local", (2, 0, 1))],
+)
+def test_a_curator_version_is_read_once_here_for_the_manifest_the_catalogue_and_the_spec(text, version):
+    from curator_kit.core.catalogue import catalogue_for
+
+    assert parsers.parse_version(text) == version
+    assert catalogue_for("1.4.0").curator.startswith("1.4")  # the catalogue keys its releases with it
+
+
+@pytest.mark.parametrize("text", ["latest", "1", "1.4.0\n", " 1.4.0"])
+def test_what_is_not_a_version_is_one_error(text):
+    from curator_kit.errors import CuratorKitError
+
+    with pytest.raises(CuratorKitError, match="is not a version") as caught:
+        parsers.parse_version(text)
+    assert caught.value.fix == 'use e.g. "1.4.0"'

@@ -9,6 +9,7 @@ from curator_kit.core.devices import NO_GPU, GpuRequest
 from curator_kit.core.manifest import EnvSpec, ModelSpec, StageResources, StageSpec
 from curator_kit.core.parsers import Mount
 from curator_kit.errors import CuratorKitError
+from curator_kit.ops.scaffold import save_manifest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "manifest.md"
 
@@ -136,9 +137,32 @@ def test_validation(edit: tuple[str, str], message: str) -> None:
     assert error_of(FULL.replace(*edit, 1)).message.endswith(message)
 
 
+def write_modules(root: Path, manifest: project.Manifest) -> None:
+    """The files the manifest's modules name: load_manifest refuses a module without one."""
+    for entry in [*manifest.stages, *manifest.models]:
+        if entry.module:
+            path = root.joinpath(*entry.module.split(".")).with_suffix(".py")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+
+
 def test_round_trip_through_tomli_w(tmp_path: Path) -> None:
     manifest = project.parse_manifest(FULL)
-    project.save_manifest(manifest, tmp_path)
+    save_manifest(manifest, tmp_path)
+    write_modules(tmp_path, manifest)
+    assert project.load_manifest(tmp_path) == manifest
+
+
+def test_a_module_without_its_file_is_refused_at_load(tmp_path: Path) -> None:
+    manifest = project.parse_manifest(FULL)
+    save_manifest(manifest, tmp_path)
+    write_modules(tmp_path, manifest)
+    (tmp_path / "stages" / "second.py").unlink()
+    (tmp_path / "stages" / "second").mkdir()
+    with pytest.raises(CuratorKitError, match=r"stages\[1\]\.module = 'stages.second' names no file") as error:
+        project.load_manifest(tmp_path)
+    assert "neither stages/second.py nor stages/second/__init__.py exists" in error.value.message
+    (tmp_path / "stages" / "second" / "__init__.py").touch()  # a package is a module too
     assert project.load_manifest(tmp_path) == manifest
 
 
@@ -237,7 +261,7 @@ def test_clipping_validation(edit: tuple[str, str], message: str) -> None:
 
 def test_clipping_round_trips_and_stays_out_when_default(tmp_path: Path) -> None:
     manifest = project.parse_manifest(CLIPPING)
-    project.save_manifest(manifest, tmp_path)
+    save_manifest(manifest, tmp_path)
     assert project.load_manifest(tmp_path) == manifest
     assert "[clipping]" not in project.dump_manifest(project.parse_manifest(MINIMAL))
     appended = project.append_entry(CLIPPING, StageSpec("third", "stages.third", "ThirdStage"))
@@ -393,7 +417,8 @@ def test_typed_run_defaults_round_trip(tmp_path: Path) -> None:
     manifest = project.parse_manifest(text)
     assert manifest.run.mounts == [Mount("models", "/opt/models", True), Mount("/srv", "/srv", False)]
     assert manifest.run.shm_size == int(7.5 * 2**30)
-    project.save_manifest(manifest, tmp_path)
+    save_manifest(manifest, tmp_path)
+    write_modules(tmp_path, manifest)
     assert project.load_manifest(tmp_path) == manifest
     appended = project.append_entry(text, EnvSpec("torch", pip=["torch>=2"]))
     assert appended.startswith(text) and project.parse_manifest(appended).run == manifest.run

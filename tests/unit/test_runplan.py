@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
 from curator_kit.core.devices import HostGpu
+from curator_kit.core.findings import Code
 from curator_kit.core.manifest import (
     ClippingSettings,
     Manifest,
@@ -46,6 +47,7 @@ def plan_for(manifest: Manifest, project_dir: Path, options: RunOptions, host: H
 
 
 def options(tmp_path: Path, **overrides) -> RunOptions:
+    (tmp_path / "in").mkdir(exist_ok=True)  # a plan finds an input that is not there (INPUT_MISSING)
     values = {"input_dir": tmp_path / "in", "output_dir": tmp_path / "out", "image": "demo:latest", "run_id": "abc123"}
     return RunOptions(**(values | overrides))
 
@@ -110,7 +112,7 @@ def test_runtime_nvidia_uses_visible_devices(tmp_path):
     assert kwargs["environment"]["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility,video"
     plan = plan_for(manifest(), tmp_path, options(tmp_path, runtime="nvidia"), SMALL_HOST)
     assert plan.env["NVIDIA_VISIBLE_DEVICES"] == "all"
-    assert any("--runtime nvidia without --gpus" in n for n in plan.notes)
+    assert Code.RUNTIME_ALL_GPUS in codes_of(plan.findings)
     with pytest.raises(CuratorKitError, match="--runtime 'kata'"):
         plan_for(manifest(), tmp_path, options(tmp_path, runtime="kata"), SMALL_HOST)
 
@@ -120,13 +122,13 @@ def test_shm_sizing_and_overrides(tmp_path):
     assert default_shm_bytes(4 * GIB) == 2 * GIB  # floor
     assert default_shm_bytes(2048 * GIB) == 220 * 10**9 // 2**20 * 2**20  # Ray caps its store at 200 GB
     plan = plan_for(manifest(), tmp_path, options(tmp_path), SMALL_HOST)
-    assert any("35% of 24.00 GiB RAM" in note for note in plan.notes)
+    assert any("35% of 24.00 GiB RAM" in f.message for f in plan.findings if f.code is Code.SHM_DEFAULT)
     assert plan.shm_size_bytes > 0.3 * SMALL_HOST.memory_bytes  # what Ray asks for
     plan = plan_for(manifest(), tmp_path, options(tmp_path, shm_size=parse_size("16g")), SMALL_HOST)
-    assert plan.shm_size_bytes == 16 * GIB and plan.notes == []
+    assert plan.shm_size_bytes == 16 * GIB and plan.findings == []
     plan = plan_for(manifest(shm_size=parse_size("2g")), tmp_path, options(tmp_path), SMALL_HOST)
     assert plan.shm_size_bytes == 2 * GIB
-    assert any("Ray may use /tmp" in note for note in plan.notes)
+    assert Code.SHM_SMALL in codes_of(plan.findings)
     plan = plan_for(manifest(), tmp_path, options(tmp_path, ipc="host"), SMALL_HOST)
     kwargs = docker_create_kwargs(plan)
     assert kwargs["ipc_mode"] == "host" and "shm_size" not in kwargs
@@ -238,16 +240,19 @@ def test_cli_limit_reaches_the_pipeline(tmp_path):
 def _project(tmp_path: Path, body: str = "") -> Path:
     project = tmp_path / "proj"
     project.mkdir()
+    (project / "input").mkdir()  # a run refuses an input directory that is not there, dry runs too
     (project / "curator-kit.toml").write_text('[project]\nname = "demo"\n' + body)
+    (project / "stages").mkdir()
+    (project / "stages" / "blur.py").write_text("")  # the module the stage names: load_manifest looks for it
     return project
 
 
 def test_cli_dry_run_prints_plan_and_docker_line(tmp_path):
     project = _project(tmp_path, '[[stages]]\nname = "blur"\nmodule = "stages.blur"\nclass = "Blur"\n')
     result = CliRunner().invoke(
-        main, ["run", "--project", str(project), "--image", "demo:1", "--gpus", "2", "--dry-run", "-e", "A=1"]
+        main, ["run", "--project", str(project), "--image", "demo:1", "--gpus", "2", "--dry-run", "-e", "A=1", "--force"]
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, result.output  # forced past an engine without NVIDIA support, as the run would be
     lines = result.output.splitlines()
     assert lines[0] == "image      demo:1"
     assert any(line.startswith("execution  ") for line in lines)
@@ -257,13 +262,15 @@ def test_cli_dry_run_prints_plan_and_docker_line(tmp_path):
     assert f"source={project / 'input'},target=/data/input,readonly" in docker_line
 
 
-def test_cli_without_image_says_build_first(tmp_path):
+def test_cli_plans_before_the_first_build(tmp_path, monkeypatch):
+    """A dry run before the first build plans the tag `build` would give from the working tree; the
+    real command refuses the missing image (after every other finding is known)."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # no engine: the tree's spec
     project = _project(tmp_path)
     result = CliRunner().invoke(main, ["run", "--project", str(project), "--dry-run"])
-    assert result.exit_code == 1
-    assert result.output.strip() == (
-        "error: this project has no image yet -- run `curator-kit build` first, or pass --image IMAGE"
-    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("image      demo:latest\n")
+    assert "note       planned from the working tree: no engine answers" in result.output
     (project / ".curator-kit").mkdir()
     (project / ".curator-kit" / "last-build.json").write_text('{"image": "demo:latest", "image_id": "sha256:1"}')
     result = CliRunner().invoke(main, ["run", "--project", str(project), "--dry-run"])
@@ -273,9 +280,13 @@ def test_cli_without_image_says_build_first(tmp_path):
 def test_cli_missing_input_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     project = _project(tmp_path)
+    (project / "input").rmdir()
     result = CliRunner().invoke(main, ["run", "--project", str(project), "--image", "demo:1"])
     assert result.exit_code == 1
-    assert result.output.strip() == f"error: input directory {project / 'input'} does not exist -- pass --input DIR"
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: input directory {project / 'input'} does not exist -- pass --input DIR [input-missing]"]
+    dry = CliRunner().invoke(main, ["run", "--project", str(project), "--image", "demo:1", "--dry-run"])
+    assert dry.exit_code == 1 and dry.output.splitlines()[-1] == errors[0]  # the dry run says the same
 
 
 def test_memlock_capped_where_dockerd_cannot_grant_more(tmp_path):
@@ -283,7 +294,7 @@ def test_memlock_capped_where_dockerd_cannot_grant_more(tmp_path):
     plan = plan_for(manifest(), tmp_path, options(tmp_path), capped_host)
     assert ("memlock", 8 * 2**20, 8 * 2**20) in plan.ulimits
     assert ("stack", 67108864, 67108864) in plan.ulimits
-    assert any("CAP_SYS_RESOURCE" in note for note in plan.notes)
+    assert Code.MEMLOCK_CAP in codes_of(plan.findings)
     # An explicit --ulimit wins over the cap; an uncapped engine keeps memlock=-1.
     explicit = plan_for(manifest(), tmp_path, options(tmp_path, ulimits=(parse_ulimit("memlock=4096"),)), capped_host)
     assert ("memlock", 4096, 4096) in explicit.ulimits
@@ -312,7 +323,7 @@ def test_memory_sized_stages_get_the_share_of_the_cards_that_run_them(tmp_path):
     on_h100 = plan_for(manifest(stages=[embed]), tmp_path, options(tmp_path, gpus=parse_gpus("all")), h100)
     assert on_l4.command[-2:] == ["--stage-gpus", "embed=0.4"]
     assert on_h100.command[-2:] == ["--stage-gpus", "embed=0.1"]  # not Curator's 24 GB guess, 0.3
-    assert any("GPU share per stage on NVIDIA H100" in note for note in on_h100.notes)
+    assert any("GPU share per stage on NVIDIA H100" in f.message for f in on_h100.findings)
     no_gpus = plan_for(manifest(stages=[embed]), tmp_path, options(tmp_path), h100)
     assert "--stage-gpus" not in no_gpus.command
 
@@ -335,3 +346,7 @@ def test_a_capture_stage_is_counted_when_stages_are_scaled_to_stream(tmp_path):
     captured = plan_for(manifest(), tmp_path, options(tmp_path, capture="blur_filter"), SMALL_HOST).execution
     assert captured.required_cpus == plain.required_cpus + CAPTURE_CPUS
     assert captured.required_cpus * captured.cpu_scale <= captured.streaming_cpus < plain.required_cpus
+
+
+def codes_of(findings):
+    return [finding.code for finding in findings]

@@ -8,6 +8,7 @@ from curator_kit.core import scaffold
 from curator_kit.core.manifest import ClippingSettings, load_manifest
 from curator_kit.core.scaffold import CuratorTarget, StageOptions
 from curator_kit.errors import CuratorKitError
+from curator_kit.ops.scaffold import write_plan
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
@@ -18,7 +19,7 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "demo"
-    scaffold.write_plan(scaffold.plan_init(root, "demo", "1.4.0"))
+    write_plan(scaffold.plan_init(root, "demo", "1.4.0"))
     return root
 
 
@@ -56,7 +57,7 @@ def test_init_with_options(tmp_path: Path) -> None:
     team = tmp_path / "team-templates"
     team.mkdir()
     root = tmp_path / "p"
-    scaffold.write_plan(scaffold.plan_init(root, "p", "1.1.0", "registry.local/curator:1.1", team))
+    write_plan(scaffold.plan_init(root, "p", "1.1.0", "registry.local/curator:1.1", team))
     manifest = load_manifest(root)
     assert (manifest.project.curator_version, manifest.project.base_image) == ("1.1.0", "registry.local/curator:1.1")
     assert manifest.project.templates == "../team-templates"
@@ -66,7 +67,7 @@ def test_new_stage_adds_files_and_manifest_entry(project: Path) -> None:
     plan = scaffold.plan_new_stage(project, StageOptions("blur", gpu_memory_gb=8, nvdecs=1))
     assert [w.path for w in plan.writes] == ["stages/blur.py", "tests/test_blur.py", "curator-kit.toml"]
     assert plan.notes == ["pipeline: VideoReader -> clips (fixed-stride, libopenh264) -> blur -> clip writer"]
-    scaffold.write_plan(plan)
+    write_plan(plan)
     [stage] = load_manifest(project).stages
     assert (stage.module, stage.class_name, stage.resources.gpu_memory_gb, stage.resources.nvdecs) == (
         "stages.blur",
@@ -85,15 +86,15 @@ def test_new_stage_adds_files_and_manifest_entry(project: Path) -> None:
 
 def test_pipeline_order_follows_new_stages(project: Path) -> None:
     for name in ("one", "two", "three"):
-        scaffold.write_plan(scaffold.plan_new_stage(project, StageOptions(name)))
+        write_plan(scaffold.plan_new_stage(project, StageOptions(name)))
     assert [s.name for s in load_manifest(project).stages] == ["one", "two", "three"]
     assert "Pipeline(" in (project / "pipeline.py").read_text()  # never rewritten: it reads the manifest
 
 
 def test_manifest_comments_survive_additions(project: Path) -> None:
     before = (project / "curator-kit.toml").read_text()
-    scaffold.write_plan(scaffold.plan_new_env(project, "opencv", pip=("opencv-python-headless",)))
-    scaffold.write_plan(scaffold.plan_new_stage(project, StageOptions("blur", env="opencv")))
+    write_plan(scaffold.plan_new_env(project, "opencv", pip=("opencv-python-headless",)))
+    write_plan(scaffold.plan_new_stage(project, StageOptions("blur", env="opencv")))
     assert (project / "curator-kit.toml").read_text().startswith(before)
 
 
@@ -121,13 +122,13 @@ def test_force_overwrites_leftover_files(project: Path) -> None:
     (project / "stages" / "blur.py").write_text("# left over\n")
     plan = scaffold.plan_new_stage(project, StageOptions("blur"))
     with pytest.raises(CuratorKitError, match=r"stages/blur\.py already exists"):
-        scaffold.write_plan(plan)
-    scaffold.write_plan(plan, force=True)
+        write_plan(plan)
+    write_plan(plan, force=True)
     assert "class BlurStage(" in (project / "stages" / "blur.py").read_text()
 
 
 def test_a_failure_midway_leaves_nothing(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    scaffold.write_plan(scaffold.plan_new_model(project, "clip", "org/clip"))
+    write_plan(scaffold.plan_new_model(project, "clip", "org/clip"))
     shutil.rmtree(project / "tests")  # the write must create it again, and remove it on failure
     before = snapshot(project)
     plan = scaffold.plan_new_stage(project, StageOptions("blur", model="clip"))
@@ -142,7 +143,7 @@ def test_a_failure_midway_leaves_nothing(project: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(tempfile, "mkstemp", failing_mkstemp)
     with pytest.raises(CuratorKitError, match="No space left on device"):
-        scaffold.write_plan(plan)
+        write_plan(plan)
     assert snapshot(project) == before
 
 
@@ -150,7 +151,7 @@ def test_team_templates_override_by_name(project: Path, tmp_path: Path) -> None:
     team = tmp_path / "team"
     team.mkdir()
     (team / "stage.py.j2").write_text('"""{{ stage.class_name }} by the team."""\n')
-    scaffold.write_plan(scaffold.plan_new_stage(project, StageOptions("blur"), templates=team))
+    write_plan(scaffold.plan_new_stage(project, StageOptions("blur"), templates=team))
     assert (project / "stages" / "blur.py").read_text() == '"""BlurStage by the team."""\n'
     assert "def test_" in (project / "tests" / "test_blur.py").read_text()  # built-in fallback
 
@@ -161,7 +162,7 @@ def test_templates_key_in_the_manifest(project: Path, tmp_path: Path) -> None:
     (team / "model.py.j2").write_text("# {{ model.hf_repo }}\n")
     manifest = project / "curator-kit.toml"
     manifest.write_text(manifest.read_text().replace('templates = ""', 'templates = "../team"'))
-    scaffold.write_plan(scaffold.plan_new_model(project, "clip", "org/clip"))
+    write_plan(scaffold.plan_new_model(project, "clip", "org/clip"))
     assert (project / "models" / "clip.py").read_text() == "# org/clip\n"
 
 
@@ -179,8 +180,8 @@ def test_template_errors_are_one_line(project: Path, tmp_path: Path) -> None:
 
 
 def test_new_model_and_env_entries(project: Path) -> None:
-    scaffold.write_plan(scaffold.plan_new_model(project, "clip", "org/clip", "v1", ("a.bin", "b.json"), bake=True))
-    scaffold.write_plan(scaffold.plan_new_env(project, "cv", ("opencv",), ("libgl1",), (("A", "1"), ("B", "x=y"))))
+    write_plan(scaffold.plan_new_model(project, "clip", "org/clip", "v1", ("a.bin", "b.json"), bake=True))
+    write_plan(scaffold.plan_new_env(project, "cv", ("opencv",), ("libgl1",), (("A", "1"), ("B", "x=y"))))
     manifest = load_manifest(project)
     [model] = manifest.models
     assert (model.module, model.class_name, model.revision, model.files, model.bake) == (
@@ -226,10 +227,10 @@ def test_more_bad_input(project: Path, call: Callable[[Path], object], message: 
 
 
 def test_stage_table(project: Path) -> None:
-    scaffold.write_plan(scaffold.plan_new_env(project, "cv", pip=("opencv",)))
-    scaffold.write_plan(scaffold.plan_new_model(project, "clip", "org/clip"))
-    scaffold.write_plan(scaffold.plan_new_stage(project, StageOptions("blur", gpus=2, nvdecs=1, env="cv")))
-    scaffold.write_plan(scaffold.plan_new_stage(project, StageOptions("embed", gpu_memory_gb=8, model="clip")))
+    write_plan(scaffold.plan_new_env(project, "cv", pip=("opencv",)))
+    write_plan(scaffold.plan_new_model(project, "clip", "org/clip"))
+    write_plan(scaffold.plan_new_stage(project, StageOptions("blur", gpus=2, nvdecs=1, env="cv")))
+    write_plan(scaffold.plan_new_stage(project, StageOptions("embed", gpu_memory_gb=8, model="clip")))
     lines = scaffold.stage_table(load_manifest(project))
     assert lines[1].split() == ["#", "stage", "class", "cpus", "gpu", "nvdec", "nvenc", "batch", "env", "model"]
     assert lines[2].split() == ["1", "blur", "stages.blur.BlurStage", "1", "2", "1", "-", "1", "cv", "-"]

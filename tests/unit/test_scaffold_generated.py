@@ -12,6 +12,7 @@ import pytest
 from curator_kit.core import scaffold
 from curator_kit.core.names import MAX_NAME_LENGTH
 from curator_kit.core.scaffold import StageOptions
+from curator_kit.ops.scaffold import write_plan
 
 LONG = "a" * (MAX_NAME_LENGTH - 6) + "_stage"  # names at the length limit stay within 120 columns
 LONG_MODEL = "m" * MAX_NAME_LENGTH
@@ -20,13 +21,11 @@ LONG_ENV = "e" * MAX_NAME_LENGTH
 
 def generate(root: Path, version: str) -> Path:
     """A project that uses every template, with every shape of stage."""
-    scaffold.write_plan(scaffold.plan_init(root, "p" * 64, version))
-    scaffold.write_plan(
-        scaffold.plan_new_env(root, LONG_ENV, ("opencv-python-headless>=4.9",), ("libgl1",), (("K", "V"),))
-    )
-    scaffold.write_plan(scaffold.plan_new_model(root, "clip_model", "org/repo", files=("model.safetensors",)))
+    write_plan(scaffold.plan_init(root, "p" * 64, version))
+    write_plan(scaffold.plan_new_env(root, LONG_ENV, ("opencv-python-headless>=4.9",), ("libgl1",), (("K", "V"),)))
+    write_plan(scaffold.plan_new_model(root, "clip_model", "org/repo", files=("model.safetensors",)))
     files = tuple(f"weights/part-{i}.safetensors" for i in range(9))
-    scaffold.write_plan(scaffold.plan_new_model(root, LONG_MODEL, "o" * 40 + "/" + "r" * 50, "0" * 40, files))
+    write_plan(scaffold.plan_new_model(root, LONG_MODEL, "o" * 40 + "/" + "r" * 50, "0" * 40, files))
     for options in (
         StageOptions("blur_filter", gpu_memory_gb=8, nvdecs=1, nvencs=1, env=LONG_ENV),
         StageOptions("multi_gpu", cpus=0.5, gpus=2, nvdecs=2),
@@ -36,8 +35,8 @@ def generate(root: Path, version: str) -> Path:
         StageOptions("regroup", input_task="FileGroupTask", output_task="FileGroupTask"),
         StageOptions("joiner", input_task="FileGroupTask"),
     ):
-        scaffold.write_plan(scaffold.plan_new_stage(root, options))
-    scaffold.write_plan(scaffold.plan_new_writer(root, "x" * (MAX_NAME_LENGTH - 7) + "_writer"))
+        write_plan(scaffold.plan_new_stage(root, options))
+    write_plan(scaffold.plan_new_writer(root, "x" * (MAX_NAME_LENGTH - 7) + "_writer"))
     return root
 
 

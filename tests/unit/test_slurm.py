@@ -209,7 +209,7 @@ def test_gpus_per_node(tmp_path) -> None:
     gpu = manifest([CPU_STAGE, GPU_STAGE])
     assert "#SBATCH --gres=gpu:1\n" in script(tmp_path, gpu)  # a GPU stage: 1 by default
     assert "--gres=gpu" not in script(tmp_path)
-    with pytest.raises(CuratorKitError, match="embed need a GPU"):
+    with pytest.raises(CuratorKitError, match="'embed' needs a GPU but the nodes that run it get none"):
         script(tmp_path, gpu, gpus_per_node=0)
     rendered = render_script(gpu, tmp_path, options(), labels_of(gpu, tmp_path, **{LABEL_BASE_VARIANT: "cpu"}))
     assert any("without --gpu-memory-gib" in w for w in rendered.warnings)
@@ -333,10 +333,12 @@ def project(tmp_path, monkeypatch):
     root.mkdir()
     stage = '[[stages]]\nname = "probe"\nmodule = "stages.probe"\nclass = "ProbeStage"\n'
     (root / "curator-kit.toml").write_text('[project]\nname = "demo"\n' + stage)
+    (root / "stages").mkdir()
+    (root / "stages" / "probe.py").write_text("")  # the module the stage names: load_manifest looks for it
     (root / ".curator-kit").mkdir()
     (root / ".curator-kit" / "last-push.json").write_text(json.dumps({"image": "reg.local/demo:1"}))
     labels = {LABEL_SPEC: resolve_spec(manifest([CPU_STAGE]), root).to_json()}
-    monkeypatch.setattr("curator_kit.cli.export._image_labels", lambda image: labels)
+    monkeypatch.setattr("curator_kit.ops.exportimage.local_image_labels", lambda image, say: labels)
     return root
 
 
@@ -407,4 +409,5 @@ def test_stages_too_big_for_the_nodes_are_sized_to_them(tmp_path) -> None:
     m.clipping = ClippingSettings(method="fixed-stride", encoder_cpus=6.0)
     result = render_script(m, tmp_path, options(nodes=2, cpus_per_node=4), labels_of(m, tmp_path))
     assert "--stage-cpus ClipTranscodingStage=4" in result.text
-    assert any(w.startswith("CPUs sized to a node (4 cores): ClipTranscodingStage 6 -> 4") for w in result.warnings)
+    # The placement's note is written into the script's header, on the execution line.
+    assert "; CPUs sized to a node (4 cores): ClipTranscodingStage 6 -> 4" in result.text

@@ -4,7 +4,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from curator_kit.core.findings import Code, Severity
 from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, StageResources, StageSpec
+from curator_kit.core.placement import Nodes, PipelineOptions, place
 from curator_kit.core.spec import (
     SPEC_FORMAT,
     PipelineSpec,
@@ -146,7 +148,12 @@ def test_explicit_modes_are_kept():
     assert (forced.mode, forced.fits_streaming, forced.cpu_scale) == ("streaming", True, 0.444)
     assert forced.reason.startswith("asked for; streaming needs every stage")
     cannot = choose_execution_mode("streaming", spec(), [1])
-    assert (cannot.mode, cannot.fits_streaming) == ("streaming", False)  # preflight refuses it, naming why
+    assert (cannot.mode, cannot.fits_streaming) == ("streaming", False)
+    # The placement refuses it, naming why (forceable: the user may know better).
+    placed = place(spec(), Nodes(cpus=(1,)), PipelineOptions("streaming", ignore_failures=True))
+    (refused,) = [f for f in placed.findings if f.refuses]
+    assert (refused.code, refused.severity) == (Code.STREAMING_WONT_START, Severity.REFUSE)
+    assert cannot.reason in refused.message
     assert choose_execution_mode("batch", spec(), [64]).mode == "batch"
     with pytest.raises(CuratorKitError, match="execution mode 'fast'"):
         choose_execution_mode("fast", spec(), [2])

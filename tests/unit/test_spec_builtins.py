@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from curator_kit.core.findings import Code, Severity
 from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, StageResources, StageSpec, parse_manifest
 from curator_kit.core.spec import (
     PipelineSpec,
@@ -196,9 +197,13 @@ def test_cpus_are_sized_to_a_small_host_and_said():
     )
     fit = fit_cpus(spec, [2])
     assert fit.stage_cpus == {"ClipTranscodingStage": 2.0, "MotionVectorDecodeStage": 2.0, "mine": 2.0}
-    assert fit.notes == [
-        "CPUs sized to this host (2 cores): ClipTranscodingStage 6 -> 2, MotionVectorDecodeStage 6 -> 2, mine 8 -> 2 "
-        "(one worker of each fits; Xenna could place none)"
+    assert [(f.code, f.severity, f.message) for f in fit.notes] == [
+        (
+            Code.CPUS_SIZED,
+            Severity.NOTE,
+            "CPUs sized to this host (2 cores): ClipTranscodingStage 6 -> 2, MotionVectorDecodeStage 6 -> 2, "
+            "mine 8 -> 2 (one worker of each fits; Xenna could place none)",
+        )
     ]
     assert {s.name: s.cpus for s in fit.spec.stages}["ClipTranscodingStage"] == 2.0
     assert choose_execution_mode("auto", fit.spec, [2]).mode == "streaming"  # every stage scaled to fit

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from curator_kit.core import state
-from curator_kit.core.registry import last_push, record_push
+from curator_kit.core.registry import last_push
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.build import last_built_image, record_last_build
+from curator_kit.ops.publish import record_push
+from curator_kit.ops.state import write_record
 
 
 def mode_of(path: Path) -> int:
@@ -19,7 +21,7 @@ def mode_of(path: Path) -> int:
 
 def test_records_round_trip_and_bad_ones_read_as_absent(tmp_path: Path) -> None:
     assert state.read_record(tmp_path, "x.json") is None
-    path = state.write_record(tmp_path, "x.json", {"image": "a:1", "n": 2})
+    path = write_record(tmp_path, "x.json", {"image": "a:1", "n": 2})
     assert path == tmp_path / ".curator-kit" / "x.json"
     assert state.read_record(tmp_path, "x.json", required=("image",)) == {"image": "a:1", "n": 2}
     assert state.read_record(tmp_path, "x.json", required=("token",)) is None
@@ -59,3 +61,15 @@ def test_a_failed_write_keeps_the_old_record_and_leaves_no_temporary_file(
 def test_no_build_yet_is_one_error(tmp_path: Path) -> None:
     with pytest.raises(CuratorKitError, match="this project has no image yet"):
         last_built_image(tmp_path)
+
+
+def test_a_remembered_capture_is_what_replay_reads_without_output(tmp_path: Path) -> None:
+    from curator_kit.core.capture import capture_dir, replay_output
+    from curator_kit.ops.capture import remember_capture
+
+    elsewhere = tmp_path / "elsewhere"
+    capture_dir(elsewhere, "blur").mkdir(parents=True)
+    remember_capture(tmp_path, elsewhere, "blur")
+    assert mode_of(tmp_path / ".curator-kit" / state.LAST_CAPTURE) == 0o600
+    said = f"no --output: replaying the last capture, in {elsewhere}"
+    assert replay_output(tmp_path, None, "blur") == (elsewhere, said)

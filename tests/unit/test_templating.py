@@ -10,12 +10,13 @@ from curator_kit.cli import main
 from curator_kit.core import scaffold, templating
 from curator_kit.core.scaffold import StageOptions
 from curator_kit.errors import CuratorKitError
+from curator_kit.ops.scaffold import write_plan
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "p"
-    scaffold.write_plan(scaffold.plan_init(root, "p", "1.4.0"))
+    write_plan(scaffold.plan_init(root, "p", "1.4.0"))
     return root
 
 
@@ -85,7 +86,7 @@ def test_build_and_new_stage_combine_cli_and_manifest_templates_the_same_way(pro
 
     # Without --templates both use the manifest's directory.
     assert CliRunner().invoke(main, ["dockerfile", "--project", str(project)]).output == "FROM manifest-team\n"
-    scaffold.write_plan(scaffold.plan_new_stage(project, StageOptions("blur")))
+    write_plan(scaffold.plan_new_stage(project, StageOptions("blur")))
     assert (project / "stages" / "blur.py").read_text() == "# manifest team\n"
 
 

@@ -7,8 +7,12 @@ from pathlib import Path
 import click
 
 from curator_kit.cli.output import say as _log
-from curator_kit.cli.params import INDEX_URL
+from curator_kit.cli.params import INDEX_URL, Choice
+from curator_kit.core.baseimage import available_variants
 from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
+
+# The variants are the folders of base-images/ with a variant.toml: `base build` and `doctor` take those.
+VARIANT = Choice(available_variants())
 
 
 @click.group()
@@ -17,7 +21,7 @@ def base() -> None:
 
 
 @base.command("build")
-@click.option("--variant", default="cpu", show_default=True, help="A directory of base-images/ (cpu, cuda).")
+@click.option("--variant", type=VARIANT, default="cpu", show_default=True, help="A directory of base-images/.")
 @click.option("--tag", help="Image tag [default: curator-kit/base:<curator-version>-<variant>].")
 @click.option(
     "--curator-version", default=DEFAULT_CURATOR_VERSION, show_default=True, help="nemo-curator version to install."

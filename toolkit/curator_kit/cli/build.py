@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from curator_kit.cli.output import project_option
+from curator_kit.cli.output import OUTPUT_FILE, project_option, write_output
 from curator_kit.cli.output import say as _log
 
 
@@ -37,7 +37,7 @@ def _preview_layout(manifest, choice: str):
 @click.command()
 @project_option()
 @templates_option
-@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write it here (eject).")
+@click.option("--output", "-o", type=OUTPUT_FILE, help="Write it here (eject).")
 @click.option(
     "--layout",
     type=click.Choice(["auto", "pip", "uv"]),
@@ -57,7 +57,7 @@ def dockerfile(project: Path | None, templates: Path | None, output: Path | None
     team_dir = team_template_dir(templates, manifest.project.templates, project_dir)
     text = render_dockerfile(manifest, spec, team_dir, layout=_preview_layout(manifest, layout))
     if output:
-        output.write_text(text)
+        write_output(output, text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

@@ -10,7 +10,8 @@ import click
 
 from curator_kit.cli.output import echo_table, project_option
 from curator_kit.cli.output import say as _say
-from curator_kit.cli.params import GPUS_PER_WORKER, HOST_ENV_ASSIGNMENT, SIZE, ULIMIT
+from curator_kit.cli.params import GPUS_PER_WORKER, HOST_ENV_ASSIGNMENT, IMAGE, LOCAL_WORKERS, SIZE, ULIMIT
+from curator_kit.core.constants import MAX_LOCAL_WORKERS
 
 if TYPE_CHECKING:
     from curator_kit.core.devices import GpuRequest
@@ -34,7 +35,9 @@ def cluster() -> None:
 
 
 @cluster.command()
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker containers.")
+@click.option(
+    "--workers", type=LOCAL_WORKERS, default=2, show_default=True, help=f"Worker containers (1 to {MAX_LOCAL_WORKERS})."
+)
 @click.option(
     "--cpus-per-worker",
     type=click.IntRange(min=1),
@@ -52,7 +55,7 @@ def cluster() -> None:
 )
 @click.option("--input", "input_dir", type=DIR, help="Videos, mounted in every node [default: PROJECT/input].")
 @click.option("--output", "output_dir", type=DIR, help="Results, mounted in every node [default: PROJECT/output].")
-@click.option("--image", help="Image of every node [default: the project's last `curator-kit build`].")
+@click.option("--image", type=IMAGE, help="Image of every node [default: the project's last `curator-kit build`].")
 @click.option(
     "--shm-size", type=SIZE, help="/dev/shm per node, e.g. 4g [default: the run default shared by the nodes]."
 )
@@ -93,15 +96,15 @@ def up(
     Ray's token authentication is on: a new token per cluster in PROJECT/.curator-kit/ray-auth-token
     (mode 0600), mounted read-only into every node and driver."""
     from curator_kit.core.clusterplan import ClusterOptions
-    from curator_kit.ops.build import last_built_image
-    from curator_kit.ops.cluster import bring_up, plan_up
-    from curator_kit.ops.launch import open_session, prepare_data_dirs, try_session
+    from curator_kit.ops.build import planned_image
+    from curator_kit.ops.cluster import bring_up, check_cluster, plan_up
+    from curator_kit.ops.launch import Checked, require_session, show_dry_run, try_session
 
     project_dir, manifest = _load(project)
     options = ClusterOptions(
         input_dir=input_dir or project_dir / "input",
         output_dir=output_dir or project_dir / "output",
-        image=image or last_built_image(project_dir),
+        image=image or planned_image(project_dir, manifest),
         workers=workers,
         cpus_per_worker=cpus_per_worker,
         gpus_per_worker=gpus_per_worker,
@@ -111,14 +114,14 @@ def up(
         ulimits=ulimits,
         allow_host_mount=allow_host_mount,
     )
+    session = try_session()
+    plan = plan_up(manifest, project_dir, options, session, mount_code=mount_code)
+    findings = check_cluster(session, plan, dry_run=dry_run)
     if dry_run:
-        plan = plan_up(manifest, project_dir, options, try_session(), dry_run=True, mount_code=mount_code)
-        click.echo("\n".join(plan.describe()))
+        show_dry_run(plan.describe(), Checked(findings), click.echo, _say, force=force)
         click.echo("\n".join(plan.docker_lines()))
         return
-    prepare_data_dirs(options.input_dir, options.output_dir)
-    session = open_session()
-    plan = plan_up(manifest, project_dir, options, session, dry_run=False, mount_code=mount_code)
+    session = require_session(session, findings, force)
     nodes, dashboard = bring_up(session, plan, project_dir, _say, force=force)
     click.echo(f"cluster {plan.project} is up: {nodes} Ray nodes on network {plan.network}")
     if dashboard:
@@ -130,9 +133,10 @@ def up(
 @project_option()
 def down(project: Path | None) -> None:
     """Remove the cluster's containers (running drivers too) and its network; nothing there is no error."""
-    from curator_kit.core.state import RAY_TOKEN, remove_record
+    from curator_kit.core.state import RAY_TOKEN
     from curator_kit.engine.client import connect
     from curator_kit.engine.cluster import tear_down
+    from curator_kit.ops.state import remove_record
 
     project_dir, manifest = _load(project)
     containers, networks = tear_down(connect(), manifest.project.name)
@@ -194,24 +198,22 @@ def run_on_ray(
     force: bool,
     dry_run: bool,
     mount_code: bool = False,
+    weights_on_nodes: bool = False,
 ) -> None:
     """The pipeline's driver in a container that joins a Ray cluster; exits with the driver's code.
 
     `given_dirs` are --input/--output as typed (None: not given), which a local cluster must match."""
-    from curator_kit.errors import CuratorKitError
     from curator_kit.ops.cluster import plan_driver
-    from curator_kit.ops.launch import launch, open_session, try_session
+    from curator_kit.ops.launch import check_plan, launch, require_session, show_dry_run, try_session
 
-    session = try_session() if dry_run else open_session()
+    session = try_session()
     where = {"cluster": cluster, "ray_address": ray_address, "network": network, "ray_token_file": ray_token_file}
-    plan = plan_driver(
-        manifest, project_dir, options, session, **where, given_dirs=given_dirs, dry_run=dry_run, mount_code=mount_code
-    )
+    where["weights_on_nodes"] = weights_on_nodes
+    plan = plan_driver(manifest, project_dir, options, session, **where, given_dirs=given_dirs, mount_code=mount_code)
+    checked = check_plan(session, plan, dry_run=dry_run)
     if dry_run:
-        click.echo("\n".join(plan.describe()))
+        show_dry_run(plan.describe(), checked, click.echo, _say, force=force)
         click.echo(plan.docker_run_line())
         return
-    if not Path(plan.mounts[0].source).is_dir():
-        raise CuratorKitError(f"input directory {plan.mounts[0].source} does not exist", "pass --input DIR")
-    assert session is not None
-    sys.exit(launch(session, plan, _say, force=force, keep=keep))
+    session = require_session(session, checked.findings, force)
+    sys.exit(launch(session, plan, _say, force=force, keep=keep, checked=checked))

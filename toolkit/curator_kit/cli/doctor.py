@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from curator_kit.cli.base import VARIANT
 from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
 
 MARKS = {"ok": ("\u2713", "green"), "warn": ("!", "yellow"), "fail": ("\u2717", "red"), "info": ("-", None)}
@@ -15,7 +16,7 @@ MARKS = {"ok": ("\u2713", "green"), "warn": ("!", "yellow"), "fail": ("\u2717", 
 @click.option(
     "--curator-version", default=DEFAULT_CURATOR_VERSION, show_default=True, help="Base image version to look for."
 )
-@click.option("--variant", default="cpu", show_default=True, help="Base image variant to look for.")
+@click.option("--variant", type=VARIANT, default="cpu", show_default=True, help="Base image variant to look for.")
 def doctor(curator_version: str, variant: str) -> None:
     """Check the Docker engine, NVIDIA support, host GPUs and the base image."""
     from curator_kit.core.constants import base_image_tag

@@ -8,8 +8,10 @@ from typing import Any
 
 import click
 
-from curator_kit.cli.output import project_option
+from curator_kit.cli import params
+from curator_kit.cli.output import OUTPUT_FILE, project_option, say, write_output
 from curator_kit.cli.slurmjob import slurm_options
+from curator_kit.core.constants import MAX_RAY_NODES
 from curator_kit.core.k8s import node_selector, toleration
 from curator_kit.core.kuberay_crds import (
     DEFAULT_KUBERAY_VERSION,
@@ -44,14 +46,18 @@ def export() -> None:
 
 @export.command()
 @click.option("--kind", type=click.Choice(KINDS), default="RayJob", show_default=True)
-@click.option("--image", help="Image the pods run [default: the last `curator-kit push`, else the last build].")
+@click.option(
+    "--image", type=params.IMAGE, help="Image the pods run [default: the last `curator-kit push`, else the last build]."
+)
 @click.option(
     "--name",
     help="metadata.name: a DNS-1035 label, at most 47 characters for a RayJob, 53 for a RayCluster "
     "[default: the project's name, made into one].",
 )
 @click.option("--namespace", help="metadata.namespace, a DNS-1123 label [default: none, kubectl's current].")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker pods.")
+@click.option(
+    "--workers", type=params.RAY_NODES, default=2, show_default=True, help=f"Worker pods (1 to {MAX_RAY_NODES})."
+)
 @click.option("--cpus-per-worker", default="8", show_default=True, help="CPU limit of a worker (a quantity).")
 @click.option("--memory-per-worker", default="32Gi", show_default=True, help="Memory limit of a worker.")
 @click.option(
@@ -59,10 +65,24 @@ def export() -> None:
 )
 @click.option("--head-cpus", default="2", show_default=True, help="CPU limit of the head (it takes CPU work too).")
 @click.option("--head-memory", default="8Gi", show_default=True, help="Memory limit of the head.")
-@click.option("--input", "input_path", default="/data/input", show_default=True, help="Input path (or URL) in pods.")
-@click.option("--output", "output_path", default="/data/output", show_default=True, help="Output path (or URL).")
+@click.option(
+    "--input",
+    "input_path",
+    type=params.POD_PATH,
+    default="/data/input",
+    show_default=True,
+    help="Input path in pods (absolute) or URL.",
+)
+@click.option(
+    "--output",
+    "output_path",
+    type=params.POD_PATH,
+    default="/data/output",
+    show_default=True,
+    help="Output path in pods (absolute) or URL.",
+)
 @click.option("--data-pvc", help="A PersistentVolumeClaim mounted at /data in every pod (head and workers).")
-@click.option("--execution-mode", type=click.Choice(["auto", "streaming", "batch"]), help="Xenna mode.")
+@click.option("--execution-mode", type=params.EXECUTION_MODE, help="Xenna mode.")
 @click.option(
     "--gpu-memory-gib",
     type=click.FloatRange(min=1, max=1024),
@@ -104,7 +124,12 @@ def export() -> None:
     help="What KubeRay deletes when the RayJob ends (KubeRay >= 1.3, feature gate RayJobDeletionPolicy).",
 )
 @click.option("--auth-secret", help="Ray token auth: RAY_AUTH_TOKEN from this Secret's key `token` in every pod.")
-@click.option("--output-file", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write here, not stdout.")
+@click.option(
+    "--model-volume",
+    help="A PersistentVolumeClaim holding the model weights the image does not bake, mounted read-only at the "
+    "model directory of every Ray pod [default: refuse an image that does not bake them].",
+)
+@click.option("--output-file", "-o", type=OUTPUT_FILE, help="Write here, not stdout.")
 @project_option()
 def kuberay(
     image: str | None,
@@ -121,11 +146,12 @@ def kuberay(
     against the chosen KubeRay release's CRD and those rules before it is written."""
     from curator_kit.core.kuberay import KubeRayOptions, check, render
     from curator_kit.core.manifest import find_project_dir, load_manifest
+    from curator_kit.ops.exportimage import export_image, local_image_labels
 
     project_dir = find_project_dir(project or Path.cwd())
     manifest = load_manifest(project_dir)
-    image = export_image(project_dir, image)
-    labels = _image_labels(image)
+    image = export_image(project_dir, image, say)
+    labels = local_image_labels(image, say)
     options = KubeRayOptions(
         image=image,
         node_selector=node_selectors,
@@ -146,7 +172,7 @@ def kuberay(
         )
     text = exported.text()
     if output_file:
-        output_file.write_text(text)
+        write_output(output_file, text)
         click.echo(f"wrote {output_file} ({options.kind} {exported.document['metadata']['name']})", err=True)
     else:
         click.echo(text, nl=False)
@@ -154,7 +180,7 @@ def kuberay(
 
 @export.command()
 @slurm_options
-@click.option("--output-file", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write here, not stdout.")
+@click.option("--output-file", "-o", type=OUTPUT_FILE, help="Write here, not stdout.")
 def slurm(image: str | None, output_file: Path | None, project: Path | None, **values: Any) -> None:
     """An sbatch script: a Ray head and workers on the job's nodes (pyxis, apptainer or docker), the pipeline.
 
@@ -164,34 +190,7 @@ def slurm(image: str | None, output_file: Path | None, project: Path | None, **v
 
     script = slurm_script(project, image, **values)
     if output_file:
-        output_file.write_text(script.text)
+        write_output(output_file, script.text)
         click.echo(f"wrote {output_file} (job {script.job_name}, log {script.log}): sbatch {output_file}", err=True)
     else:
         click.echo(script.text, nl=False)
-
-
-def export_image(project_dir: Path, image: str | None) -> str:
-    """The image an export is for: the one given, else the last push, else the last build (saying so)."""
-    from curator_kit.core.registry import last_push
-    from curator_kit.ops.build import last_built_image
-
-    if image is not None:
-        return image
-    pushed = last_push(project_dir)
-    if pushed is not None:
-        return str(pushed["image"])
-    image = last_built_image(project_dir)
-    click.secho(f"note: {image} is a local image; `curator-kit push --registry R` first", fg="yellow", err=True)
-    return image
-
-
-def _image_labels(image: str) -> dict[str, str] | None:
-    """The image's labels from the local engine (its Ray version, its base variant), or None, saying why."""
-    from curator_kit.engine.client import connect
-    from curator_kit.engine.images import image_labels
-
-    try:
-        return image_labels(connect(), image)
-    except CuratorKitError as error:
-        click.secho(f"note: labels of {image} not read ({error.message})", fg="yellow", err=True)
-        return None

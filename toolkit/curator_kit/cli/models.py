@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from curator_kit.cli.output import echo_table, project_option, say
+from curator_kit.cli.params import IMAGE
 from curator_kit.errors import CuratorKitError
 
 
@@ -17,7 +18,9 @@ def models() -> None:
 
 
 @models.command()
-@click.option("--image", help="Image whose code downloads [default: the project's last `curator-kit build`].")
+@click.option(
+    "--image", type=IMAGE, help="Image whose code downloads [default: the project's last `curator-kit build`]."
+)
 @project_option()
 @click.argument("names", nargs=-1)
 def pull(image: str | None, project: Path | None, names: tuple[str, ...]) -> None:
@@ -37,7 +40,9 @@ def pull(image: str | None, project: Path | None, names: tuple[str, ...]) -> Non
 
 
 @models.command(name="list")
-@click.option("--image", help="Image whose baked models count [default: the project's last `curator-kit build`].")
+@click.option(
+    "--image", type=IMAGE, help="Image whose baked models count [default: the project's last `curator-kit build`]."
+)
 @project_option()
 def list_models(image: str | None, project: Path | None) -> None:
     """Each model: its repository, where its weights are (baked, cached, missing) and their size."""

@@ -8,6 +8,9 @@ from typing import Any, TypeVar
 
 import click
 
+from curator_kit.core.atomicfile import write_text_atomically
+from curator_kit.errors import CuratorKitError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -35,3 +38,45 @@ def project_option(name: str = "project") -> Callable[[F], F]:
         type=PROJECT_DIR,
         help="Project directory [default: the one holding curator-kit.toml, from here up].",
     )
+
+
+def _folder_problem(path: Path) -> CuratorKitError | None:
+    folder = path.parent
+    if folder.is_dir():
+        return None
+    why = "is not a folder" if folder.exists() else "does not exist"
+    return CuratorKitError(
+        f"cannot write {path}: the folder {folder} {why}",
+        f"create it first (mkdir -p {folder}) or give -o a file in an existing folder",
+    )
+
+
+class OutputFile(click.Path):
+    """`-o FILE` of a command that prints a result (dockerfile, spec, export): refused at once, before any
+    work, when FILE's folder is missing; `write_output` writes it."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path, dir_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if (problem := _folder_problem(Path(path))) is not None:
+            raise problem
+        return path
+
+
+OUTPUT_FILE = OutputFile()
+OUTPUT_FILE_MODE = 0o644  # what `>` makes under the usual umask 022: a result to read and share
+
+
+def write_output(path: Path, text: str) -> None:
+    """A command's result written to `-o FILE`, whole or not at all (a file renamed over it), or one
+    error line: never a traceback, never half a file."""
+    if (problem := _folder_problem(path)) is not None:
+        raise problem
+    try:
+        write_text_atomically(path, text, OUTPUT_FILE_MODE)
+    except OSError as error:
+        raise CuratorKitError(
+            f"cannot write {path}: {error.strerror}", "give -o a file in a folder you can write"
+        ) from None

@@ -15,14 +15,18 @@ from typing import Any
 import click
 
 from curator_kit.core import parsers
+from curator_kit.core.constants import EXECUTION_MODES, MAX_LOCAL_WORKERS, MAX_RAY_NODES
+from curator_kit.core.findings import Code
+from curator_kit.errors import CuratorKitError
 
 
 class Parsed(click.ParamType):
     """A click type whose conversion is one of `core.parsers`' functions."""
 
-    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
+    def __init__(self, name: str, parse: Callable[[str], Any], code: str | None = None) -> None:
         self.name = name
         self.parse = parse
+        self.code = code  # the finding code of a refusal, where a plan's check refuses the same value
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not isinstance(value, str):
@@ -30,7 +34,9 @@ class Parsed(click.ParamType):
         try:
             return self.parse(value)
         except parsers.ParseError as error:
-            raise error.at(_option_name(param)) from None
+            refused = error.at(_option_name(param))
+            refused.code = self.code
+            raise refused from None
 
 
 def _option_name(param: click.Parameter | None) -> str:
@@ -57,7 +63,8 @@ ULIMIT = Parsed("NAME=SOFT[:HARD]", parsers.parse_ulimit)
 ENV_ASSIGNMENT = Parsed("KEY=VALUE", parsers.parse_env_assignment)
 HOST_ENV_ASSIGNMENT = Parsed("KEY[=VALUE]", _host_env_assignment)
 MOUNT = Parsed("HOST:CONTAINER[:ro]", parsers.parse_mount)
-IMAGE = Parsed("image", parsers.parse_image_text)
+# The same refusal (and code) as a plan's check of an image reference from elsewhere (core.checks).
+IMAGE = Parsed("image", parsers.parse_image_text, code=Code.IMAGE_REFERENCE.value)
 HF_REPO = Parsed("ORG/NAME", parsers.parse_hf_repo)
 REVISION = Parsed("revision", parsers.parse_revision)
 HF_FILE = Parsed("file", parsers.parse_hf_file)
@@ -65,3 +72,36 @@ REQUIREMENT = Parsed("requirement", parsers.parse_requirement)
 APT_PACKAGE = Parsed("package", parsers.parse_apt_package)
 INDEX_URL = Parsed("URL", parsers.parse_index_url)
 PARAM_ASSIGNMENT = Parsed("KEY=VALUE", parsers.parse_param_assignment)
+BATCH_SIZE = Parsed("N", parsers.parse_batch_size)
+POD_PATH = Parsed("PATH|URL", parsers.parse_pod_path)
+# Xenna's mode: `run`, `export kuberay`, `export slurm` and `submit --slurm` take the same names.
+EXECUTION_MODE = click.Choice(EXECUTION_MODES)
+
+
+def count_up_to(what: str, limit: int, why: str) -> Parsed:
+    """A count of nodes or workers from 1 to `limit` (a constant saying why), refused at once beyond it."""
+    return Parsed("N", partial(parsers.parse_bounded_count, what=what, limit=limit, why=why))
+
+
+class Choice(click.Choice):
+    """click's Choice, refused as one `error:` line naming the choices (click's own would print usage)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            choices = ", ".join(map(str, self.choices))
+            raise CuratorKitError(
+                f"{_option_name(param)} {value!r} is not one of {choices}", f"use one of {choices}"
+            ) from None
+
+
+# Cluster sizes (core.constants says why each bound is what it is).
+LOCAL_WORKERS = count_up_to(
+    "a number of workers",
+    MAX_LOCAL_WORKERS,
+    "the most one host's Docker network holds (a Linux bridge has 1,024 ports)",
+)
+RAY_NODES = count_up_to(
+    "a number of Ray nodes", MAX_RAY_NODES, "twice the 2,000 nodes of Ray's published scalability envelope"
+)

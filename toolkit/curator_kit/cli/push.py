@@ -8,11 +8,12 @@ import click
 
 from curator_kit.cli.output import project_option
 from curator_kit.cli.output import say as _log
+from curator_kit.cli.params import IMAGE
 
 
 @click.command()
 @click.option("--registry", "-r", help="HOST[:PORT] to push to [default: the registry the image's tag names].")
-@click.option("--image", help="Local image [default: the project's last `curator-kit build`].")
+@click.option("--image", type=IMAGE, help="Local image [default: the project's last `curator-kit build`].")
 @click.option("--tag", "-t", help="Tag in the registry [default: the image's own].")
 @project_option()
 @click.option("--dry-run", is_flag=True, help="Print where the image would go; push nothing.")

@@ -42,6 +42,8 @@ def echo_written(written: ReportWritten) -> None:
     """The lines `report` and `run --report` print."""
     for line in [*written.missing, *written.problems, *written.image_failures]:
         click.secho(f"note: {line}", fg="yellow", err=True)
+    if written.dominant_drop is not None:
+        click.secho(f"dropped: {written.dominant_drop.describe()} -- fix: {written.dominant_drop.fix}", fg="yellow")
     images = f"{written.images_made} images made, {written.images_reused} reused"
     click.echo(f"report: {written.videos} videos, {written.clips} clips; {images}; {written.seconds:.1f}s")
     click.echo(written.index.as_uri())

@@ -10,7 +10,7 @@ import click
 
 from curator_kit.cli.output import project_option
 from curator_kit.cli.output import say as _say
-from curator_kit.cli.params import COUNT, GPUS, HOST_ENV_ASSIGNMENT, MOUNT, SIZE, ULIMIT
+from curator_kit.cli.params import COUNT, EXECUTION_MODE, GPUS, HOST_ENV_ASSIGNMENT, IMAGE, MOUNT, SIZE, ULIMIT
 
 if TYPE_CHECKING:
     from curator_kit.core.devices import GpuRequest
@@ -36,10 +36,10 @@ DIR = click.Path(path_type=Path, file_okay=False)
 @click.option(
     "--mount", "mounts", type=MOUNT, multiple=True, help="HOST:CONTAINER[:ro] besides the manifest's run.mounts."
 )
-@click.option("--image", help="Image to run [default: the project's last `curator-kit build`].")
+@click.option("--image", type=IMAGE, help="Image to run [default: the project's last `curator-kit build`].")
 @click.option(
     "--execution-mode",
-    type=click.Choice(["auto", "streaming", "batch"]),
+    type=EXECUTION_MODE,
     help="Xenna mode; auto streams, stage CPUs scaled to the cores [default: the manifest's run.execution_mode].",
 )
 @click.option("--ignore-failures/--no-ignore-failures", default=None, help="Keep going when a task fails.")
@@ -64,6 +64,11 @@ DIR = click.Path(path_type=Path, file_okay=False)
     "--ray-token-file",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Ray token of the cluster at --ray-address (RAY_AUTH_MODE=token); mounted read-only in the driver.",
+)
+@click.option(
+    "--weights-on-nodes",
+    is_flag=True,
+    help="With --ray-address: the cluster's nodes hold the model weights the image does not bake, at /opt/models.",
 )
 @project_option()
 @click.option("--keep", is_flag=True, help="Keep the container after it exits.")
@@ -95,6 +100,7 @@ def run(
     resume: bool = False,
     allow_host_mount: bool = False,
     ray_token_file: Path | None = None,
+    weights_on_nodes: bool = False,
     video_limit: int | None = None,
     mount_code: bool = False,
     capture: str | None = None,
@@ -109,12 +115,11 @@ def run(
     from curator_kit.core.parsers import parse_command
     from curator_kit.core.runplan import RunOptions
     from curator_kit.errors import CuratorKitError
-    from curator_kit.ops.build import last_built_image
-    from curator_kit.ops.launch import plan_pipeline_run, try_session
+    from curator_kit.ops.build import planned_image
 
     project_dir = find_project_dir(project or ".")
     manifest = load_manifest(project_dir)
-    on_ray = cluster or ray_address or network or ray_token_file
+    on_ray = cluster or ray_address or network or ray_token_file or weights_on_nodes
     if on_ray and (runtime or ipc):
         raise CuratorKitError("--runtime and --ipc are for single-container runs", "leave them out on a cluster")
     if on_ray and capture:
@@ -125,7 +130,7 @@ def run(
         input_dir=input_dir or project_dir / "input",
         output_dir=output_dir or project_dir / "output",
         # On a local cluster "" means the image its nodes run; elsewhere the last build.
-        image=image or ("" if cluster else last_built_image(project_dir)),
+        image=image or ("" if cluster else planned_image(project_dir, manifest)),
         gpus=gpus,
         runtime=runtime,
         shm_size=shm_size,
@@ -145,6 +150,7 @@ def run(
         from curator_kit.cli.cluster import run_on_ray
 
         where = {"cluster": cluster, "ray_address": ray_address, "network": network, "ray_token_file": ray_token_file}
+        where["weights_on_nodes"] = weights_on_nodes
         return run_on_ray(
             project_dir,
             manifest,
@@ -156,17 +162,16 @@ def run(
             dry_run=dry_run,
             mount_code=mount_code,
         )
-    if dry_run:
-        plan = plan_pipeline_run(manifest, project_dir, options, try_session(), dry_run=True, mount_code=mount_code)
-        click.echo("\n".join(plan.describe()))
-        click.echo(plan.docker_run_line())
-        return
-    from curator_kit.ops.launch import launch, open_session, prepare_data_dirs
+    from curator_kit.ops.launch import execute
 
-    prepare_data_dirs(options.input_dir, options.output_dir)
-    session = open_session()
-    plan = plan_pipeline_run(manifest, project_dir, options, session, mount_code=mount_code)
-    code = launch(session, plan, _say, force=force, keep=keep)
+    where = {"mount_code": mount_code}
+    code = execute(manifest, project_dir, options, click.echo, _say, dry_run=dry_run, force=force, keep=keep, **where)
+    if dry_run:
+        return
+    if capture:  # `replay` finds this capture without --output
+        from curator_kit.ops.capture import remember_capture
+
+        remember_capture(project_dir, options.output_dir, capture)
     if code == 0 and report:
         from curator_kit.cli.report import echo_written
         from curator_kit.ops.report import write_report

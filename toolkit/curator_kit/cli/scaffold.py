@@ -14,6 +14,7 @@ import click
 from curator_kit.cli.output import project_option
 from curator_kit.cli.params import (
     APT_PACKAGE,
+    BATCH_SIZE,
     ENV_ASSIGNMENT,
     HF_FILE,
     HF_REPO,
@@ -58,7 +59,7 @@ def _project_root(project_dir: Path | None) -> Path:
 
 def _report(plan: ScaffoldPlan, force: bool) -> None:
     from curator_kit.core.manifest import MANIFEST_NAME
-    from curator_kit.core.scaffold import write_plan
+    from curator_kit.ops.scaffold import write_plan
 
     for path in write_plan(plan, force):
         verb = "updated" if path == MANIFEST_NAME and any(w.update for w in plan.writes) else "created"
@@ -118,7 +119,7 @@ def init(
 @click.option(
     "--nvencs", type=resource("nvencs"), default=0, show_default=True, help=f"NVENC engines needed{_up_to('nvencs')}."
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Tasks per call.")
+@click.option("--batch-size", type=BATCH_SIZE, default=1, show_default=True, help="Tasks per call.")
 @click.option("--env", "env", default="", help="An env of curator-kit.toml the stage runs in.")
 @click.option("--model", default="", help="A model of curator-kit.toml the stage loads.")
 @click.option("--input-task", type=click.Choice(TASK_TYPE_NAMES), default="VideoTask", show_default=True)

@@ -10,7 +10,7 @@ import click
 
 from curator_kit.cli.output import project_option
 from curator_kit.cli.output import say as _say
-from curator_kit.cli.params import GPUS, HOST_ENV_ASSIGNMENT, MOUNT, SIZE
+from curator_kit.cli.params import GPUS, HOST_ENV_ASSIGNMENT, IMAGE, MOUNT, SIZE
 
 if TYPE_CHECKING:
     from curator_kit.core.devices import GpuRequest
@@ -30,7 +30,7 @@ DIR = click.Path(path_type=Path, file_okay=False)
 @click.option(
     "--mount", "mounts", type=MOUNT, multiple=True, help="HOST:CONTAINER[:ro] besides the manifest's run.mounts."
 )
-@click.option("--image", help="Image to open [default: the project's last `curator-kit build`].")
+@click.option("--image", type=IMAGE, help="Image to open [default: the project's last `curator-kit build`].")
 @click.option(
     "--mount-code/--no-mount-code",
     default=True,
@@ -66,7 +66,7 @@ def shell(
     from curator_kit.core.parsers import parse_command
     from curator_kit.core.runplan import RunOptions
     from curator_kit.ops.build import last_built_image
-    from curator_kit.ops.launch import plan_pipeline_run, try_session
+    from curator_kit.ops.launch import execute
 
     project_dir = find_project_dir(project or ".")
     manifest = load_manifest(project_dir)
@@ -84,15 +84,6 @@ def shell(
         mount_data=input_dir.is_dir(),
     )
     where = {"mount_code": mount_code, "shell": True}
-    if dry_run:
-        plan = plan_pipeline_run(manifest, project_dir, options, try_session(), dry_run=True, **where)
-        click.echo("\n".join(plan.describe()))
-        click.echo(plan.docker_run_line())
-        return
-    from curator_kit.ops.launch import launch, open_session, prepare_data_dirs
-
-    if options.mount_data:
-        prepare_data_dirs(options.input_dir, options.output_dir)
-    session = open_session()
-    plan = plan_pipeline_run(manifest, project_dir, options, session, **where)
-    sys.exit(launch(session, plan, _say, force=force))
+    code = execute(manifest, project_dir, options, click.echo, _say, dry_run=dry_run, force=force, **where)
+    if not dry_run:
+        sys.exit(code)

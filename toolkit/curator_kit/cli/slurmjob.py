@@ -11,6 +11,7 @@ import click
 from curator_kit.cli import params
 from curator_kit.cli.output import say
 from curator_kit.core import slurmsyntax
+from curator_kit.core.constants import MAX_RAY_NODES
 from curator_kit.core.slurm import DEFAULT_CPUS_PER_NODE, DEFAULT_JOIN_TIMEOUT, DEFAULT_LOG, MIN_JOIN_TIMEOUT, RUNTIMES
 
 if TYPE_CHECKING:
@@ -39,7 +40,11 @@ _OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         "--model-cache", type=CLUSTER_PATH, help="Shared model weights, mounted at /opt/models on every node."
     ),
     click.option(
-        "--nodes", type=click.IntRange(min=1), default=1, show_default=True, help="Nodes; the first is the head."
+        "--nodes",
+        type=params.RAY_NODES,
+        default=1,
+        show_default=True,
+        help=f"Nodes; the first is the head (1 to {MAX_RAY_NODES}).",
     ),
     click.option(
         "--cpus-per-node",
@@ -68,7 +73,7 @@ _OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         help="Where the job writes its 0600 Ray token [default: ~/.curator-kit/slurm].",
     ),
     click.option("--auth-token-file", type=CLUSTER_PATH, help="A 0600 Ray token file of yours, on shared storage."),
-    click.option("--execution-mode", type=click.Choice(["auto", "streaming", "batch"]), help="Xenna's mode."),
+    click.option("--execution-mode", type=params.EXECUTION_MODE, help="Xenna's mode."),
     click.option("--ignore-failures/--no-ignore-failures", default=None, help="Keep going when a task fails."),
     click.option(
         "--gpu-memory-gib",
@@ -103,14 +108,14 @@ def slurm_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def slurm_script(project: Path | None, image: str | None, **values: Any) -> SlurmScript:
     """The job script for the project's image (the one given, the pushed one, else the last build),
     planned from the image's own pipeline spec; warnings are said on stderr."""
-    from curator_kit.cli.export import _image_labels, export_image
     from curator_kit.core.manifest import find_project_dir, load_manifest
     from curator_kit.core.slurm import SlurmOptions, render_script
+    from curator_kit.ops.exportimage import export_image, local_image_labels
 
     project_dir = find_project_dir(project or Path.cwd())
     manifest = load_manifest(project_dir)
-    image = export_image(project_dir, image)
-    script = render_script(manifest, project_dir, SlurmOptions(image=image, **values), _image_labels(image))
+    image = export_image(project_dir, image, say)
+    script = render_script(manifest, project_dir, SlurmOptions(image=image, **values), local_image_labels(image, say))
     for warning in script.warnings:
         say(f"warning: {warning}", "yellow")
     return script

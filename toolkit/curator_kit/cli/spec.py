@@ -7,16 +7,19 @@ from pathlib import Path
 
 import click
 
-from curator_kit.cli.output import project_option, say
+from curator_kit.cli.output import OUTPUT_FILE, project_option, say, write_output
+from curator_kit.cli.params import IMAGE
 
 
 @click.command()
 @project_option()
-@click.option("--image", help="Read the spec baked into this image instead of resolving the working tree's.")
+@click.option(
+    "--image", type=IMAGE, help="Read the spec baked into this image instead of resolving the working tree's."
+)
 @click.option(
     "--output",
     "-o",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=OUTPUT_FILE,
     help="Write the JSON here (e.g. for `python pipeline.py --spec FILE` outside the image).",
 )
 def spec(project: Path | None, image: str | None, output: Path | None) -> None:
@@ -38,5 +41,5 @@ def spec(project: Path | None, image: str | None, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    output.write_text(text)
+    write_output(output, text)
     say(f"wrote {output}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import tomllib
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from email.parser import HeaderParser
 from pathlib import Path
@@ -20,19 +21,38 @@ from curator_kit.core.buildstages import final_image_stages, parse_stages
 from curator_kit.core.constants import (
     DEFAULT_CURATOR_VERSION,
     LABEL_BASE_RECIPE,
+    LABEL_BASE_VARIANT,
+    LABEL_CURATOR_VERSION,
+    LABEL_OCI_DESCRIPTION,
+    LABEL_OCI_LICENSES,
+    LABEL_OCI_TITLE,
+    LABEL_OCI_VERSION,
+    LABEL_TOOLKIT_VERSION,
     base_image_tag,
     bootstrap_image_tag,
 )
-from curator_kit.core.credentials import PIP_INDEX_ARGS, check_secrets_stay_out
+from curator_kit.core.credentials import PIP_INDEX_ARGS, BuildSecret, check_secrets_stay_out, index_secret
 from curator_kit.core.parsers import ParseError, parse_package_names
 from curator_kit.core.pipconfig import PipSettings, local_path
 from curator_kit.core.redact import mask_credentials
+from curator_kit.core.secretsteps import SecretStep, plan_secret_steps
 from curator_kit.core.sizes import human_size
 from curator_kit.errors import CuratorKitError
 from curator_kit.resources import base_images_dir, dockerfile_base
 
 # Shipped beside Dockerfile.base in base-images/ and sent in every base build context.
 RECIPE_SCRIPTS = ("build-ffmpeg.sh", "supported-ray.py", "check-image.py")
+# The names a recipe's Dockerfile spells as `{{ NAME }}` (its LABEL keys), rendered in by `render_recipe`.
+RECIPE_NAMES: dict[str, str] = {
+    "LABEL_OCI_TITLE": LABEL_OCI_TITLE,
+    "LABEL_OCI_DESCRIPTION": LABEL_OCI_DESCRIPTION,
+    "LABEL_OCI_VERSION": LABEL_OCI_VERSION,
+    "LABEL_OCI_LICENSES": LABEL_OCI_LICENSES,
+    "LABEL_BASE_VARIANT": LABEL_BASE_VARIANT,
+    "LABEL_BASE_RECIPE": LABEL_BASE_RECIPE,
+    "LABEL_CURATOR_VERSION": LABEL_CURATOR_VERSION,
+    "LABEL_TOOLKIT_VERSION": LABEL_TOOLKIT_VERSION,
+}
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,51 @@ class BaseBuildPlan:
     # untagged stage is a dangling image, which `docker image prune` may delete mid-build (the final
     # stage's COPY --from then fails) and which a later rebuild would have to compile again.
     kept_stages: tuple[str, ...] = ()
+    # pip's index settings (`with_index`): build args when they carry no credentials; else a pip.conf
+    # secret of the stages that declare them, whose last RUN steps run in throwaway containers.
+    index_url: str = ""
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    secrets: list[BuildSecret] = field(default_factory=list)
+    steps: list[SecretStep] = field(default_factory=list)
+
+    @property
+    def dockerfile(self) -> str:
+        """The recipe as the engine gets it (rendered)."""
+        text = self.context.files["Dockerfile"]
+        return text.decode() if isinstance(text, bytes) else text.read_text()
+
+    def with_index(self, index_url: str, extra_index_urls: Sequence[str], find_links: Sequence[str]) -> BaseBuildPlan:
+        """The plan with these index settings. Without credentials they are the build args
+        PIP_INDEX_URL, PIP_EXTRA_INDEX_URL and PIP_FIND_LINKS, declared only in throwaway stages. With
+        one (any URL pip would print masked), the builder gets none of them: they become a pip.conf
+        that only the containers running the last RUN steps of those stages get, mounted
+        (core.secretsteps), so no image's history keeps a build arg's value."""
+        extra, links = tuple(dict.fromkeys(extra_index_urls)), tuple(find_links)
+        args = {key: value for key, value in self.build_args.items() if key not in PIP_INDEX_ARGS}
+        urls = [url for url in (index_url, *extra, *links) if url]
+        dockerfile = self.dockerfile
+        secrets: list[BuildSecret] = []
+        steps: list[SecretStep] = []
+        if any(mask_credentials(url) != url for url in urls):
+            readers = [stage.name for stage in parse_stages(dockerfile) if stage.name and set(PIP_INDEX_ARGS) & set(stage.args)]
+            secret = index_secret("pip", index_url, extra, readers, links)
+            secrets = [secret] if secret is not None and readers else []
+            steps = plan_secret_steps(dockerfile, secrets, args, self.stage_tag)
+        else:
+            settings = {"PIP_INDEX_URL": index_url, "PIP_EXTRA_INDEX_URL": " ".join(extra), "PIP_FIND_LINKS": " ".join(links)}
+            args |= {key: value for key, value in settings.items() if value}
+        # Index settings may carry credentials: the recipe may declare them only in a throwaway stage.
+        check_secrets_stay_out(dockerfile, args=PIP_INDEX_ARGS)
+        return replace(
+            self,
+            build_args=args,
+            index_url=index_url,
+            extra_index_urls=extra,
+            find_links=links,
+            secrets=secrets,
+            steps=steps,
+        )
 
     def stage_tag(self, stage: str) -> str:
         """`curator-kit/base:1.4.0-cuda` -> `curator-kit/base-stages:1.4.0-cuda-ffmpeg` (another
@@ -114,12 +179,10 @@ class BaseBuildPlan:
 
     def without_torch_index(self, reason: str) -> BaseBuildPlan:
         """The plan with the variant's torch index dropped: torch and torchvision then come from PyPI."""
-        urls = [u for u in self.build_args.get("PIP_EXTRA_INDEX_URL", "").split() if u != self.torch_index_url]
-        args = {k: v for k, v in self.build_args.items() if k != "PIP_EXTRA_INDEX_URL"}
-        if urls:
-            args["PIP_EXTRA_INDEX_URL"] = " ".join(urls)
+        extra = [url for url in self.extra_index_urls if url != self.torch_index_url]
         note = f"{self.torch_index_url} {reason}: {self.build_args['TORCH_SPEC']} and its torchvision come from PyPI"
-        return replace(self, build_args=args, torch_index_url=None, notes=[*self.notes, note])
+        plan = self.with_index(self.index_url, extra, self.find_links)
+        return replace(plan, torch_index_url=None, notes=[*self.notes, note])
 
     def describe(self) -> list[str]:
         lines = [
@@ -130,6 +193,8 @@ class BaseBuildPlan:
             f" ({self.wheel_count} wheelhouse files)",
         ]
         lines += [f"arg       {k}={v}" for k, v in sorted(self.build_args.items())]
+        lines += [f"secret    {secret.describe()}" for secret in self.secrets]
+        lines += [line for step in self.steps for line in step.describe()]
         lines += [f"note      {n}" for n in self.notes]
         return [mask_credentials(line) for line in lines]  # index URLs may carry user:password@
 
@@ -140,8 +205,10 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
     notes: list[str] = []
     context = BuildContext()
     recipe = recipe_files(variant.name)
-    for archive_name, path in recipe:
+    for archive_name, path in recipe[1:]:
         context.add_file(archive_name, path)
+    dockerfile = render_recipe(recipe[0][1])
+    context.add_text(recipe[0][0], dockerfile)
 
     # Wheelhouses: explicit ones plus the host's local find-links directories.
     remote_find_links: list[str] = []
@@ -237,17 +304,8 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
         if leave_out:
             reason = f": {variant.leave_out_reason}" if variant.leave_out_reason else ""
             notes.append(f"left out of nemo-curator[{variant.curator_extras}]: {', '.join(leave_out)}{reason}")
-    if index_url:
-        build_args["PIP_INDEX_URL"] = index_url
-    if extra_urls:
-        build_args["PIP_EXTRA_INDEX_URL"] = " ".join(dict.fromkeys(extra_urls))
-    if remote_find_links:
-        build_args["PIP_FIND_LINKS"] = " ".join(remote_find_links)
-    # Index settings may carry credentials: the recipe may declare them only in a throwaway stage.
-    dockerfile = recipe[0][1].read_text()
-    check_secrets_stay_out(dockerfile, args=[a for a in PIP_INDEX_ARGS if a in build_args])
     final = {stage.name for stage in final_image_stages(parse_stages(dockerfile))}
-    return BaseBuildPlan(
+    plan = BaseBuildPlan(
         variant=variant,
         tag=options.tag or base_image_tag(options.curator_version, variant.name),
         from_image=build_args["BASE_IMAGE"],
@@ -259,6 +317,7 @@ def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = No
         torch_index_url=torch_index_url,
         kept_stages=tuple(s.name for s in parse_stages(dockerfile) if s.name and s.name not in final),
     )
+    return plan.with_index(index_url or "", extra_urls, remote_find_links)
 
 
 def from_image_path(variant: Variant, from_image: str, explicit: bool) -> str:
@@ -290,11 +349,30 @@ def recipe_files(variant: str) -> list[tuple[str, Path]]:
     return [("Dockerfile", own), *shared, *((p.name, p) for p in scripts)]
 
 
+def render_recipe(path: Path) -> str:
+    """A recipe's Dockerfile as the engine gets it: its `{{ NAME }}`s (RECIPE_NAMES) rendered in through
+    the one Jinja environment; its Jinja comments render to nothing. The constants as they are give the
+    text the recipe spelled out before, so base images built from it keep their recipe digest and cache."""
+    import jinja2
+
+    from curator_kit.core.templating import make_environment
+
+    try:
+        return make_environment().from_string(path.read_text(encoding="utf-8")).render(**RECIPE_NAMES)
+    except jinja2.TemplateError as error:
+        line = getattr(error, "lineno", None)
+        raise CuratorKitError(
+            f"base recipe {path}{f':{line}' if line else ''}: {error.message}", "fix the recipe"
+        ) from None
+
+
 def recipe_digest(variant: str, curator_version: str) -> str:
-    """What a base image is built from, as 12 hex digits: its Dockerfile, the scripts, the variant's
-    settings and the Curator version. Host inputs (wheelhouse, certificates, indexes) are left out."""
+    """What a base image is built from, as 12 hex digits: its Dockerfile (as rendered), the scripts, the
+    variant's settings and the Curator version. Host inputs (wheelhouse, certificates, indexes) are left out."""
     digest = hashlib.sha256(curator_version.encode())
-    for _name, path in recipe_files(variant):
+    (_name, dockerfile), *scripts = recipe_files(variant)
+    digest.update(render_recipe(dockerfile).encode())
+    for _name, path in scripts:
         digest.update(path.read_bytes())
     digest.update((base_images_dir() / variant / "variant.toml").read_bytes())
     return digest.hexdigest()[:12]

@@ -12,6 +12,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from curator_kit.core.redact import printable_line
 
@@ -52,6 +53,13 @@ class BuildFailed:
 
 
 BuildEvent = StepStarted | StepCached | StepOutput | BuildSucceeded | BuildFailed
+
+
+class BuildProgress(Protocol):
+    """What a build streams its events to (`ops.progress`'s displays): named here, below the engine and
+    ops both, so `engine/` takes it without naming a type of `ops/`."""
+
+    def handle(self, event: BuildEvent) -> None: ...
 
 
 @dataclass

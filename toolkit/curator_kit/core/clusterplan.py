@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curator_kit.core.constants import (
-    INPUT_DIR,
     LABEL_CLUSTER,
     LABEL_CLUSTER_CODE,
     LABEL_INPUT,
@@ -43,30 +42,30 @@ from curator_kit.core.constants import (
     LABEL_RAY_GPUS,
     LABEL_ROLE,
     LABEL_RUN_ID,
-    OUTPUT_DIR,
+    MODE_BATCH,
     RAY_TOKEN_IN_CONTAINER,
 )
 from curator_kit.core.devices import NO_GPU, GpuRequest
-from curator_kit.core.modelweights import WeightsFacts
+from curator_kit.core.findings import Code, Finding, note, refuse, unique
+from curator_kit.core.modelweights import WeightsFacts, weights_findings
 from curator_kit.core.parsers import Mount, Ulimit
+from curator_kit.core.placement import Nodes, PipelineOptions, place
 from curator_kit.core.runplan import (
     SHM_MIN_BYTES,
     ContainerPlan,
     HostFacts,
     RunOptions,
-    container_command,
     default_shm_bytes,
     plan_run,
 )
 from curator_kit.core.sizes import gib as _gib
-from curator_kit.core.spec import choose_execution_mode, fit_cpus, gpu_fractions
 from curator_kit.core.state import RAY_TOKEN, record_path
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
     from curator_kit.core.devices import HostGpu
     from curator_kit.core.manifest import Manifest
-    from curator_kit.core.preflight import EngineFacts, Verdict
+    from curator_kit.core.preflight import EngineFacts
     from curator_kit.core.spec import PipelineSpec
 
 # What cosmos-xenna 0.2.0 sets before it starts a Ray of its own (ray_utils/cluster.py), and so what
@@ -84,8 +83,8 @@ RAY_QUIET_ENV: dict[str, str] = {"RAY_USAGE_STATS_ENABLED": "0"}
 # Ray 2.60's token authentication: the GCS, raylets and the dashboard (its job API included) refuse a
 # caller without the token. The environment names the file, never the token; the file is mounted read-only.
 RAY_AUTH_ENV: dict[str, str] = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": RAY_TOKEN_IN_CONTAINER}
-# Plan notes of a node that are about the whole cluster (the rest, e.g. /dev/shm, the cluster says itself).
-_CLUSTER_WIDE_NOTES = ("memlock", "containers run as root", "mount ", "code mounted")
+# A node's /dev/shm findings: the cluster says its own (one size for every node), a driver its cluster's.
+SHM_CODES = frozenset({Code.SHM_DEFAULT, Code.SHM_SMALL})
 
 RAY_PORT = 6379  # the head's GCS
 DASHBOARD_PORT = 8265  # dashboard and state API (`ray list nodes`), published on the host's loopback
@@ -262,7 +261,7 @@ class ClusterPlan:
     node_shm_bytes: int
     object_store_bytes: int
     token_file: Path  # the Ray token, written by `cluster up` just before the nodes start
-    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def nodes(self) -> list[NetworkedContainerPlan]:
@@ -290,7 +289,7 @@ class ClusterPlan:
             f"mount      {m.source} -> {m.target} ({'read-only' if m.read_only else 'writable'})"
             for m in self.head.mounts
         ]
-        lines += [f"note       {note}" for note in self.notes]
+        lines += [f"note       {finding.message}" for finding in self.findings if not finding.refuses]
         return lines
 
     def docker_lines(self) -> list[str]:
@@ -344,7 +343,7 @@ def plan_cluster(
             shm_size=shm,
             env=options.env,
             ulimits=options.ulimits,
-            execution_mode="batch",  # nodes run no pipeline; this only keeps plan_run from judging streaming
+            execution_mode=MODE_BATCH,  # nodes run no pipeline; this only keeps plan_run from judging streaming
             command=tuple(command),
             run_id=cluster_id,
             allow_host_mount=options.allow_host_mount,
@@ -364,7 +363,7 @@ def plan_cluster(
             network=network,
             hostname=name,
             detach=True,
-            notes=[n for n in plan.notes if n.startswith(_CLUSTER_WIDE_NOTES)],
+            findings=[f for f in plan.findings if f.code not in SHM_CODES],
         )
 
     head = node(head_host, "head", ray_start_head(options.head_cpus, 0, store), options.head_cpus, GpuRequest())
@@ -374,26 +373,42 @@ def plan_cluster(
         node(worker_name(project, i + 1), "worker", ray_start_worker(address, cpus, ray_gpus(g), store), cpus, g)
         for i, g in enumerate(gpus)
     ]
-    notes = list(head.notes)
+    findings = unique(f for node in (head, *workers) for f in node.findings)
+    # The stages the cluster's drivers will run, placed on its nodes: a GPU stage on workers without GPUs
+    # is refused here, before anything starts, as `run` refuses it on a host.
+    placement = place(
+        spec,
+        Nodes(
+            cpus=(options.head_cpus, *(cpus for _ in workers), DRIVER_CPUS),
+            gpus=any(g.wanted for g in gpus),
+            gpu_option="--gpus-per-worker 1 (or all)",
+        ),
+        PipelineOptions(execution_mode=manifest.run.execution_mode, ignore_failures=manifest.run.ignore_failures),
+    )
+    findings += [f for f in placement.findings if f.code is Code.GPU_STAGE_WITHOUT_GPU]
+    if options.weights is not None:  # the nodes mount the host's cache: the drivers' runs would find none
+        findings += weights_findings(manifest, spec, options.weights)
     if options.shm_size is None:
-        notes.append(
-            f"/dev/shm {_gib(shm)} per node: the one-container default ({_gib(default_shm_bytes(host.memory_bytes))}) "
-            f"shared by {options.workers + 2} nodes (head, workers, a driver) on one host; --shm-size to change"
-        )
+        shared = f"the one-container default ({_gib(default_shm_bytes(host.memory_bytes))})"
+        why = f"shared by {options.workers + 2} nodes (head, workers, a driver) on one host; --shm-size to change"
+        findings.append(note(Code.SHM_DEFAULT, f"/dev/shm {_gib(shm)} per node: {shared} {why}"))
     if cpus * options.workers + options.head_cpus + DRIVER_CPUS > host.cpus:
-        notes.append(
-            f"{cpus * options.workers + options.head_cpus + DRIVER_CPUS} logical CPUs (with a driver) on "
-            f"{host.cpus} cores: Ray schedules by logical CPUs, so the nodes share the cores"
-        )
+        total = cpus * options.workers + options.head_cpus + DRIVER_CPUS
+        why = f"{host.cpus} cores: Ray schedules by logical CPUs, so the nodes share the cores"
+        findings.append(note(Code.CPUS_OVERCOMMITTED, f"{total} logical CPUs (with a driver) on {why}"))
     if options.gpus_per_worker.count == -1 and options.workers > 1:
-        notes.append("--gpus-per-worker all: every worker sees every GPU, so Ray counts each GPU once per worker")
+        why = "--gpus-per-worker all: every worker sees every GPU, so Ray counts each GPU once per worker"
+        findings.append(note(Code.GPUS_SHARED_BY_WORKERS, why))
     nodes = options.workers + 2
     if shm * nodes > host.memory_bytes:
-        notes.append(
-            f"{nodes} nodes x {_gib(shm)} /dev/shm is more than the {_gib(host.memory_bytes)} of memory on "
-            f"{host.source}: object stores that fill up will swap or be OOM-killed; a smaller --shm-size avoids it"
+        findings.append(
+            note(
+                Code.SHM_OVER_MEMORY,
+                f"{nodes} nodes x {_gib(shm)} /dev/shm is more than the {_gib(host.memory_bytes)} of memory on "
+                f"{host.source}: object stores that fill up will swap or be OOM-killed; a smaller --shm-size avoids it",
+            )
         )
-    return ClusterPlan(project, network, dict(common), head, workers, shm, store, token, notes)
+    return ClusterPlan(project, network, dict(common), head, workers, shm, store, token, findings)
 
 
 def _networked(plan: ContainerPlan, **changes: Any) -> NetworkedContainerPlan:
@@ -421,6 +436,7 @@ class ClusterInfo:
     image_id: str
     auth: bool = False  # started with Ray token authentication (every cluster since curator-kit had it)
     code_mounted: bool = False  # `cluster up --mount-code`: the nodes run the working tree's code
+    has_gpus: bool | None = None  # a node was started with GPUs (None: its labels do not say)
 
     @property
     def ray_address(self) -> str:
@@ -443,12 +459,20 @@ def cluster_info(
             image_id=image_id,
             auth=head_labels.get(LABEL_RAY_AUTH) == "token",
             code_mounted=head_labels.get(LABEL_CLUSTER_CODE) == "mounted",
+            has_gpus=_has_gpus(node_labels),
         )
     except (KeyError, ValueError) as error:
         raise CuratorKitError(
             f"the cluster's head container {head} lacks curator-kit's labels ({error})",
             "recreate it: `curator-kit cluster down && curator-kit cluster up`",
         ) from None
+
+
+def _has_gpus(node_labels: list[dict[str, str]]) -> bool | None:
+    given = [labels.get(LABEL_RAY_GPUS) for labels in node_labels]
+    if any(value is None for value in given):
+        return None
+    return any(value != "0" for value in given)
 
 
 # --- the driver -------------------------------------------------------------------------------
@@ -499,12 +523,6 @@ def driver_script(pipeline: list[str], cpus: int, gpus: int | None, store: int |
     )
 
 
-def with_data_paths(pipeline: list[str], input_path: str, output_path: str) -> list[str]:
-    """runplan's pipeline command with other --input/--output values (an external cluster, Kubernetes)."""
-    values = {"--input": input_path, "--output": output_path}
-    return [values.get(pipeline[i - 1], arg) if i else arg for i, arg in enumerate(pipeline)]
-
-
 @dataclass(frozen=True)
 class RayTarget:
     """Where the driver goes: a local cluster (by its info) or an external one (by address)."""
@@ -523,7 +541,8 @@ def plan_ray_run(
     host: HostFacts,
     target: RayTarget,
 ) -> NetworkedContainerPlan:
-    """The driver container of `run --cluster` / `run --ray-address`."""
+    """The driver container of `run --cluster` / `run --ray-address`: the run's container plan, with the
+    stages placed on the cluster's nodes instead of this host."""
     cluster = target.cluster
     if cluster is not None:
         options = replace(options, input_dir=cluster.input_dir, output_dir=cluster.output_dir, image=cluster.image_id)
@@ -533,46 +552,47 @@ def plan_ray_run(
                 "give them at `curator-kit cluster up --gpus-per-worker N`",
             )
         options = replace(options, gpus=NO_GPU, shm_size=options.shm_size or cluster.node_shm_bytes)
-    base = plan_run(manifest, spec, project_dir, replace(options, execution_mode="batch"), host)
-    requested = options.execution_mode or manifest.run.execution_mode
-    node_cpus = None if cluster is None else [*cluster.node_cpus, DRIVER_CPUS]
-    fit = fit_cpus(spec, node_cpus)  # a stage asking more CPUs than any node has could not be placed
-    execution = choose_execution_mode(requested, fit.spec, node_cpus)
-    # The driver has no GPU: Curator would size memory-sized stages for a 24 GB card. A local cluster's
-    # workers use this host's GPUs, so size them for those; an external cluster's cards are unknown here.
-    cards = [gpu.memory_mib / 1024 for gpu in host.gpus] if cluster is not None else []
-    stage_gpus = gpu_fractions(spec, min(cards) if cards else None)
-    pipeline = container_command(options, manifest.run, execution, stage_gpus, fit.stage_cpus)
-    mounts = list(base.mounts)
-    if cluster is None:
+        # A local cluster's workers use this host's GPUs, so memory-sized stages are sized for those.
+        cards = [gpu.memory_mib / 1024 for gpu in host.gpus]
+        nodes = Nodes(
+            cpus=(*cluster.node_cpus, DRIVER_CPUS),
+            gpus=cluster.has_gpus,
+            gpu_memory_gib=min(cards) if cards else None,
+            gpu_option="`cluster up --gpus-per-worker 1` (cluster down first)",
+        )
+    else:
         # Other machines run stage actors that read the input and write the output: the pipeline gets
-        # paths every node can see (a shared filesystem mounted at the same path), so mount them as is.
-        source = {m.target: m.source for m in mounts}
-        mounts = [replace(m, target=m.source) if m.target in (INPUT_DIR, OUTPUT_DIR) else m for m in mounts]
-        if not options.command:
-            pipeline = with_data_paths(pipeline, source[INPUT_DIR], source[OUTPUT_DIR])
+        # paths every node can see (a shared filesystem mounted at the same path). Their sizes and GPUs
+        # are not known here (the driver has no GPU: Curator would size memory-sized stages for 24 GB).
+        options = replace(options, same_paths=True)
+        nodes = Nodes(cpus=None)
+    base = plan_run(manifest, spec, project_dir, options, host, nodes)
+    mounts = list(base.mounts)
     auth_env: dict[str, str] = {}
     if target.token_file is not None:
         mounts.append(token_mount(target.token_file))
         auth_env = RAY_AUTH_ENV
     store = cluster.object_store_bytes if cluster is not None else None
-    script = driver_script(pipeline, DRIVER_CPUS, ray_gpus(base.gpus), store)
+    script = driver_script(base.command, DRIVER_CPUS, ray_gpus(base.gpus), store)
     project = manifest.project.name
     labels = {LABEL_PROJECT: project, LABEL_RUN_ID: base.run_id, LABEL_ROLE: "driver"}
     if cluster is not None:
         labels[LABEL_CLUSTER] = cluster_name(project)
     network_mode = None if cluster is not None or target.network else "host"
-    notes = [n for n in base.notes if not n.startswith("/dev/shm")] if cluster is not None else list(base.notes)
-    # The stages run on the cluster's nodes, not on the driver's host: their sizing, not this host's.
-    driver_host_fit = fit_cpus(spec, [host.cpus]).notes
-    notes = [n for n in notes if n not in driver_host_fit] + fit.notes
-    notes.append(f"the driver joins the cluster at {target.address} as a node with {DRIVER_CPUS} CPU, then leaves")
+    # A local cluster's driver gets the node size of /dev/shm: the cluster said it at `cluster up`.
+    findings = [f for f in base.findings if cluster is None or f.code not in SHM_CODES]
+    joins = f"the driver joins the cluster at {target.address} as a node with {DRIVER_CPUS} CPU, then leaves"
+    findings.append(note(Code.DRIVER_JOINS, joins))
     if cluster is None:
-        notes.append("input and output keep their paths: every node of the cluster must see them there")
+        shared = "input and output keep their paths: every node of the cluster must see them there"
+        findings.append(note(Code.PATHS_SHARED, shared))
     if target.token_file is not None:
-        notes.append(f"Ray token authentication: the token in {target.token_file}, mounted read-only")
+        findings.append(
+            note(Code.RAY_AUTH, f"Ray token authentication: the token in {target.token_file}, mounted read-only")
+        )
     elif cluster is not None:
-        notes.append("the cluster was started without Ray token authentication: `cluster down` and `cluster up`")
+        why = "the cluster was started without Ray token authentication: `cluster down` and `cluster up`"
+        findings.append(note(Code.RAY_NO_AUTH, why))
     return _networked(
         base,
         command=["sh", "-c", script],
@@ -580,12 +600,11 @@ def plan_ray_run(
         labels=labels,
         mounts=mounts,
         env={**base.env, **XENNA_RAY_ENV, **RAY_QUIET_ENV, **auth_env, "RAY_ADDRESS": target.address},
-        execution=execution,
         network=cluster.network if cluster is not None else target.network,
         network_mode=network_mode,
         hostname=None if network_mode == "host" else driver_name(project, base.run_id),
         stages_here=False,
-        notes=notes,
+        findings=findings,
     )
 
 
@@ -629,26 +648,25 @@ def parse_ray_nodes(text: str) -> list[RayNode]:
 # --- checks before `cluster up` --------------------------------------------------------------
 
 
-def judge_cluster(plan: ClusterPlan, engine: EngineFacts, host_gpus: list[HostGpu]) -> Verdict:
-    """`run`'s preflight, asked of each worker as if it ran the pipeline: NVIDIA support in the engine,
-    GPU stages against GPU-less workers, codec engines of each worker's GPUs; plus GPUs the host lacks."""
-    from curator_kit.core.preflight import Verdict, judge
+def judge_cluster(plan: ClusterPlan, engine: EngineFacts, host_gpus: list[HostGpu]) -> list[Finding]:
+    """`run`'s preflight, asked of each worker as if it ran the pipeline's stages: NVIDIA support in the
+    engine, the codec engines of each worker's GPUs, built-in weights; plus GPUs the host lacks. (GPU
+    stages on workers without GPUs are the plan's own finding: `plan_cluster` placed the stages.)"""
+    from curator_kit.core.preflight import judge
 
-    verdict = Verdict()
+    findings: list[Finding] = []
     for worker in plan.workers:
-        probe = replace(worker, runs_pipeline=True, execution=replace(worker.execution, mode="batch"))
-        found = judge(probe, engine, host_gpus)
-        for problem, fix in found.refusals:
-            fix = fix.replace("pass --gpus all", "pass --gpus-per-worker 1 (or all)")
-            fix = fix.replace("--gpus device=...", "--gpus-per-worker")
-            if problem not in verdict.problems:
-                verdict.refuse(problem, fix)
-        verdict.warnings += [w for w in found.warnings if w not in verdict.warnings]
+        probe = replace(worker, runs_pipeline=True)
+        findings += judge(probe, engine, host_gpus, select_gpus="--gpus-per-worker")
     ids = [int(i) for w in plan.workers for i in w.gpus.device_ids if i.isdigit()]
     if ids and host_gpus and engine.local and max(ids) >= len(host_gpus):
         per = len(plan.workers[0].gpus.device_ids)
-        verdict.refuse(
-            f"{len(plan.workers)} workers x {per} GPU(s) need GPUs 0-{max(ids)}, but this host has {len(host_gpus)}",
-            "pass fewer --workers or a smaller --gpus-per-worker",
+        findings.append(
+            refuse(
+                Code.GPUS_BEYOND_HOST,
+                f"{len(plan.workers)} workers x {per} GPU(s) need GPUs 0-{max(ids)}, "
+                f"but this host has {len(host_gpus)}",
+                "pass fewer --workers or a smaller --gpus-per-worker",
+            )
         )
-    return verdict
+    return unique(findings)

@@ -10,6 +10,10 @@ from __future__ import annotations
 # The NeMo Curator release new projects and base images target (the newest on PyPI when pinned).
 DEFAULT_CURATOR_VERSION = "1.4.0"
 
+# The Ray each Curator release pins (nemo_curator's `_SUPPORTED_RAY_VERSION`), which its base image
+# installs and records as LABEL_RAY_VERSION: what `export kuberay` assumes of an image that does not say.
+CURATOR_RAY_VERSIONS: dict[str, str] = {"1.4.0": "2.57.0"}
+
 MANIFEST_NAME = "curator-kit.toml"
 # Per-project state (last build, last push, cluster tokens): never part of a build context.
 STATE_DIR = ".curator-kit"
@@ -56,6 +60,22 @@ EXIT_NOTHING_WRITTEN = 3  # there were videos to process and not one came out of
 # (mode 0600) and reaches nodes and drivers as a read-only file, never as a value on a command line,
 # in a label or in the environment (`docker inspect` shows those).
 RAY_TOKEN_IN_CONTAINER = "/run/curator-kit/ray-auth-token"
+# How many nodes a cluster option may ask for, checked when the option is parsed: a plan (and its
+# --dry-run) then costs the same whatever number was typed, and a typo is refused at once.
+# `cluster up` puts every worker on this host's one Docker network, a Linux bridge, which takes at most
+# 1,024 ports (the kernel's BR_MAX_PORTS); head and driver need two of them.
+MAX_LOCAL_WORKERS = 1000
+# `export kuberay --workers` and `export slurm|submit --slurm --nodes`: Ray's published scalability
+# envelope is 2,000 nodes in one cluster; twice that is more than one Ray head has been shown to hold.
+MAX_RAY_NODES = 4096
+
+# Xenna's execution modes, as `run --execution-mode`, [run] execution_mode, the exports and pipeline.py
+# take them: auto picks streaming or batch by one rule (`spec.choose_execution_mode`).
+MODE_AUTO = "auto"
+MODE_STREAMING = "streaming"
+MODE_BATCH = "batch"
+EXECUTION_MODES = (MODE_AUTO, MODE_STREAMING, MODE_BATCH)
+
 # Engine sockets: a bind mount of one (or a folder holding one) hands the container the engine.
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 
@@ -75,10 +95,20 @@ def bootstrap_image_tag(suite: str) -> str:
 
 DEFAULT_BASE_IMAGE = base_image_tag(DEFAULT_CURATOR_VERSION)
 
+
+def bench_image_tag(bench: str, tag: str = "latest") -> str:
+    """The tag a script of bench/ builds its project's image under, apart from users' and base images."""
+    return f"curator-kit-bench/{bench}:{tag}"
+
+
 # Image labels written by `build`.
 LABEL_OCI_TITLE = "org.opencontainers.image.title"
 LABEL_OCI_REVISION = "org.opencontainers.image.revision"
 LABEL_OCI_BASE_NAME = "org.opencontainers.image.base.name"
+# Besides these, base images carry (rendered into their recipes by `core.baseimage.render_recipe`):
+LABEL_OCI_DESCRIPTION = "org.opencontainers.image.description"
+LABEL_OCI_VERSION = "org.opencontainers.image.version"
+LABEL_OCI_LICENSES = "org.opencontainers.image.licenses"
 LABEL_PREFIX = "curator-kit."
 LABEL_PROJECT = "curator-kit.project"
 LABEL_CURATOR_VERSION = "curator-kit.curator-version"
@@ -92,6 +122,9 @@ LABEL_SPEC = "curator-kit.pipeline-spec"
 LABEL_BUILD_INPUTS = "curator-kit.build-inputs"
 # JSON {"model name": "revision"} of the weights `build` baked under MODEL_DIR_IN_IMAGE (never a token).
 LABEL_BAKED_MODELS = "curator-kit.baked-models"
+# The digest of a build step's inputs, on the image committed from the throwaway container that ran it
+# with a secret mounted (core.secretsteps): a build whose digest finds the image reuses it.
+LABEL_BUILD_STEP = "curator-kit.build-step"
 LABEL_BASE_VARIANT = "curator-kit.base.variant"
 # The base recipe's digest (Dockerfile.base, its scripts, the variant): an image under the right tag
 # but from an older recipe is stale and rebuilt, not reused.

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from curator_kit.core.constants import DOCKER_SOCKETS, INPUT_DIR, OUTPUT_DIR
+from curator_kit.core.findings import Code, Finding, note, refuse
 from curator_kit.core.parsers import Mount
-from curator_kit.errors import CuratorKitError
 
 ALLOW_FLAG = "--allow-host-mount"
 
@@ -26,12 +26,30 @@ def _nested(inner: PurePosixPath | Path, outer: PurePosixPath | Path) -> bool:
     return inner == outer or inner.is_relative_to(outer)
 
 
-def check_data_dirs(input_dir: Path, output_dir: Path) -> None:
+OVERLAP_FIX = "give --output a directory outside --input that does not contain it either"
+
+
+def data_dir_findings(input_dir: Path | str, output_dir: Path | str, *, local: bool = True) -> list[Finding]:
+    """Input and output that overlap, and an input that is not there.
+
+    `local`: the paths are this machine's (a local engine), so links are resolved and the input must
+    exist; otherwise (a cluster's paths, named in an export) they are compared as written, and whether
+    the input is there is the cluster's to say (a written requirement, not a finding here)."""
+    findings = overlap_findings(input_dir, output_dir, local=local)
+    if local and not Path(input_dir).is_dir():
+        findings.append(refuse(Code.INPUT_MISSING, f"input directory {input_dir} does not exist", "pass --input DIR"))
+    return findings
+
+
+def overlap_findings(input_dir: Path | str, output_dir: Path | str, *, local: bool = True) -> list[Finding]:
     """Refuse input and output that overlap: the output is mounted writable, so an overlap lets the
     pipeline overwrite or delete input, or a later run read its own clips as new videos."""
-    source, target = real_path(input_dir), real_path(output_dir)
+    if local:
+        source, target = real_path(input_dir), real_path(output_dir)
+    else:
+        source, target = PurePosixPath(_normal(str(input_dir))), PurePosixPath(_normal(str(output_dir)))
     if not (_nested(source, target) or _nested(target, source)):
-        return
+        return []
     if source == target:
         problem = f"--input {input_dir} and --output {output_dir} are the same directory"
     elif target.is_relative_to(source):
@@ -40,8 +58,15 @@ def check_data_dirs(input_dir: Path, output_dir: Path) -> None:
         problem = f"--input {input_dir} is inside --output {output_dir}: the writable output would expose the input"
     shown = {str(input_dir), str(output_dir)}
     if {str(source), str(target)} != shown:
-        problem += f" ({source} and {target} once links are resolved)"
-    raise CuratorKitError(problem, "give --output a directory outside --input that does not contain it either")
+        problem += f" ({source} and {target} once links are resolved)" if local else f" ({source} and {target})"
+    return [refuse(Code.DATA_OVERLAP, problem, OVERLAP_FIX)]
+
+
+def _normal(path: str) -> str:
+    """A cluster path as a POSIX path with '.', '..' and repeated slashes folded (no links to resolve)."""
+    import posixpath
+
+    return posixpath.normpath(path) if path.startswith("/") else path
 
 
 def host_mount_risk(mount: Mount, input_source: str | None) -> str | None:
@@ -65,17 +90,17 @@ def host_mount_risk(mount: Mount, input_source: str | None) -> str | None:
     return None
 
 
-def judge_extra_mounts(mounts: Iterable[Mount], input_source: str | None, *, allow: bool) -> list[str]:
-    """Refuse the first risky mount unless `allow` (--allow-host-mount); with it, a note per risky mount."""
-    notes: list[str] = []
+def judge_extra_mounts(mounts: Iterable[Mount], input_source: str | None, *, allow: bool) -> list[Finding]:
+    """Refuse each risky mount unless `allow` (--allow-host-mount); with it, a note per risky mount."""
+    findings: list[Finding] = []
     for mount in mounts:
         risk = host_mount_risk(mount, input_source)
         if risk is None:
             continue
         described = f"mount {mount.source} -> {mount.target} {risk}"
-        if not allow:
-            raise CuratorKitError(
-                described, f"remove it from [run] mounts or --mount, or pass {ALLOW_FLAG} if that is what you mean"
-            )
-        notes.append(f"{described} (allowed by {ALLOW_FLAG})")
-    return notes
+        if allow:
+            findings.append(note(Code.HOST_MOUNT_ALLOWED, f"{described} (allowed by {ALLOW_FLAG})"))
+        else:
+            fix = f"remove it from [run] mounts or --mount, or pass {ALLOW_FLAG} if that is what you mean"
+            findings.append(refuse(Code.HOST_MOUNT, described, fix))
+    return findings

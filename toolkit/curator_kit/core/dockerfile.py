@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 from curator_kit import __version__
 from curator_kit.core import constants, templating
 from curator_kit.core.baselayout import PIP_LAYOUT, BaseLayout, require_installer
-from curator_kit.core.credentials import BuildSecret, hf_token_secret, index_secret
+from curator_kit.core.credentials import SECRETS_IN_STAGE, BuildSecret, hf_token_secret, index_secret
 from curator_kit.core.dockerescape import BuildArg
 from curator_kit.core.modelweights import baked_label
 from curator_kit.core.projectcontext import (
@@ -50,7 +51,8 @@ GIT_REVISION_ARG = "GIT_REVISION"
 DEPS_STAGE = "project-deps"
 DEPS_PREFIX = "/tmp/deps"
 BAKE_DIR_IN_IMAGE = "/opt/curator-kit/bake"
-# Baked weights download in this throwaway stage (it may read a token); the final image copies only the weights.
+# Baked weights download in a throwaway stage per model, BAKE_STAGE-NAME (it may read a token); the final
+# image copies only the weights.
 BAKE_STAGE = "model-weights"
 # The final image's stage, named when the bake stage has to return to it.
 FINAL_STAGE = "project-final"
@@ -63,6 +65,7 @@ class BakedModel:
     class_name: str
     hf_repo: str
     revision: str
+    stage: str  # the throwaway stage that downloads its weights (`bake_stage`)
 
     @property
     def path(self) -> str:
@@ -144,23 +147,41 @@ def build_inputs(manifest: Manifest) -> dict[str, str]:
     }
 
 
+def bake_stage(model_name: str, position: int) -> str:
+    """The throwaway stage that downloads one baked model's weights: named after the model when its
+    name can name a stage (lower case), else after its place among the baked models."""
+    if re.fullmatch(r"[a-z_][a-z0-9_]*", model_name):
+        return f"{BAKE_STAGE}-{model_name}"
+    return f"{BAKE_STAGE}-{position}"
+
+
+def baked_models(manifest: Manifest) -> list[BakedModel]:
+    baked = [model for model in manifest.models if model.bake]
+    return [
+        BakedModel(m.name, m.module, m.class_name, m.hf_repo, m.revision, bake_stage(m.name, position))
+        for position, m in enumerate(baked, start=1)
+    ]
+
+
 def pip_requirements(manifest: Manifest) -> list[str]:
     return sorted({req for env in manifest.envs.values() for req in env.pip})
 
 
 def build_secrets(manifest: Manifest, hf_token: str = "", layout: BaseLayout = PIP_LAYOUT) -> list[BuildSecret]:
-    """What the build needs and the image may not keep: the index settings, in the form the base
-    image's installer reads (`layout`), when requirements are installed, and the host's Hugging Face
-    token (`hf_token`), when weights are baked.
+    """What the build needs and no image may keep: the index settings, in the form the base image's
+    installer reads (`layout`), when requirements are installed, and the host's Hugging Face token
+    (`hf_token`), when weights are baked.
 
-    The Dockerfile names only their paths; the build context carries their contents."""
+    The Dockerfile names only their paths; their contents reach only the throwaway containers that run
+    the stages' last steps (`core.secretsteps`), never the build context."""
     secrets = []
     if pip_requirements(manifest):
         build = manifest.build
         installer = layout.installer or "pip"  # none: refused when the Dockerfile is rendered
-        secrets.append(index_secret(installer, build.pip_index_url, build.pip_extra_index_urls, DEPS_STAGE))
-    if any(model.bake for model in manifest.models):
-        secrets.append(hf_token_secret(hf_token, BAKE_STAGE))
+        secrets.append(index_secret(installer, build.pip_index_url, build.pip_extra_index_urls, (DEPS_STAGE,)))
+    baked = baked_models(manifest)
+    if baked:
+        secrets.append(hf_token_secret(hf_token, [model.stage for model in baked]))
     return [secret for secret in secrets if secret is not None]
 
 
@@ -178,11 +199,10 @@ def template_context(
     secrets = build_secrets(manifest, layout=layout) if secrets is None else secrets
     requirements = pip_requirements(manifest)
     installer = require_installer(layout, base_image_of(manifest)) if requirements else layout.installer
-    pip_secrets = [secret for secret in secrets if secret.stage == DEPS_STAGE]
+    pip_secrets = [secret for secret in secrets if DEPS_STAGE in secret.stages]
     deps_stage = DEPS_STAGE if (manifest.build.wheelhouse or pip_secrets) else ""
-    baked_models = [
-        BakedModel(m.name, m.module, m.class_name, m.hf_repo, m.revision) for m in manifest.models if m.bake
-    ]
+    baked = baked_models(manifest)
+    bake_stages = {model.stage for model in baked}
     return {
         "toolkit_version": __version__,
         "project_name": manifest.project.name,
@@ -194,11 +214,13 @@ def template_context(
         "apt_packages": sorted({pkg for env in manifest.envs.values() for pkg in env.apt}),
         "pip_requirements": requirements,
         "installer": installer or "",
-        # Index settings never reach the Dockerfile: pip reads them from a secret file (core.credentials).
+        # Index settings never reach the Dockerfile: pip reads them from a secret file (core.credentials),
+        # mounted into the container that runs the stage's last step (core.secretsteps).
         "pip_secrets": pip_secrets,
         "deps_stage": deps_stage,
-        "bake_stage": BAKE_STAGE if baked_models else "",
-        "bake_secrets": [secret for secret in secrets if secret.stage == BAKE_STAGE],
+        "bake_stage": BAKE_STAGE if baked else "",
+        "bake_secrets": [secret for secret in secrets if bake_stages & set(secret.stages)],
+        "secret_mount": SECRETS_IN_STAGE,
         # The stage the bake stage starts from and the final image returns to.
         "final_stage": FINAL_STAGE if deps_stage and requirements else "project-base",
         "env_vars": sorted(env_vars.items()),
@@ -207,7 +229,7 @@ def template_context(
             ("CURATOR_KIT_PROJECT_DIR", constants.PROJECT_DIR_IN_IMAGE),
             ("CURATOR_KIT_MODEL_DIR", constants.MODEL_DIR_IN_IMAGE),
         ],
-        "baked_models": baked_models,
+        "baked_models": baked,
         "git_revision_arg": GIT_REVISION_ARG,
         "labels": image_labels(manifest, spec),
         "command": ["python", constants.PIPELINE_IN_IMAGE, "--help"],

@@ -26,21 +26,25 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from curator_kit.core.checks import export_findings
 from curator_kit.core.clusterplan import (
     DASHBOARD_PORT,
     MIN_NODE_CPUS,
     RAY_PORT,
     RAY_QUIET_ENV,
     XENNA_RAY_ENV,
-    with_data_paths,
 )
 from curator_kit.core.constants import (
+    CURATOR_RAY_VERSIONS,
+    DEFAULT_CURATOR_VERSION,
     DRIVER_CAPABILITIES,
     LABEL_PROJECT,
     LABEL_RAY_VERSION,
+    MODEL_DIR_IN_IMAGE,
     NONROOT_GID,
     NONROOT_UID,
 )
+from curator_kit.core.findings import Code, Finding, notes_of, raise_refusals, warn, warnings_of
 from curator_kit.core.k8s import (
     Toleration,
     dns1035_from,
@@ -60,8 +64,9 @@ from curator_kit.core.kuberay_crds import (
     spec_fields,
     validate,
 )
+from curator_kit.core.placement import Nodes, PipelineOptions, Placement, place
 from curator_kit.core.podsecurity import restricted_problems
-from curator_kit.core.runplan import default_shm_bytes, nodes_pipeline
+from curator_kit.core.runplan import default_shm_bytes
 from curator_kit.core.spec import (
     PipelineSpec,
     gpu_export_warnings,
@@ -75,8 +80,8 @@ if TYPE_CHECKING:
     from curator_kit.core.manifest import Manifest
 
 # spec.rayVersion when the image does not say (images built before the base recorded
-# LABEL_RAY_VERSION): the Ray nemo-curator 1.4.0 resolved to in the curator base image.
-FALLBACK_RAY_VERSION = "2.60.0"
+# LABEL_RAY_VERSION): the Ray the default Curator release pins, which its base image installs.
+FALLBACK_RAY_VERSION = CURATOR_RAY_VERSIONS[DEFAULT_CURATOR_VERSION]
 DATA_MOUNT = "/data"
 GPU_RESOURCE = "nvidia.com/gpu"
 CLIENT_PORT = 10001
@@ -131,6 +136,9 @@ class KubeRayOptions:
     active_deadline: int | None = None  # RayJob spec.activeDeadlineSeconds
     deletion_policy: str | None = None  # RayJob, KubeRay >= 1.3 (feature gate RayJobDeletionPolicy)
     auth_secret: str | None = None  # Ray token auth: RAY_AUTH_TOKEN from this Secret's key "token"
+    # A PersistentVolumeClaim holding the model weights the image does not bake, mounted read-only at
+    # the model directory of every Ray pod; without one, an image that does not bake them is refused.
+    model_volume: str | None = None
     # Memory of the workers' GPUs: sizes the share of memory-sized stages (the head has no GPU to ask).
     gpu_memory_gib: float | None = None
 
@@ -141,8 +149,13 @@ class KubeRayExport:
 
     document: dict[str, Any]
     header: list[str]
-    warnings: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     kuberay_version: str = DEFAULT_KUBERAY_VERSION
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the user hears on stderr (notes are written into the header instead)."""
+        return [finding.message for finding in warnings_of(self.findings)]
 
     def text(self) -> str:
         return dump(self.document, self.header)
@@ -186,6 +199,8 @@ def _ray_container(
     container["volumeMounts"] = [{"name": "dshm", "mountPath": "/dev/shm"}]
     if options.data_pvc:
         container["volumeMounts"].append({"name": "data", "mountPath": DATA_MOUNT})
+    if options.model_volume:
+        container["volumeMounts"].append({"name": "models", "mountPath": MODEL_DIR_IN_IMAGE, "readOnly": True})
     return container
 
 
@@ -209,6 +224,9 @@ def _ray_pod(container: dict[str, Any], options: KubeRayOptions, labels: dict[st
     ]
     if options.data_pvc:
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": options.data_pvc}})
+    if options.model_volume:
+        claim = {"claimName": options.model_volume, "readOnly": True}
+        volumes.append({"name": "models", "persistentVolumeClaim": claim})
     return {"metadata": {"labels": dict(labels)}, "spec": {**_pod_spec([container], options), "volumes": volumes}}
 
 
@@ -221,18 +239,27 @@ def _submitter_pod(options: KubeRayOptions, labels: dict[str, str]) -> dict[str,
     return {"metadata": {"labels": dict(labels)}, "spec": {**_pod_spec([container], options), "restartPolicy": "Never"}}
 
 
-def entrypoint(manifest: Manifest, spec: PipelineSpec, options: KubeRayOptions) -> tuple[str, str]:
-    """The pipeline command KubeRay submits, and why its execution mode."""
-    node_cpus = [math.floor(quantity(options.head_cpus, "--head-cpus"))]
-    node_cpus += [math.floor(quantity(options.cpus_per_worker, "--cpus-per-worker"))] * options.workers
-    nodes = nodes_pipeline(
-        manifest, spec, node_cpus, options.execution_mode, options.ignore_failures, options.gpu_memory_gib
+def placement(manifest: Manifest, spec: PipelineSpec, options: KubeRayOptions, gpus: int) -> Placement:
+    """The stages placed on the head and the workers (`core.placement`): KubeRay's entrypoint command."""
+    head = math.floor(quantity(options.head_cpus, "--head-cpus"))
+    worker = math.floor(quantity(options.cpus_per_worker, "--cpus-per-worker"))
+    nodes = Nodes(
+        cpus=(head, *([worker] * options.workers)),
+        gpus=gpus > 0,
+        gpu_memory_gib=options.gpu_memory_gib,
+        gpu_option="--gpus-per-worker 1",
     )
-    command = with_data_paths(nodes.command, options.input_path, options.output_path)
-    return shlex.join(command), "; ".join([f"{nodes.execution.mode}: {nodes.execution.reason}", *nodes.notes])
+    run = manifest.run
+    pipeline_options = PipelineOptions(
+        execution_mode=options.execution_mode or run.execution_mode,
+        ignore_failures=run.ignore_failures if options.ignore_failures is None else options.ignore_failures,
+        input_path=options.input_path,
+        output_path=options.output_path,
+    )
+    return place(spec, nodes, pipeline_options)
 
 
-def _name(options: KubeRayOptions, project: str, warnings: list[str]) -> str:
+def _name(options: KubeRayOptions, project: str, warnings: list[Finding]) -> str:
     limit = NAME_LIMITS[options.kind]
     if options.name is not None:
         return dns1035_label(options.name, f"--name (a {options.kind} name)", limit)
@@ -241,8 +268,11 @@ def _name(options: KubeRayOptions, project: str, warnings: list[str]) -> str:
         raise CuratorKitError(f"project name {project!r} makes no {options.kind} name", "pass --name NAME")
     if name != project:
         warnings.append(
-            f"{options.kind} name {name!r} made from the project name {project!r} "
-            f"(a DNS-1035 label of at most {limit} characters); pass --name to choose another"
+            warn(
+                Code.NAME_DERIVED,
+                f"{options.kind} name {name!r} made from the project name {project!r} "
+                f"(a DNS-1035 label of at most {limit} characters); pass --name to choose another",
+            )
         )
     return name
 
@@ -259,6 +289,7 @@ def _check_values(options: KubeRayOptions) -> None:
         (options.data_pvc, "--data-pvc (a PersistentVolumeClaim name)"),
         (options.priority_class, "--priority-class"),
         (options.auth_secret, "--auth-secret (a Secret name)"),
+        (options.model_volume, "--model-volume (a PersistentVolumeClaim name)"),
         *((secret, "--image-pull-secret (a Secret name)") for secret in options.image_pull_secrets),
     ):
         if value is not None:
@@ -285,7 +316,7 @@ def _check_values(options: KubeRayOptions) -> None:
         raise CuratorKitError(f"TTL {options.ttl_seconds} is out of range", f"seconds, 0 to {INT32_MAX}")
 
 
-def _ray_version(options: KubeRayOptions, labels: Mapping[str, str] | None, warnings: list[str]) -> str:
+def _ray_version(options: KubeRayOptions, labels: Mapping[str, str] | None, warnings: list[Finding]) -> str:
     if options.ray_version is not None:
         version, source = options.ray_version, "--ray-version"
     elif labels is not None and LABEL_RAY_VERSION in labels:
@@ -293,12 +324,15 @@ def _ray_version(options: KubeRayOptions, labels: Mapping[str, str] | None, warn
     else:
         why = "were not read" if labels is None else f"have no {LABEL_RAY_VERSION} (built before it was recorded?)"
         warnings.append(
-            f"rayVersion {FALLBACK_RAY_VERSION} assumed: {options.image}'s labels {why}; "
-            "pass --ray-version to say which Ray it has"
+            warn(
+                Code.RAY_VERSION_ASSUMED,
+                f"rayVersion {FALLBACK_RAY_VERSION} assumed: {options.image}'s labels {why}; "
+                "pass --ray-version to say which Ray it has",
+            )
         )
         return FALLBACK_RAY_VERSION
     if not _RAY_VERSION.fullmatch(version):
-        raise CuratorKitError(f"{source} {version!r} is not a Ray version", "e.g. 2.60.0")
+        raise CuratorKitError(f"{source} {version!r} is not a Ray version", f"e.g. {FALLBACK_RAY_VERSION}")
     return version
 
 
@@ -326,12 +360,24 @@ def render(
             "every Ray node needs at least 1 CPU for Xenna",
             "Xenna sizes the cluster with a 1-CPU task on each node; a node with num-cpus 0 fails it",
         )
-    warnings: list[str] = []
+    warnings: list[Finding] = []
     project = manifest.project.name
     name = _name(options, project, warnings)
     labels = {LABEL_PROJECT: _project_label(project)}
     pipeline = pipeline_spec(manifest, project_dir, options.image, image_labels, warnings)
     gpus = options.gpus_per_worker if options.gpus_per_worker is not None else int(bool(pipeline.gpu_stages))
+    placed = placement(manifest, pipeline, options, gpus)
+    findings = export_findings(
+        manifest,
+        pipeline,
+        image=options.image,
+        input_path=options.input_path,
+        output_path=options.output_path,
+        image_labels=image_labels,
+        weights_at=f"PersistentVolumeClaim {options.model_volume}" if options.model_volume else None,
+        weights_option="--model-volume CLAIM",
+    )
+    raise_refusals([*findings, *placed.findings])  # nothing is written for a job that cannot work
     warnings += gpu_export_warnings(pipeline, options.image, image_labels, gpus, options.gpu_memory_gib, "the head")
     head = _ray_container("ray-head", options, manifest, options.head_cpus, options.head_memory, 0)
     head["ports"] = [
@@ -375,7 +421,7 @@ def render(
         + ".",
     ]
     if options.kind == "RayJob":
-        spec = _rayjob_spec(manifest, pipeline, options, version, cluster_spec, labels, header)
+        spec = _rayjob_spec(placed, options, version, cluster_spec, labels, header)
     else:
         spec = cluster_spec
     if options.auth_secret:
@@ -388,21 +434,21 @@ def render(
         header.append(
             f"No --data-pvc: {options.input_path} and {options.output_path} must exist in every pod (or be URLs)."
         )
+    header += [f"Requires: {finding.message}." for finding in notes_of(findings)]
     header.append(f"Apply: kubectl apply -f FILE (KubeRay operator {version}; checked against its CRD).")
     document = {"apiVersion": API_VERSION, "kind": options.kind, "metadata": metadata, "spec": spec}
-    return KubeRayExport(document, header, warnings, version)
+    return KubeRayExport(document, header, [*warnings, *findings, *placed.findings], version)
 
 
 def _rayjob_spec(
-    manifest: Manifest,
-    pipeline: PipelineSpec,
+    placed: Placement,
     options: KubeRayOptions,
     version: str,
     cluster_spec: dict[str, Any],
     labels: dict[str, str],
     header: list[str],
 ) -> dict[str, Any]:
-    command, why = entrypoint(manifest, pipeline, options)
+    command = shlex.join(placed.command)
     keep = options.deletion_policy == "DeleteNone"  # KubeRay refuses DeleteNone with shutdownAfterJobFinishes
     spec: dict[str, Any] = {"entrypoint": command, "shutdownAfterJobFinishes": not keep}
     if not keep:
@@ -426,7 +472,8 @@ def _rayjob_spec(
     else:  # no pinned release lacks it today; a submitter pod of KubeRay's own would not be 'restricted'
         header.append(f"KubeRay {version} has no submitterPodTemplate: its default submitter pod is not restricted.")
     spec["rayClusterSpec"] = cluster_spec
-    header.append(f"Execution {why}.")
+    why = [f"{placed.execution.mode}: {placed.execution.reason}", *(f.message for f in notes_of(placed.findings))]
+    header.append(f"Execution {'; '.join(why)}.")
     return spec
 
 

@@ -23,13 +23,12 @@ from typing import Any
 
 from curator_kit.core import parsers
 from curator_kit.core.catalogue.values import ANY_VALUE, check_value
-from curator_kit.core.constants import DEFAULT_CURATOR_VERSION, MANIFEST_NAME
+from curator_kit.core.constants import DEFAULT_CURATOR_VERSION, EXECUTION_MODES, MANIFEST_NAME, MODE_AUTO
 from curator_kit.core.devices import NO_GPU, GpuRequest
-from curator_kit.core.names import check_env_name, check_project_name
-from curator_kit.core.parsers import Mount, ParseError
+from curator_kit.core.names import check_env_name, check_not_builtin_name, check_project_name
+from curator_kit.core.parsers import Mount, ParseError, parse_version
 from curator_kit.errors import CuratorKitError
 
-EXECUTION_MODES = ("auto", "streaming", "batch")
 CLIPPING_METHODS = ("none", "fixed-stride")
 # ClipTranscodingStage's encoders in nemo-curator 1.4.0; h264_nvenc runs on a GPU with NVENC.
 CLIP_ENCODERS = ("libvpx-vp9", "libopenh264", "h264_nvenc")
@@ -144,7 +143,7 @@ class RunDefaults:
     shm_size: int | None = field(  # bytes; None = sized from host memory
         default=None, metadata=_parsed(_unless_empty(parsers.parse_size, None), str, _optional_size)
     )
-    execution_mode: str = "auto"
+    execution_mode: str = MODE_AUTO
     ignore_failures: bool = False
     mounts: list[Mount] = field(
         default_factory=list, metadata=_parsed(parsers.parse_mount, list[str], parsers.format_mount)
@@ -244,13 +243,38 @@ def read_manifest_text(project_dir: Path | str) -> str:
 
 
 def load_manifest(project_dir: Path | str) -> Manifest:
-    return parse_manifest(read_manifest_text(project_dir))
+    """The project's manifest, parsed and validated, its stages' and models' modules found on disk."""
+    text = read_manifest_text(project_dir)
+    manifest = parse_manifest(text)
+    check_modules(manifest, Path(project_dir), text)
+    return manifest
 
 
-def save_manifest(manifest: Manifest, project_dir: Path | str) -> None:
-    text = dump_manifest(manifest)
-    parse_manifest(text, f"the {MANIFEST_NAME} to be saved")  # values built in code meet the parsers too
-    (Path(project_dir) / MANIFEST_NAME).write_text(text, encoding="utf-8")
+def module_source(project_dir: Path, module: str) -> Path | None:
+    """The file a module path names in the project (`stages.blur` -> stages/blur.py or stages/blur/__init__.py)."""
+    base = project_dir.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def check_modules(manifest: Manifest, project_dir: Path, text: str = "") -> None:
+    """Every [[stages]] and [[models]] `module` names a file of the project: `stages`, `spec` and `build`
+    say so at once, not the image's import when the pipeline starts."""
+    lines = _key_lines(text) if text else {}
+    entries = [("stages", i, e) for i, e in enumerate(manifest.stages) if not e.builtin]
+    entries += [("models", i, e) for i, e in enumerate(manifest.models)]
+    for table, index, entry in entries:
+        if entry.module and module_source(project_dir, entry.module) is None:
+            path: KeyPath = (table, index, "module")
+            expected = "/".join(entry.module.split("."))
+            where = _Reader(MANIFEST_NAME, lines).where(path)
+            raise CuratorKitError(
+                f"{where}: {_dotted(path)} = {entry.module!r} names no file of the project: neither "
+                f"{expected}.py nor {expected}/__init__.py exists",
+                f"create {expected}.py (`curator-kit new-{table[:-1]}` writes one) or correct the module path",
+            )
 
 
 # ---------------------------------------------------------------- parsing
@@ -259,9 +283,10 @@ def save_manifest(manifest: Manifest, project_dir: Path | str) -> None:
 def parse_manifest(text: str, source: str = MANIFEST_NAME) -> Manifest:
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+    except ValueError as error:  # TOMLDecodeError, or an integer of more digits than Python converts
         raise CuratorKitError(f"{source} is not valid TOML: {error}", "fix the syntax at that line") from None
     reader = _Reader(source, _key_lines(text))
+    reader.integers(data, ())
     reader.only(data, (), ("project", "clipping", "stages", "models", "envs", "build", "run"))
     if "project" not in data:
         raise CuratorKitError(f"{source}: missing [project] table", 'add [project] with name = "..."')
@@ -348,6 +373,17 @@ class _Reader:
             return parse(value)
         except ParseError as error:
             raise error.at(f"{self.where(path)}: {_dotted(path)} =") from None
+
+    def integers(self, value: Any, path: KeyPath) -> None:
+        """Every integer of the document within TOML's signed 64 bits (tomllib reads any), wherever it is."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                self.integers(item, (*path, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.integers(item, (*path, index))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            self.parsed(parsers.parse_toml_integer, value, path)
 
     def stage(self, body: Any, index: int, curator_version: str) -> StageSpec:
         """A [[stages]] entry; a built-in's parameters are checked against the catalogue of the project's
@@ -494,15 +530,6 @@ def _key_lines(text: str) -> dict[KeyPath, int]:
 
 # ---------------------------------------------------------------- validation
 
-_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?(?:[.+-]?[A-Za-z0-9.]+)?")
-
-
-def parse_version(version: str) -> tuple[int, int, int]:
-    match = _VERSION.fullmatch(version)  # not stripped: a trailing newline would reach the Dockerfile
-    if not match:
-        raise CuratorKitError(f"curator_version {version!r} is not a version", 'use e.g. "1.4.0"')
-    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
-
 
 def validate(manifest: Manifest, source: str = MANIFEST_NAME) -> None:
     """Cross-field rules (each value was parsed at load); raises the first problem as one line."""
@@ -528,6 +555,10 @@ def validate(manifest: Manifest, source: str = MANIFEST_NAME) -> None:
         if stage.name in seen:
             refuse(f"stage {stage.name!r} is listed twice", "remove or rename one [[stages]] entry")
         seen.add(stage.name)
+        try:
+            check_not_builtin_name(stage.name, builtin=stage.builtin)
+        except CuratorKitError as error:
+            refuse(error.message, error.fix or "rename the stage")
         if stage.env and stage.env not in manifest.envs:
             refuse(f"stage {stage.name!r} uses unknown env {stage.env!r}", _known("envs", manifest.envs))
         if stage.model and manifest.model(stage.model) is None:
@@ -809,4 +840,5 @@ def _check_entry(entry: StageSpec | ModelSpec | EnvSpec) -> None:
     kind = "stages" if isinstance(entry, StageSpec) else "models" if isinstance(entry, ModelSpec) else "envs"
     reader = _Reader(f"the new {kind} entry {entry.name!r}", {})
     fixed = {"name": entry.name} if isinstance(entry, EnvSpec) else {}
+    reader.integers(_to_toml(entry), (kind,))
     reader.record(type(entry), _to_toml(entry), (kind,), **fixed)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit.core.constants import LABEL_BAKED_MODELS, MODEL_DIR_IN_IMAGE
+from curator_kit.core.findings import Code, Finding, refuse
 from curator_kit.core.parsers import Mount
 from curator_kit.errors import CuratorKitError
 
@@ -94,20 +95,35 @@ def cache_mounts(manifest: Manifest, facts: WeightsFacts, *, writable: bool = Fa
     ]
 
 
-def check_weights_present(manifest: Manifest, spec: PipelineSpec, facts: WeightsFacts) -> None:
-    """Refuse a run whose stages load weights that are neither baked nor cached, before it starts."""
+def weights_findings(manifest: Manifest, spec: PipelineSpec, facts: WeightsFacts) -> list[Finding]:
+    """A run whose stages load weights that are neither baked nor cached is refused before it starts."""
     missing = []
     for name in needed_models(spec):
         model = manifest.model(name)
         if model is None or facts.place(model) == "missing":
             missing.append(name)
-    if missing:
-        names = " ".join(missing)
-        raise CuratorKitError(
+    if not missing:
+        return []
+    names = " ".join(missing)
+    return [
+        refuse(
+            Code.WEIGHTS_MISSING,
             f"weights missing for model{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
             f"neither baked into the image nor in {facts.cache_dir}",
             f"run `{PULL_COMMAND} {names}` (or bake them: [[models]] bake = true, then `curator-kit build`)",
         )
+    ]
+
+
+def unbaked_models(manifest: Manifest, spec: PipelineSpec, image_labels: dict[str, str] | None) -> list[str]:
+    """The models the pipeline loads that the image does not bake (at the manifest's revision): an
+    export's nodes must find them somewhere."""
+    baked = baked_in_labels(image_labels or {})
+    return [
+        name
+        for name in needed_models(spec)
+        if (model := manifest.model(name)) is None or baked.get(name) != model.revision
+    ]
 
 
 __all__ = [
@@ -117,13 +133,14 @@ __all__ = [
     "baked_label",
     "cache_dir",
     "cache_mounts",
-    "check_weights_present",
     "default_cache_dir",
     "marker_revision",
     "model_dir_in_image",
     "needed_models",
     "pull_command",
     "select_models",
+    "unbaked_models",
+    "weights_findings",
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import unicodedata
 
 from curator_kit.errors import CuratorKitError
 
@@ -105,7 +106,11 @@ def check_identifier(kind: str, name: str) -> None:
             "shorten it: it becomes a file, a class and a stage name",
         )
     if not _SNAKE.fullmatch(name):
-        raise CuratorKitError(f"{kind} name {name!r} is not lowercase snake_case", f"use {_to_snake(name)!r} instead")
+        ascii_only = "" if name.isascii() else " of ASCII letters"
+        raise CuratorKitError(
+            f"{kind} name {name!r} is not lowercase snake_case{ascii_only}",
+            f"use {suggest_name(name, kind)!r} instead",
+        )
 
 
 def check_stage_name(name: str, kind: str = "stage") -> str:
@@ -120,7 +125,21 @@ def check_stage_name(name: str, kind: str = "stage") -> str:
             f"{kind} name {name!r} clashes with the NeMo Curator built-in stage {clash!r}",
             f"pick a distinct name, e.g. my_{name}",
         )
+    check_not_builtin_name(name, kind)
     return class_name
+
+
+def check_not_builtin_name(name: str, kind: str = "stage", builtin: str = "") -> None:
+    """The one rule for [[stages]] names: a project's own stage (or a built-in entry under another name)
+    may not take the name of a Curator built-in of the catalogue; `builtin` is the entry's own built-in."""
+    from curator_kit.core.catalogue import builtin_names
+
+    if name != builtin and name in builtin_names():
+        raise CuratorKitError(
+            f"{kind} name {name!r} is the name of Curator's built-in stage {name!r} (`curator-kit stages "
+            f"--catalogue`): `--before {name}` and the pipeline's listing would mean either",
+            f"pick a distinct name, e.g. my_{name}",
+        )
 
 
 def check_model_name(name: str) -> str:
@@ -159,8 +178,15 @@ def class_name_for(name: str, suffix: str) -> str:
     return camel if camel.endswith(suffix) else camel + suffix
 
 
-def _to_snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+def suggest_name(name: str, kind: str = "stage") -> str:
+    """A valid name near an invalid one: accents folded to ASCII (blür -> blur), CamelCase split, other
+    characters dropped; my_KIND when nothing is left. Never the invalid name again."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", folded).lower()
+    snake = re.sub(r"_+", "_", re.sub(r"[^a-z0-9_]", "_", snake)).strip("_")[:MAX_NAME_LENGTH]
+    if not snake or snake[0].isdigit() or keyword.iskeyword(snake):
+        snake = f"my_{snake}"[:MAX_NAME_LENGTH].rstrip("_") if snake else f"my_{kind}"
+    return snake
 
 
 def _folder(kind: str) -> str:

@@ -76,6 +76,66 @@ def parse_count(text: str) -> int:
     return count
 
 
+def parse_bounded_count(text: str, what: str, limit: int, why: str) -> int:
+    """A whole number from 1 to `limit` (`--workers`, `--nodes`); `why` says what the limit is.
+
+    Checked as text, before int(): a count is refused at once, whatever its length, and a plan never
+    grows with a typo's number."""
+    fix = f"use a whole number from 1 to {limit}"
+    value = text.strip()
+    if not _DIGITS.fullmatch(value):
+        _refuse(text, what, "it is not a whole number", fix)
+    digits = value.lstrip("0") or "0"
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        _refuse(text, what, f"it is above {limit}, {why}", fix)
+    if int(digits) < 1:
+        _refuse(text, what, "it is less than 1", fix)
+    return int(digits)
+
+
+# TOML's integers are signed 64-bit (toml.io: "Arbitrary 64-bit signed integers ... should be accepted
+# and handled losslessly"); Python's tomllib and tomli_w take any int, which other readers then refuse.
+TOML_INT_MIN, TOML_INT_MAX = -(2**63), 2**63 - 1
+
+
+def parse_toml_integer(value: int | str, what: str = "a TOML integer", fix: str | None = None) -> int:
+    """An integer a manifest may hold: within TOML's signed 64-bit range. The manifest loader, `add --param`
+    and `new-stage --batch-size` all meet this rule; a str is a whole number as written (never int() of a
+    longer one than the range holds: Python refuses those past 4300 digits)."""
+    fix = fix or f"write a whole number from {TOML_INT_MIN} to {TOML_INT_MAX}"
+    if isinstance(value, str):
+        digits = value.strip().lstrip("+-").lstrip("0")
+        if not re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+            _refuse(value, what, "it is not a whole number", fix)
+        if len(digits) > len(str(TOML_INT_MAX)):
+            _refuse(value, what, "it is beyond TOML's signed 64-bit integers", fix)
+        number = int(value)
+    else:
+        number = value
+    if not TOML_INT_MIN <= number <= TOML_INT_MAX:
+        _refuse(value, what, "it is beyond TOML's signed 64-bit integers", fix)
+    return number
+
+
+def integer_beyond_toml(value: object) -> int | None:
+    """The first integer in a TOML value (lists and tables walked) that parse_toml_integer refuses."""
+    if isinstance(value, dict | list):
+        items = value.values() if isinstance(value, dict) else value
+        return next((found for item in items if (found := integer_beyond_toml(item)) is not None), None)
+    if isinstance(value, int) and not isinstance(value, bool) and not TOML_INT_MIN <= value <= TOML_INT_MAX:
+        return value
+    return None
+
+
+def parse_batch_size(text: str) -> int:
+    """A stage's tasks per call (`new-stage --batch-size`): 1 or more, and a TOML integer."""
+    what, fix = "a batch size", f"write a whole number of tasks per call, from 1 to {TOML_INT_MAX}"
+    number = parse_toml_integer(text, what, fix)
+    if number < 1:
+        _refuse(text, what, "it is less than 1", fix)
+    return number
+
+
 def parse_finite(value: float | int | str, what: str = "a number", fix: str = "write a finite number") -> float:
     """A number that is neither nan nor infinite (TOML has both; so has Python's float())."""
     if isinstance(value, str):
@@ -301,9 +361,19 @@ def parse_param_assignment(text: str) -> tuple[str, object]:
     if not has_value or not key.isidentifier():
         _refuse(text, "KEY=VALUE", "KEY must be a parameter name and '=' follow it", "e.g. clip_len_s=5")
     try:
-        return key, tomllib.loads(f"value = {value}")["value"]
+        parsed = tomllib.loads(f"value = {value}")["value"]
     except tomllib.TOMLDecodeError:
         return key, value
+    except ValueError:  # an integer longer than Python converts (4300 digits): far beyond TOML's
+        _refuse(text, "a parameter", "its integer is beyond TOML's signed 64-bit integers", "write a smaller number")
+    if (beyond := integer_beyond_toml(parsed)) is not None:
+        _refuse(
+            text,
+            "a parameter",
+            f"{beyond} is beyond TOML's signed 64-bit integers",
+            f"write a whole number from {TOML_INT_MIN} to {TOML_INT_MAX}",
+        )
+    return key, parsed
 
 
 # ---------------------------------------------------------------- mounts
@@ -395,6 +465,20 @@ def parse_image_reference(text: str) -> ImageReference:
 def parse_image_text(text: str) -> str:
     """An image reference kept as the text the engine and templates take."""
     return str(parse_image_reference(text))
+
+
+# ---------------------------------------------------------------- versions
+
+_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?(?:[.+-]?[A-Za-z0-9.]+)?")
+
+
+def parse_version(version: str) -> tuple[int, int, int]:
+    """A Curator release as (major, minor, patch): the manifest's `curator_version`, and the catalogue's
+    and the spec's key for a release. Here, below both `manifest` and `catalogue`, so both import it."""
+    match = _VERSION.fullmatch(version)  # not stripped: a trailing newline would reach the Dockerfile
+    if not match:
+        raise CuratorKitError(f"curator_version {version!r} is not a version", 'use e.g. "1.4.0"')
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
 
 
 # ---------------------------------------------------------------- Python names
@@ -536,6 +620,22 @@ def parse_index_url(text: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         _refuse(shown, what, "it is not an http:// or https:// URL with a host", fix)
     return text
+
+
+def parse_pod_path(text: str) -> str:
+    """Where pods read or write (`export kuberay --input/--output`): an absolute path or a URL. A relative
+    path means nothing in a pod: each resolves it against its own working directory."""
+    what = "a path in the pods"
+    fix = "write an absolute path (e.g. /data/output, on --data-pvc) or a URL (e.g. s3://bucket/output)"
+    value = _one_line(text, what, fix)
+    if not value.strip():
+        _refuse(text, what, "it is empty", fix)
+    scheme, has_scheme, rest = value.partition("://")
+    if has_scheme and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) and rest:
+        return value
+    if not value.startswith("/"):
+        _refuse(text, what, "pod paths must be absolute; a relative one resolves in each pod's working directory", fix)
+    return value
 
 
 def parse_command(text: str) -> tuple[str, ...]:

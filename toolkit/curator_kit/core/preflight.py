@@ -1,25 +1,26 @@
-"""Checks before `curator-kit run` creates anything: facts are gathered, then judged (pure).
+"""Checks of a container plan against the engine and the host: facts are gathered, then judged (pure).
 
-Refusals stop the run with one line; `--force` turns them into warnings. A missing image is not
-forceable: nothing could start.
+The plan's own findings (data paths, image reference, weights, placement) come with the plan; these
+are what only the engine and the host can say. Both go through `findings.decide`: refusals stop the
+command with one line, `--force` turns them into warnings.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from curator_kit.core.codecs import ImageCodecs, InputSample, input_codec_problems
 from curator_kit.core.constants import MODEL_DIR_IN_IMAGE
 from curator_kit.core.devices import NVIDIA_FIX, HostGpu, codec_problems, selected_gpus
+from curator_kit.core.findings import Code, Finding, refuse, warn
 from curator_kit.core.runplan import ContainerPlan
 from curator_kit.core.spec import missing_weights
-from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
-    from curator_kit.core.spec import PipelineSpec, SpecStage
+    from curator_kit.core.spec import PipelineSpec
 
 # The hook dockerd runs for `--gpus` (its `nvidia` device driver exists only when the hook is on its PATH).
 NVIDIA_HOOK = "nvidia-container-runtime-hook"
@@ -56,101 +57,86 @@ class CodecFacts:
     remote: bool = False  # the engine is remote: its input directory is not this machine's
 
 
-@dataclass
-class Verdict:
-    refusals: list[tuple[str, str]] = field(default_factory=list)  # (problem, fix or "")
-    warnings: list[str] = field(default_factory=list)
-
-    def refuse(self, problem: str, fix: str = "") -> None:
-        self.refusals.append((problem, fix))
-
-    @property
-    def problems(self) -> list[str]:
-        return [problem for problem, _ in self.refusals]
-
-
 def judge(
-    plan: ContainerPlan, engine: EngineFacts, host_gpus: list[HostGpu], codecs: CodecFacts | None = None
-) -> Verdict:
-    """Everything but the image's presence: NVIDIA support, the spec's GPU and codec needs, whether the
-    image decodes the inputs and has the pipeline's encoders (`codecs`), executor, streaming fit."""
-    verdict = Verdict()
+    plan: ContainerPlan,
+    engine: EngineFacts,
+    host_gpus: list[HostGpu],
+    codecs: CodecFacts | None = None,
+    *,
+    select_gpus: str = "--gpus device=...",
+) -> list[Finding]:
+    """What the engine and the host say of a plan (the plan's own findings are `plan.findings`): NVIDIA
+    support, the codec engines of the selected GPUs, built-in weights under the model mount, whether
+    the image decodes the inputs and has the pipeline's encoders (`codecs`), the executor."""
+    findings: list[Finding] = []
     if plan.runtime == "nvidia" and "nvidia" not in engine.runtimes:
-        verdict.refuse(f"--runtime nvidia, but the engine's runtimes are {', '.join(engine.runtimes)}", NVIDIA_FIX)
+        runtimes = ", ".join(engine.runtimes)
+        findings.append(
+            refuse(Code.NO_NVIDIA_SUPPORT, f"--runtime nvidia, but the engine's runtimes are {runtimes}", NVIDIA_FIX)
+        )
     elif plan.gpus.wanted and not plan.runtime and not engine.nvidia_evidence:
         problem = f"GPUs asked for, but the engine has no NVIDIA support (no nvidia runtime, CDI or {NVIDIA_HOOK})"
         # A remote engine's hook is invisible from here: only the local verdict is sure enough to refuse.
-        if engine.local:
-            verdict.refuse(problem, NVIDIA_FIX)
-        else:
-            verdict.warnings.append(problem)
+        findings.append((refuse if engine.local else warn)(Code.NO_NVIDIA_SUPPORT, problem, NVIDIA_FIX))
 
     spec = plan.spec
-    if not plan.runs_pipeline or spec is None:
-        return verdict  # a --command override runs no stages
-    needs = spec.codec_needs if plan.stages_here else []
-    if not plan.stages_here:
-        pass  # a driver: `cluster up` judged the nodes that run the stages
-    elif not plan.gpus.wanted:
-        for stage in spec.gpu_stages:
-            verdict.refuse(*_no_gpu_refusal(stage))
-    elif needs:
+    if not plan.runs_pipeline or spec is None or not plan.stages_here:
+        return findings  # a --command override runs no stages; a driver's nodes were judged at `cluster up`
+    needs = spec.codec_needs
+    if plan.gpus.wanted and needs:
         if not engine.local:
-            verdict.warnings.append("the engine is remote: NVDEC/NVENC of its GPUs cannot be checked from here")
+            why = "the engine is remote: NVDEC/NVENC of its GPUs cannot be checked from here"
+            findings.append(warn(Code.CODEC_ENGINES_UNCHECKED, why))
         elif not host_gpus:
-            verdict.warnings.append("nvidia-smi sees no GPU here: NVDEC/NVENC needs cannot be checked")
+            why = "nvidia-smi sees no GPU here: NVDEC/NVENC needs cannot be checked"
+            findings.append(warn(Code.CODEC_ENGINES_UNCHECKED, why))
         else:
             refusals, warnings = codec_problems(needs, selected_gpus(plan.gpus, host_gpus))
-            for problem in refusals:
-                verdict.refuse(problem, "pick GPUs that have them with --gpus device=...")
-            verdict.warnings += warnings
-    if plan.stages_here:
-        _judge_weights(plan, spec, engine, verdict)
-        if codecs is not None:
-            _judge_codecs(plan, spec, codecs, verdict)
+            fix = f"pick GPUs that have them with {select_gpus}"
+            findings += [refuse(Code.CODEC_ENGINES, problem, fix) for problem in refusals]
+            findings += [warn(Code.CODEC_ENGINES_UNCHECKED, warning) for warning in warnings]
+    findings += _judge_weights(plan, spec, engine)
+    if codecs is not None:
+        findings += _judge_codecs(plan, spec, codecs)
     if plan.executor != "xenna":
-        for need in needs:
-            verdict.refuse(f"{need.who} needs NVDEC/NVENC, which only Xenna schedules (the run uses {plan.executor})")
-    if plan.execution.mode == "streaming" and not plan.execution.fits_streaming:
-        verdict.refuse(f"streaming mode will not start: {plan.execution.reason}", "use --execution-mode auto or batch")
-    return verdict
+        why = f"needs NVDEC/NVENC, which only Xenna schedules (the run uses {plan.executor})"
+        findings += [refuse(Code.CODEC_NEEDS_XENNA, f"{need.who} {why}") for need in needs]
+    return findings
 
 
-def _judge_codecs(plan: ContainerPlan, spec: PipelineSpec, facts: CodecFacts, verdict: Verdict) -> None:
+def _judge_codecs(plan: ContainerPlan, spec: PipelineSpec, facts: CodecFacts) -> list[Finding]:
     """Inputs the image cannot decode on the planned devices, or an encoder it lacks (core.codecs)."""
+    findings: list[Finding] = []
     if facts.remote:
-        verdict.warnings.append("the engine is remote: the input videos' codecs cannot be checked from here")
+        why = "the engine is remote: the input videos' codecs cannot be checked from here"
+        findings.append(warn(Code.INPUT_CODECS_UNCHECKED, why))
     found = input_codec_problems(facts.sample, facts.codecs, plan.gpus.wanted, spec)
-    for problem, fix in found.refusals:
-        verdict.refuse(problem, fix)
-    verdict.warnings += found.warnings
+    findings += [refuse(Code.INPUT_CODECS, problem, fix) for problem, fix in found.refusals]
+    findings += [warn(Code.INPUT_CODECS_UNCHECKED, warning) for warning in found.warnings]
+    return findings
 
 
-def _no_gpu_refusal(stage: SpecStage) -> tuple[str, str]:
-    if stage.nvencs:
-        return (
-            f"{stage.who} needs a GPU with NVENC but the run asks for none",
-            'pass --gpus all, or encode on the CPU (encoder = "libopenh264" or "libvpx-vp9")',
-        )
-    return f"{stage.who} needs a GPU but the run asks for none", "pass --gpus all"
-
-
-def _judge_weights(plan: ContainerPlan, spec: PipelineSpec, engine: EngineFacts, verdict: Verdict) -> None:
+def _judge_weights(plan: ContainerPlan, spec: PipelineSpec, engine: EngineFacts) -> list[Finding]:
     """Built-ins read their weights from the run's model directory (a mount at MODEL_DIR_IN_IMAGE): one
     absent there is refused, named, before anything starts (Curator would try to download it mid-run)."""
     if not spec.weights_needed:
-        return
+        return []
     source = next((m.source for m in plan.mounts if m.target == MODEL_DIR_IN_IMAGE), None)
     if source is not None and not engine.local:
-        verdict.warnings.append(f"the engine is remote: the model weights in {source} cannot be checked from here")
-        return
+        why = f"the engine is remote: the model weights in {source} cannot be checked from here"
+        return [warn(Code.WEIGHTS_UNCHECKED, why)]
+    findings = []
     missing = missing_weights(spec, lambda weight: _mounted(plan, weight))
     for who, weights in missing.items():
         where = f"{source} (mounted at {MODEL_DIR_IN_IMAGE})" if source else f"{MODEL_DIR_IN_IMAGE} (nothing mounted)"
-        verdict.refuse(
-            f"{who} needs model weights {', '.join(weights)}, absent from {where}",
-            f"mount a directory holding them: --mount DIR:{MODEL_DIR_IN_IMAGE}:ro, with DIR/{weights[0]} and so on",
+        findings.append(
+            refuse(
+                Code.WEIGHTS_MISSING,
+                f"{who} needs model weights {', '.join(weights)}, absent from {where}",
+                f"mount a directory holding them: --mount DIR:{MODEL_DIR_IN_IMAGE}:ro, with DIR/{weights[0]} and so on",
+            )
         )
+    return findings
 
 
 def _mounted(plan: ContainerPlan, weight: str) -> bool:
@@ -162,13 +148,3 @@ def _mounted(plan: ContainerPlan, weight: str) -> bool:
         if (target == wanted or target in wanted.parents) and Path(mount.source, wanted.relative_to(target)).is_dir():
             return True
     return False
-
-
-def decide(verdict: Verdict, force: bool) -> list[str]:
-    """Raise the first refusal (the rest above it) unless forced; the warnings to print."""
-    if verdict.refusals and not force:
-        (problem, fix), more = verdict.refusals[0], len(verdict.refusals) - 1
-        suffix = f" (and {more} more problem{'s' if more > 1 else ''} above)" if more else ""
-        fix = f"{fix}; or --force to run anyway" if fix else "--force to run anyway"
-        raise CuratorKitError(problem + suffix, fix, details=tuple(verdict.problems[1:]))
-    return [*verdict.warnings, *(f"--force: going on although {p}" for p in verdict.problems)]

@@ -2,14 +2,13 @@
 
 Layout inside the context: `Dockerfile`; `project/` the project's files (honouring
 `.dockerignore`, never VCS data, venvs, caches or outputs); `.curator-kit/ca-certificates/`
-and `.curator-kit/wheelhouse/`, read by early build steps and never copied into /workspace;
-`.curator-kit/secrets/`, read only by a throwaway stage (`core.credentials`). The manifest's copy
-has the credentials of its URLs masked: the image keeps none.
+and `.curator-kit/wheelhouse/`, read by early build steps and never copied into /workspace. Never a
+secret: those reach only the containers of secret steps (`core.secretsteps`). The manifest's copy has
+the credentials of its URLs masked: the image keeps none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,6 @@ from curator_kit.core.redact import mask_credentials
 from curator_kit.resources import codec_probe_script
 
 if TYPE_CHECKING:
-    from curator_kit.core.credentials import BuildSecret
     from curator_kit.core.manifest import Manifest
 
 # Never part of an image, whatever .dockerignore says: they are large, private or machine-specific.
@@ -73,17 +71,13 @@ def build_project_context(
     dockerfile_text: str,
     files: list[str],
     spec_json: str,
-    secrets: Sequence[BuildSecret] = (),
 ) -> BuildContext:
     """The context: `files` (relative to the project, as `excluded_patterns` keeps them), the pipeline
-    spec, what the Dockerfile's early steps read, and `secrets` (in memory only: never written to disk
-    outside the context's own temporary archive)."""
+    spec and what the Dockerfile's early steps read. No secret: the builder never sees one."""
     context = BuildContext()
     context.add_text("Dockerfile", dockerfile_text)
     context.add_text(SPEC_IN_CONTEXT, spec_json)
     context.add_file(CODEC_PROBE_IN_CONTEXT, codec_probe_script())
-    for secret in secrets:
-        context.add_text(secret.in_context, secret.content)
     for relative in files:
         if relative == MANIFEST_NAME:
             # The image's copy of the manifest: its index URLs' credentials were for the build alone.

@@ -1,5 +1,5 @@
 """Image references for `curator-kit push` (pure): where a local image goes in a registry, and the
-record of the last push that `export kuberay` uses as its image."""
+record of the last push (`ops.publish` writes it) that `export kuberay` uses as its image."""
 
 from __future__ import annotations
 
@@ -56,17 +56,6 @@ def push_target(image: str, registry: str | None, tag: str | None = None) -> Ima
             "pass --registry HOST[:PORT]",
         )
     return ref
-
-
-def record_push(project_dir: Path, reference: str, source: str, image_id: str, digest: str | None) -> Path:
-    record = {
-        "image": reference,
-        "digest": digest,
-        "source": source,
-        "image_id": image_id,
-        "pushed_at": state.utc_timestamp(),
-    }
-    return state.write_record(project_dir, state.LAST_PUSH, record)
 
 
 def last_push(project_dir: Path) -> dict[str, str] | None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curator_kit.core.dropreasons import DominantDrop, dominant_drop
 from curator_kit.core.runlog import StageTime, Threshold, log_thresholds, stage_times
 from curator_kit.errors import CuratorKitError
 
@@ -111,6 +112,22 @@ class RunResults:
     def counts(self) -> dict[str, int]:
         clips = self.clips
         return {status: sum(clip.status == status for clip in clips) for status in (KEPT, FILTERED, FAILED)}
+
+    def drop_reasons(self) -> dict[str, int]:
+        """Why the filtered clips were dropped, as core.dropreasons' codes -> clips: a clip's diagnostic
+        error keys when it has any (motion_decode: the cause, not the filter that acted on it), else the
+        stages that filtered it."""
+        tally: dict[str, int] = {}
+        for clip in self.clips:
+            if clip.status != FILTERED:
+                continue
+            diagnostic = [key for key in clip.errors if key in DIAGNOSTIC_ERRORS or key.startswith(DIAGNOSTIC_PREFIXES)]
+            for code in dict.fromkeys(diagnostic or clip.filtered_by):
+                tally[code] = tally.get(code, 0) + 1
+        return tally
+
+    def dominant_drop(self) -> DominantDrop | None:
+        return dominant_drop(self.drop_reasons(), self.counts()[FILTERED])
 
     def filtered_by_stage(self) -> dict[str, int]:
         tally: dict[str, int] = {}

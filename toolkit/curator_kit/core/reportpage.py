@@ -122,6 +122,7 @@ def summary(results: RunResults) -> dict[str, Any]:
         "filtered": counts[FILTERED],
         "failed": counts[FAILED],
         "filtered_by": results.filtered_by_stage(),
+        "dominant_drop": _dominant_drop(results),
         "kept_seconds": round(sum(c.span[1] - c.span[0] for c in clips if c.status == KEPT and c.span), 1),
         "stage_times": [
             {"name": t.name, "seconds": t.seconds, "share": t.seconds / longest if longest else 0.0}
@@ -133,6 +134,14 @@ def summary(results: RunResults) -> dict[str, Any]:
         "missing": results.missing,
         "problems": results.problems,
     }
+
+
+def _dominant_drop(results: RunResults) -> dict[str, Any] | None:
+    """The reason behind most filtered clips and its fix, for the page's summary (None: none dominates)."""
+    dominant = results.dominant_drop()
+    if dominant is None:
+        return None
+    return {"code": dominant.code, "text": dominant.describe(), "fix": dominant.fix}
 
 
 def script_json(data: Any) -> str:

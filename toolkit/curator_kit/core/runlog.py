@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from curator_kit.core.constants import MODE_BATCH, MODE_STREAMING
+
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 # loguru's default time format, at the start of a driver line: `2026-11-25 20:11:02.758 | INFO | ...`
 _TIME = r"(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\s*\|"
@@ -38,7 +40,7 @@ MOTION_RE = re.compile(
 class StageTime:
     name: str
     seconds: float
-    mode: str = "batch"  # Xenna's mode, which says what `seconds` measures (the module's docstring)
+    mode: str = MODE_BATCH  # Xenna's mode, which says what `seconds` measures (the module's docstring)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def stage_times(lines: Iterable[str]) -> list[StageTime]:
     previous = stream_start
     for index in sorted(stops):
         seconds = (stops[index] - previous).total_seconds()
-        times.append(StageTime(names.get(index, f"stage {index}"), round(seconds, 3), "streaming"))
+        times.append(StageTime(names.get(index, f"stage {index}"), round(seconds, 3), MODE_STREAMING))
         previous = stops[index]
     return times
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from curator_kit.core.checks import image_findings
 from curator_kit.core.constants import (
     DRIVER_CAPABILITIES,
     HF_OFFLINE_ENV,
@@ -23,19 +24,14 @@ from curator_kit.core.constants import (
     PROJECT_DIR_IN_IMAGE,
     RUN_ID_ENV,
 )
-from curator_kit.core.datapaths import check_data_dirs, judge_extra_mounts
+from curator_kit.core.datapaths import data_dir_findings, judge_extra_mounts
 from curator_kit.core.devices import GpuRequest, HostGpu, selected_gpus
-from curator_kit.core.modelweights import WeightsFacts, cache_mounts, check_weights_present, needed_models
+from curator_kit.core.findings import Code, Finding, note
+from curator_kit.core.modelweights import WeightsFacts, cache_mounts, needed_models, weights_findings
 from curator_kit.core.parsers import Mount, Ulimit
+from curator_kit.core.placement import Nodes, PipelineOptions, Placement, place
 from curator_kit.core.sizes import gib as _gib
-from curator_kit.core.spec import (
-    ExecutionChoice,
-    choose_execution_mode,
-    describe_clipping,
-    fit_cpus,
-    gpu_fractions,
-    with_capture_stage,
-)
+from curator_kit.core.spec import ExecutionChoice, describe_clipping
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
@@ -71,6 +67,7 @@ class HostFacts:
     memlock_cap: int | None = None  # dockerd's own memlock limit when it cannot grant more (dockerd_limits)
     gpus: tuple[HostGpu, ...] = ()  # what nvidia-smi sees there; gathered only when a run asks for GPUs
     cache_home: Path = Path("/tmp/.cache")  # the user's cache directory ($XDG_CACHE_HOME, else ~/.cache)
+    local: bool = True  # the engine runs on this machine: its paths are ours to check
 
 
 @dataclass(frozen=True)
@@ -100,6 +97,9 @@ class RunOptions:
     video_limit: int | None = None  # read only the first N videos (`run --limit`): a quick check of an edit
     code_mounts: tuple[Mount, ...] = ()  # the project's code over the image's copy (`--mount-code`, core.codemount)
     capture: str | None = None  # pickle the tasks entering this stage (`run --capture`, read by `replay`)
+    # Input and output mounted at their own paths, and pipeline.py told those: an external Ray cluster's
+    # nodes run stage actors that read and write them there (a shared filesystem at the same path).
+    same_paths: bool = False
 
 
 @dataclass
@@ -127,7 +127,8 @@ class ContainerPlan:
     init: bool = True
     interactive: bool = False  # a terminal and stdin attached (`curator-kit shell`)
     ulimits: tuple[Ulimit, ...] = ULIMITS
-    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    placement: Placement | None = None  # where the stages run (core.placement); None for plans made by hand
 
     @property
     def run_id(self) -> str:
@@ -204,7 +205,7 @@ class ContainerPlan:
         lines += [
             f"mount      {m.source} -> {m.target} ({'read-only' if m.read_only else 'writable'})" for m in self.mounts
         ]
-        lines += [f"note       {note}" for note in self.notes]
+        lines += [f"note       {finding.message}" for finding in self.findings if not finding.refuses]
         return lines
 
 
@@ -231,103 +232,56 @@ def merge_ulimits(overrides: tuple[Ulimit, ...]) -> tuple[Ulimit, ...]:
     return tuple(chosen.values())
 
 
-def pipeline_command(
-    execution: ExecutionChoice,
-    ignore_failures: bool,
-    stage_gpus: dict[str, float] | None = None,
-    *,
-    resume: bool = False,
-    stage_cpus: dict[str, float] | None = None,
-    video_limit: int | None = None,
-    capture: str | None = None,
-) -> list[str]:
-    """templates/pipeline.py.j2's options, every one explicit: the plan decided them all.
-
-    `stage_gpus`: the GPU share of each memory-sized stage on the cards that run it (spec.gpu_fractions).
-    `resume`: pipeline.py skips videos the writer finished in an earlier run into the same output.
-    `stage_cpus`: the CPUs of each stage sized down to the nodes (spec.fit_cpus).
-    `video_limit`: pipeline.py reads only the first N videos."""
-    options = {
-        "--input": INPUT_DIR,
-        "--output": OUTPUT_DIR,
-        "--execution-mode": execution.mode,
-        "--cpu-allocation-percentage": f"{execution.cpu_allocation:g}",
-    }
-    if execution.cpu_scale != 1:
-        options["--cpu-scale"] = f"{execution.cpu_scale:g}"
-    flag = "--ignore-failures" if ignore_failures else "--no-ignore-failures"
-    shares = [part for name, share in (stage_gpus or {}).items() for part in ("--stage-gpus", f"{name}={share:g}")]
-    shares += [part for name, cpus in (stage_cpus or {}).items() for part in ("--stage-cpus", f"{name}={cpus:g}")]
-    resumed = ["--resume"] if resume else []
-    resumed += ["--video-limit", str(video_limit)] if video_limit else []
-    resumed += ["--capture", capture] if capture else []
-    argv = ["python", PIPELINE_IN_IMAGE, *(part for pair in options.items() for part in pair), flag, *resumed]
-    return [*argv, *shares]
-
-
-@dataclass(frozen=True)
-class NodesPipeline:
-    """pipeline.py's command for nodes of known sizes, the mode it runs in and the notes on sizing."""
-
-    command: list[str]
-    execution: ExecutionChoice
-    notes: list[str]
-
-
-def nodes_pipeline(
-    manifest: Manifest,
-    spec: PipelineSpec,
-    node_cpus: list[int],
-    execution_mode: str | None,
-    ignore_failures: bool | None,
-    gpu_memory_gib: float | None,
-) -> NodesPipeline:
-    """The command a scheduler's job runs on its nodes (KubeRay pods, Slurm nodes): stages sized to the
-    nodes (`fit_cpus`), the mode for them, GPU shares of `gpu_memory_gib` cards; the manifest's [run]
-    defaults where an option is None."""
-    fit = fit_cpus(spec, node_cpus)  # Curator's 6-CPU defaults cannot be placed on smaller nodes
-    execution = choose_execution_mode(execution_mode or manifest.run.execution_mode, fit.spec, node_cpus)
-    ignore = manifest.run.ignore_failures if ignore_failures is None else ignore_failures
-    command = pipeline_command(execution, ignore, gpu_fractions(spec, gpu_memory_gib), stage_cpus=fit.stage_cpus)
-    return NodesPipeline(command, execution, fit.notes)
-
-
-def container_command(
-    options: RunOptions,
-    run: RunDefaults,
-    execution: ExecutionChoice,
-    stage_gpus: dict[str, float],
-    stage_cpus: dict[str, float],
-) -> list[str]:
-    """What the container runs: the user's `--command`, else pipeline.py with every option the plan
-    decided and the run's own (`--ignore-failures` over the manifest's default, resume, limit, capture).
-    The single-container run and a cluster's driver both come here."""
-    if options.command:
-        return list(options.command)
-    ignore_failures = run.ignore_failures if options.ignore_failures is None else options.ignore_failures
-    return pipeline_command(
-        execution,
-        ignore_failures,
-        stage_gpus,
+def run_pipeline_options(options: RunOptions, run: RunDefaults) -> PipelineOptions:
+    """pipeline.py's options for a run: the CLI's choices over the manifest's [run] defaults."""
+    input_path, output_path = data_targets(options)
+    return PipelineOptions(
+        execution_mode=options.execution_mode or run.execution_mode,
+        ignore_failures=run.ignore_failures if options.ignore_failures is None else options.ignore_failures,
         resume=options.resume,
-        stage_cpus=stage_cpus,
         video_limit=options.video_limit,
         capture=options.capture,
+        input_path=input_path,
+        output_path=output_path,
+    )
+
+
+def data_targets(options: RunOptions) -> tuple[str, str]:
+    """Where the container sees the input and the output."""
+    if options.same_paths:
+        return str(options.input_dir.resolve()), str(options.output_dir.resolve())
+    return INPUT_DIR, OUTPUT_DIR
+
+
+def host_nodes(host: HostFacts, gpus: GpuRequest) -> Nodes:
+    """This host as the one node that runs the stages, with the GPUs the run selects of it."""
+    cards = selected_gpus(gpus, list(host.gpus)) if gpus.wanted else []
+    smallest = min(cards, key=lambda card: card.memory_mib) if cards else None
+    return Nodes(
+        cpus=(host.cpus,),
+        gpus=gpus.wanted,
+        gpu_memory_gib=smallest.memory_mib / 1024 if smallest else None,
+        gpu_name=smallest.name if smallest else None,
     )
 
 
 def plan_run(
-    manifest: Manifest, spec: PipelineSpec, project_dir: Path, options: RunOptions, host: HostFacts
+    manifest: Manifest,
+    spec: PipelineSpec,
+    project_dir: Path,
+    options: RunOptions,
+    host: HostFacts,
+    nodes: Nodes | None = None,
 ) -> ContainerPlan:
     """The container `curator-kit run` would start, computed without touching the engine.
 
     `spec` is the pipeline of the image that will run (its label); the manifest gives only the
-    run defaults ([run]) and the project's name."""
+    run defaults ([run]) and the project's name. `nodes`: where the stages run when not in this
+    container (a Ray driver's cluster); None: here, on this host. Problems of the request are
+    findings on the plan (`plan.findings`), refused by `findings.decide` before anything starts."""
     run = manifest.run
     project = manifest.project.name
     run_id = options.run_id or uuid.uuid4().hex[:12]
-    if options.mount_data:
-        check_data_dirs(options.input_dir, options.output_dir)
     if options.resume and options.command:
         raise CuratorKitError("--resume with --command", "--resume continues the pipeline; leave out --command")
     if options.capture:
@@ -339,22 +293,19 @@ def plan_run(
         raise CuratorKitError(f"--runtime {options.runtime!r} is not supported", "use --runtime nvidia or --gpus")
     if options.ipc not in (None, "host"):
         raise CuratorKitError(f"--ipc {options.ipc!r} is not supported", "use --ipc host, or leave it out")
-    notes: list[str] = []
+    findings: list[Finding] = image_findings(options.image)
+    if options.mount_data:
+        findings += data_dir_findings(options.input_dir, options.output_dir, local=host.local)
     if options.runtime and not gpus.wanted:
         gpus = GpuRequest(count=-1)
-        notes.append("--runtime nvidia without --gpus: all GPUs (NVIDIA_VISIBLE_DEVICES=all)")
+        findings.append(
+            note(Code.RUNTIME_ALL_GPUS, "--runtime nvidia without --gpus: all GPUs (NVIDIA_VISIBLE_DEVICES=all)")
+        )
 
-    requested = options.execution_mode or run.execution_mode
-    fit = fit_cpus(spec, [host.cpus])  # Curator's 6-CPU defaults cannot be placed on a small host
-    notes += fit.notes
-    counted = with_capture_stage(fit.spec) if options.capture else fit.spec
-    execution = choose_execution_mode(requested, counted, [host.cpus])
-    cards = selected_gpus(gpus, list(host.gpus)) if gpus.wanted else []
-    stage_gpus = gpu_fractions(spec, min(card.memory_mib for card in cards) / 1024 if cards else None)
-    if stage_gpus:
-        shares = ", ".join(f"{name} {fraction:g}" for name, fraction in stage_gpus.items())
-        notes.append(f"GPU share per stage on {cards[0].name} ({cards[0].memory_mib // 1024} GiB): {shares}")
-    command = container_command(options, run, execution, stage_gpus, fit.stage_cpus)
+    placement = place(spec, nodes or host_nodes(host, gpus), run_pipeline_options(options, run))
+    if not options.command:
+        findings += placement.findings
+    command = list(options.command) if options.command else placement.command
 
     shm_bytes: int | None
     if options.ipc == "host":
@@ -363,12 +314,16 @@ def plan_run(
         shm_bytes = options.shm_size or run.shm_size
         check_shm_size(shm_bytes, host, "--shm-size" if options.shm_size else "[run] shm_size")
         if shm_bytes < int(host.memory_bytes * 0.3):
-            notes.append(f"/dev/shm {_gib(shm_bytes)} is under 30% of {_gib(host.memory_bytes)} RAM: Ray may use /tmp")
+            small = f"/dev/shm {_gib(shm_bytes)} is under 30% of {_gib(host.memory_bytes)} RAM: Ray may use /tmp"
+            findings.append(note(Code.SHM_SMALL, small))
     else:
         shm_bytes = default_shm_bytes(host.memory_bytes)
-        notes.append(
-            f"/dev/shm {_gib(shm_bytes)} = {SHM_FRACTION:.0%} of {_gib(host.memory_bytes)} RAM "
-            f"({host.source}); --shm-size to change"
+        findings.append(
+            note(
+                Code.SHM_DEFAULT,
+                f"/dev/shm {_gib(shm_bytes)} = {SHM_FRACTION:.0%} of {_gib(host.memory_bytes)} RAM "
+                f"({host.source}); --shm-size to change",
+            )
         )
 
     env = {"HOME": CONTAINER_HOME, "USER": "curator"}  # getpass.getuser() needs one without a passwd entry
@@ -386,8 +341,12 @@ def plan_run(
     if host.memlock_cap is not None and not user_set_memlock:
         cap = host.memlock_cap
         ulimits = tuple(u._replace(soft=cap, hard=cap) if u.name == "memlock" else u for u in ulimits)
-        notes.append(
-            f"memlock {host.memlock_cap} bytes, not unlimited: dockerd lacks CAP_SYS_RESOURCE and may grant no more"
+        findings.append(
+            note(
+                Code.MEMLOCK_CAP,
+                f"memlock {host.memlock_cap} bytes, not unlimited: "
+                "dockerd lacks CAP_SYS_RESOURCE and may grant no more",
+            )
         )
 
     # The manifest's relative sources are the project's; the command line's, the working directory's.
@@ -397,20 +356,22 @@ def plan_run(
     ]
     model_mounts = cache_mounts(manifest, options.weights, writable=options.weights_writable) if options.weights else []
     if options.weights is not None and not options.command:
-        check_weights_present(manifest, spec, options.weights)  # refused here, before anything starts
+        findings += weights_findings(manifest, spec, options.weights)  # refused before anything starts
         if needed_models(spec):
             env.setdefault(HF_OFFLINE_ENV, "1")  # every weight is here: nothing may reach the network
     input_source = str(options.input_dir.resolve()) if options.mount_data else None
-    notes += judge_extra_mounts(extra, input_source, allow=options.allow_host_mount)
+    findings += judge_extra_mounts(extra, input_source, allow=options.allow_host_mount)
+    input_target, output_target = data_targets(options)
     data = [
-        Mount(str(options.input_dir.resolve()), INPUT_DIR, read_only=True),
-        Mount(str(options.output_dir.resolve()), OUTPUT_DIR, read_only=False),
+        Mount(str(options.input_dir.resolve()), input_target, read_only=True),
+        Mount(str(options.output_dir.resolve()), output_target, read_only=False),
     ]
     mounts = [*(data if options.mount_data else []), *model_mounts, *options.code_mounts, *extra]
     if options.code_mounts:
-        notes.append(f"code mounted read-only from {project_dir.resolve()} over the image's copy (--mount-code)")
+        mounted = f"code mounted read-only from {project_dir.resolve()} over the image's copy (--mount-code)"
+        findings.append(note(Code.CODE_MOUNTED, mounted))
     if host.uid == 0:
-        notes.append(ROOT_NOTE)
+        findings.append(note(Code.ROOT_USER, ROOT_NOTE))
     return ContainerPlan(
         image=options.image,
         command=command,
@@ -423,13 +384,14 @@ def plan_run(
         runtime=options.runtime,
         shm_size_bytes=shm_bytes,
         ipc_mode=options.ipc,
-        execution=execution,
+        execution=placement.execution,
         ulimits=ulimits,
         runs_pipeline=not options.command,
-        spec=fit.spec,  # the image's pipeline, sized to this host
+        spec=placement.spec,  # the image's pipeline, sized to the nodes that run it
         output_source=str(options.output_dir.resolve()) if options.mount_data else None,
         model_dirs=[m.source for m in model_mounts],
-        notes=notes,
+        findings=findings,
+        placement=placement,
     )
 
 

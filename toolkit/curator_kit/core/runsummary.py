@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from curator_kit.core.constants import EXIT_NOTHING_WRITTEN, SUMMARY_FILE_NAME
+from curator_kit.core.dropreasons import dominant_drop
 
 SUMMARY_FORMAT = 1
 NAMES_SHOWN = 5  # unreadable or failed videos named in the printed summary; the file lists all
@@ -31,6 +32,8 @@ class RunSummary:
     videos_failed: int = 0  # never reached the writer: a stage raised (dropped with --ignore-failures)
     clips_written: int = 0
     clips_filtered: int = 0
+    # Why clips were filtered: the error keys stages left on them (core.dropreasons' codes) -> clips.
+    drop_reasons: dict[str, int] = field(default_factory=dict)
     partial_files_removed: int = 0  # half-written outputs of an interrupted run, removed by --resume
     unreadable: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -42,6 +45,9 @@ class RunSummary:
         if not isinstance(data, dict) or data.get("format") != SUMMARY_FORMAT:
             return None
         known = {f.name for f in fields(cls)}
+        reasons = data.get("drop_reasons", {})
+        if not isinstance(reasons, dict) or not all(type(count) is int for count in reasons.values()):
+            data = {**data, "drop_reasons": {}}  # another writer's shape: no reasons rather than no summary
         try:
             return cls(**{key: value for key, value in data.items() if key in known})
         except TypeError:
@@ -54,6 +60,8 @@ class RunSummary:
             f"{self.videos_unreadable} unreadable, {self.videos_failed} failed or dropped",
             f"clips      {self.clips_written} written, {self.clips_filtered} filtered",
         ]
+        if (dominant := dominant_drop(self.drop_reasons, self.clips_filtered)) is not None:
+            lines += [f"dropped    {dominant.describe()}", f"fix        {dominant.fix}"]
         if self.partial_files_removed:
             lines.append(f"resume     removed {self.partial_files_removed} half-written file(s) of an interrupted run")
         for label, names in (("unreadable", self.unreadable), ("failed", self.failed)):

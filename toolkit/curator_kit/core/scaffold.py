@@ -1,8 +1,8 @@
-"""Render templates into a project: plan every file in memory, check for clashes, then write.
+"""Render templates into a project: plan every file in memory; `ops.scaffold` checks for clashes, then writes.
 
 Each `plan_*` function validates its input and returns a `ScaffoldPlan` without touching the
-disk; `write_plan` refuses to overwrite existing files unless forced, stages every file next to
-its target and renames them into place only when all were staged, so a failure leaves nothing.
+disk; `ops.scaffold.write_plan` refuses to overwrite existing files unless forced, stages every file
+next to its target and renames them into place only when all were staged, so a failure leaves nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from typing import Any
 import jinja2
 
 from curator_kit.core import names, templating
-from curator_kit.core.atomicfile import stage_text
-from curator_kit.core.catalogue import catalogue_for
+from curator_kit.core.catalogue import catalogue_for, check_release
 from curator_kit.core.constants import (
     CAPTURE_DIR_NAME,
+    EXECUTION_MODES,
     EXIT_NOTHING_WRITTEN,
     MANIFEST_NAME,
+    MODE_AUTO,
+    MODE_BATCH,
+    MODE_STREAMING,
     MODEL_DIR_IN_IMAGE,
     RUN_ID_ENV,
     SPEC_IN_IMAGE,
@@ -40,11 +43,18 @@ from curator_kit.core.manifest import (
     append_entry,
     clipping_to_stages,
     parse_manifest,
-    parse_version,
     place_stage,
     read_manifest_text,
 )
-from curator_kit.core.spec import CAPTURE_CPUS, CAPTURE_STAGE, SPEC_FORMAT, PipelineSpec, resolve_spec
+from curator_kit.core.parsers import parse_version
+from curator_kit.core.spec import (
+    CAPTURE_CPUS,
+    CAPTURE_STAGE,
+    SPEC_FORMAT,
+    PipelineSpec,
+    resolve_spec,
+    writer_stages,
+)
 from curator_kit.errors import CuratorKitError
 
 # Task types a generated stage may take or produce: name -> module that defines it.
@@ -71,6 +81,10 @@ PIPELINE_NAMES: dict[str, object] = {
     "exit_nothing_written": EXIT_NOTHING_WRITTEN,
     "spec_format": SPEC_FORMAT,
     "model_dir": MODEL_DIR_IN_IMAGE,
+    "execution_modes": EXECUTION_MODES,
+    "mode_auto": MODE_AUTO,
+    "mode_streaming": MODE_STREAMING,
+    "mode_batch": MODE_BATCH,
 }
 # ClipWriterStage sets Resources(cpus=0.25) for itself; a writer subclass starts from the same.
 WRITER_CPUS = 0.25
@@ -126,58 +140,6 @@ class StageOptions:
     output_task: str = "VideoTask"
     after: str | None = None  # the [[stages]] entry it follows; None (and no `before`): last
     before: str | None = None
-
-
-# ---------------------------------------------------------------- writing
-
-
-def write_plan(plan: ScaffoldPlan, force: bool = False) -> list[str]:
-    """Write every file of the plan or none; returns the paths written."""
-    clashes = [w.path for w in plan.writes if not w.update and (plan.root / w.path).exists()]
-    for path in clashes:
-        if (plan.root / path).is_dir():
-            raise CuratorKitError(f"{plan.root / path} is a directory", "move it away; --force replaces only files")
-    if clashes and not force:
-        listed = ", ".join(clashes[:3]) + (f" and {len(clashes) - 3} more" if len(clashes) > 3 else "")
-        raise CuratorKitError(
-            f"{listed} already exist{'s' if len(clashes) == 1 else ''} in {plan.root}",
-            "pass --force to overwrite, or pick another name",
-        )
-    for write in plan.writes:
-        if write.update and (plan.root / write.path).read_text(encoding="utf-8") != write.based_on:
-            raise CuratorKitError(f"{plan.root / write.path} changed while curator-kit worked", "run the command again")
-    umask = os.umask(0)
-    os.umask(umask)
-    staged: list[tuple[Path, Path]] = []
-    made: list[Path] = []
-    try:
-        for write in plan.writes:
-            target = plan.root / write.path
-            made += _make_dirs(target.parent)
-            mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~umask
-            staged.append((stage_text(target, write.content, mode), target))
-    except OSError as error:
-        for temp, _ in staged:
-            temp.unlink(missing_ok=True)
-        for directory in reversed(made):
-            directory.rmdir()
-        raise CuratorKitError(
-            f"could not write {error.filename or plan.root}: {error.strerror}", "check permissions and free space"
-        ) from None
-    for temp, target in staged:
-        os.replace(temp, target)
-    return [write.path for write in plan.writes]
-
-
-def _make_dirs(directory: Path) -> list[Path]:
-    """Create `directory` and missing parents; return those created, outermost first."""
-    missing: list[Path] = []
-    while not directory.exists():
-        missing.append(directory)
-        directory = directory.parent
-    for path in reversed(missing):
-        path.mkdir()
-    return list(reversed(missing))
 
 
 # ---------------------------------------------------------------- pipeline.py
@@ -238,6 +200,7 @@ def plan_init(
     if preset not in PRESETS:
         raise CuratorKitError(f"--preset {preset!r} is unknown", f"use one of {', '.join(PRESETS)}")
     curator = CuratorTarget.of(curator_version)
+    check_release(curator_version)
     if target.exists() and not target.is_dir():
         raise CuratorKitError(f"{target} exists and is not a directory", "pick another name or --dir")
     stored_templates = os.path.relpath(templates.resolve(), target.resolve()) if templates else ""
@@ -248,7 +211,14 @@ def plan_init(
         templates=stored_templates,
     )
     env = templating.make_environment(templating.team_template_dir(templates))
-    context = {"project": project, "curator": curator, "preset": preset, "model_dir": MODEL_DIR_IN_IMAGE}
+    context = {
+        "project": project,
+        "curator": curator,
+        "preset": preset,
+        "model_dir": MODEL_DIR_IN_IMAGE,
+        "execution_modes": EXECUTION_MODES,
+        "mode_auto": MODE_AUTO,
+    }
     writes = [
         FileWrite(_project_path(template), templating.render(env, template, **context))
         for template in templating.list_templates(env, "project")
@@ -409,6 +379,15 @@ def plan_new_writer(root: Path, name: str, templates: Path | None = None) -> Sca
     class_name = names.check_stage_name(name, kind="writer")
     project = _Project.open(root)
     project.check_new_stage(name, class_name)
+    # spec.resolve_spec's rule: one writer a pipeline; a second would break every later command.
+    existing = writer_stages([stage for stage in project.manifest.stages if not stage.builtin], root)
+    if existing:
+        writer = min(existing)
+        module = next(stage.module for stage in project.manifest.stages if stage.name == writer)
+        raise CuratorKitError(
+            f"the project already has a writer, {writer} ({module.replace('.', '/')}.py), and a pipeline runs one",
+            f"edit {writer}'s _write_custom_output, or remove its [[stages]] entry before adding another",
+        )
     spec = StageSpec(name, f"stages.{name}", class_name, resources=StageResources(cpus=WRITER_CPUS))
     text = append_entry(project.text, spec)
     jinja = project.environment(templates)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from curator_kit.core.checks import export_findings
 from curator_kit.core.clusterplan import (
     DRIVER_CPUS,
     MIN_NODE_CPUS,
@@ -37,8 +38,10 @@ from curator_kit.core.constants import (
     OUTPUT_DIR,
     PROJECT_DIR_IN_IMAGE,
 )
+from curator_kit.core.findings import Code, Finding, notes_of, raise_refusals, warn, warnings_of
 from curator_kit.core.parsers import ParseError, Ulimit, parse_image_reference
-from curator_kit.core.runplan import SHM_MIN_BYTES, merge_ulimits, nodes_pipeline
+from curator_kit.core.placement import Nodes, PipelineOptions, Placement, place
+from curator_kit.core.runplan import SHM_MIN_BYTES, merge_ulimits
 from curator_kit.core.slurmsyntax import cluster_path, memory, partition_list, slurm_word, time_limit
 from curator_kit.core.spec import (
     ExecutionChoice,
@@ -117,7 +120,12 @@ class SlurmScript:
     job_name: str
     log: str
     execution: ExecutionChoice
-    warnings: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the user hears on stderr (requirements are written into the script's header instead)."""
+        return [finding.message for finding in warnings_of(self.findings)]
 
 
 def _parsed(parse: Callable[[str], str], value: str, option: str) -> str:
@@ -244,17 +252,20 @@ def _driver(pipeline: list[str], nodes: int, join_timeout: int) -> str:
     return script
 
 
-def _warnings(spec: PipelineSpec, options: SlurmOptions, gpus: int, labels: Mapping[str, str] | None) -> list[str]:
+def _warnings(spec: PipelineSpec, options: SlurmOptions, gpus: int, labels: Mapping[str, str] | None) -> list[Finding]:
     warnings = gpu_export_warnings(spec, options.image, labels, gpus, options.gpu_memory_gib, "the driver's step")
     if options.auth_token_file is None and options.shared_dir is None:
-        warnings.append(
+        shared = (
             f"the job writes its Ray token under {DEFAULT_SHARED_DIR} on the nodes: every node must see that "
             "directory (a shared home); --shared-dir DIR names another"
         )
+        warnings.append(warn(Code.RAY_TOKEN_ON_NODES, shared))
     return warnings
 
 
-def _header(manifest: Manifest, options: SlurmOptions, node_image_text: str, execution: ExecutionChoice) -> list[str]:
+def _header(
+    manifest: Manifest, options: SlurmOptions, node_image_text: str, placed: Placement, requires: list[str]
+) -> list[str]:
     how = {
         "pyxis": "pyxis imports it on each node (`srun --container-image`); for many nodes or a large image, "
         "`enroot import` it once into a squashfs on shared storage and pass --image-file",
@@ -262,6 +273,8 @@ def _header(manifest: Manifest, options: SlurmOptions, node_image_text: str, exe
         "storage and --image-file is faster",
         "docker": "every node's Docker engine must have it or be able to pull it (`curator-kit push --registry R`)",
     }[options.runtime]
+    execution = placed.execution
+    why = [f"{execution.mode}: {execution.reason}", *(f.message for f in notes_of(placed.findings))]
     lines = [
         f"Slurm job for curator-kit project {manifest.project.name}, written by `curator-kit export slurm`.",
         f"Runtime {options.runtime}, image {node_image_text}:",
@@ -269,7 +282,8 @@ def _header(manifest: Manifest, options: SlurmOptions, node_image_text: str, exe
         "Submit: sbatch FILE. The Ray head runs on the node that runs this script, a worker on each other node;",
         "every node gets Xenna's Ray variables, Ray token auth, and the input, output (and model cache) from",
         "shared storage at the same paths.",
-        f"Execution {execution.mode}: {execution.reason}.",
+        f"Execution {'; '.join(why)}.",
+        *(f"Requires: {requirement}." for requirement in requires),
     ]
     # A comment ends at a line break; anything not printable is written escaped (values are parsed already).
     return ["".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in line) for line in lines]
@@ -284,24 +298,41 @@ def render_script(
     """The sbatch script for `options.image`, whose labels are `image_labels` (None: not read)."""
     _check(options)
     paths = _paths(options)
-    warnings: list[str] = []
+    warnings: list[Finding] = []
     spec = pipeline_spec(manifest, project_dir, options.image, image_labels, warnings)
     gpus = options.gpus_per_node if options.gpus_per_node is not None else int(bool(spec.gpu_stages))
-    if spec.gpu_stages and gpus == 0:
-        names = ", ".join(s.name for s in spec.gpu_stages)
-        raise CuratorKitError(f"{names} need a GPU, but the nodes get none", "pass --gpus-per-node 1 or more")
     job_name = _parsed(slurm_word, options.job_name or manifest.project.name, "--job-name")
-    node_cpus = [options.cpus_per_node] * options.nodes
-    nodes = nodes_pipeline(
-        manifest, spec, node_cpus, options.execution_mode, options.ignore_failures, options.gpu_memory_gib
+    run = manifest.run
+    placed = place(
+        spec,
+        Nodes(
+            cpus=(options.cpus_per_node,) * options.nodes,
+            gpus=gpus > 0,
+            gpu_memory_gib=options.gpu_memory_gib,
+            gpu_option="--gpus-per-node 1",
+        ),
+        PipelineOptions(
+            execution_mode=options.execution_mode or run.execution_mode,
+            ignore_failures=run.ignore_failures if options.ignore_failures is None else options.ignore_failures,
+        ),
     )
-    warnings += nodes.notes
-    execution, pipeline = nodes.execution, nodes.command
+    findings = export_findings(
+        manifest,
+        spec,
+        image=options.image,
+        input_path=str(paths["input_dir"]),
+        output_path=str(paths["output_dir"]),
+        image_labels=image_labels,
+        weights_at=f"--model-cache {paths['model_cache']}" if paths["model_cache"] else None,
+        weights_option="--model-cache DIR",
+    )
+    raise_refusals([*findings, *placed.findings])  # nothing is written for a job that cannot work
+    execution, pipeline = placed.execution, placed.command
     image_text = node_image(options)
     address = "ADDRESS"  # a placeholder for the head's address, which the script learns at run time
     worker = shlex.join(ray_start_worker(address, options.cpus_per_node, gpus, None))
     context = {
-        "header": _header(manifest, options, image_text, execution),
+        "header": _header(manifest, options, image_text, placed, [f.message for f in notes_of(findings)]),
         "sbatch": _sbatch_directives(options, job_name, gpus),
         "runtime": options.runtime,
         "image": shlex.quote(image_text),
@@ -326,4 +357,5 @@ def render_script(
     from curator_kit.core.templating import make_environment, render  # Jinja only when a script is made
 
     text = render(make_environment(), TEMPLATE, **context)
-    return SlurmScript(text, job_name, options.log, execution, warnings + _warnings(spec, options, gpus, image_labels))
+    found = [*warnings, *placed.findings, *findings, *_warnings(spec, options, gpus, image_labels)]
+    return SlurmScript(text, job_name, options.log, execution, found)

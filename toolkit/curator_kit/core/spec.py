@@ -22,8 +22,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curator_kit.core.constants import LABEL_SPEC, MANIFEST_NAME, MODEL_DIR_IN_IMAGE
+from curator_kit.core.constants import (
+    EXECUTION_MODES,
+    LABEL_SPEC,
+    MANIFEST_NAME,
+    MODE_BATCH,
+    MODE_STREAMING,
+    MODEL_DIR_IN_IMAGE,
+)
 from curator_kit.core.devices import CodecNeed
+from curator_kit.core.findings import Code, Finding, note, warn
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
@@ -33,7 +41,6 @@ if TYPE_CHECKING:
 # 2: built-in stages from the catalogue; writer flags, run-time fields and conversions in the spec.
 # 3: pipeline.py scales every stage's CPUs (`--cpu-scale`, the executor's `required_cpus`).
 SPEC_FORMAT = 3
-EXECUTION_MODES = ("auto", "streaming", "batch")
 ROLES = ("reader", "clipping", "builtin", "custom", "writer")
 
 # Curator's XennaExecutor default share of the cores in streaming mode; Xenna allocates
@@ -222,7 +229,7 @@ def spec_in_labels(labels: Mapping[str, str], image: str) -> PipelineSpec | None
 
 
 def pipeline_spec(
-    manifest: Manifest, project_dir: Path, image: str, image_labels: Mapping[str, str] | None, warnings: list[str]
+    manifest: Manifest, project_dir: Path, image: str, image_labels: Mapping[str, str] | None, warnings: list[Finding]
 ) -> PipelineSpec:
     """The pipeline an exported image runs (`export kuberay`, `export slurm`): its own spec label.
 
@@ -232,13 +239,17 @@ def pipeline_spec(
     image_spec = spec_in_labels(image_labels, image) if image_labels is not None else None
     if image_spec is None:
         warnings.append(
-            f"{image}'s pipeline spec was not read: the export plans the working tree's pipeline, "
-            "which is what the image runs only if it was built (and pushed) from this tree"
+            warn(
+                Code.SPEC_FROM_TREE,
+                f"{image}'s pipeline spec was not read: the export plans the working tree's pipeline, "
+                "which is what the image runs only if it was built (and pushed) from this tree",
+            )
         )
         return tree
     changes = image_spec.differences(tree)
     if changes:
-        warnings.append(f"stale image: {image} runs its own pipeline ({'; '.join(changes)} since) -- build and push")
+        stale = f"stale image: {image} runs its own pipeline ({'; '.join(changes)} since) -- build and push"
+        warnings.append(warn(Code.IMAGE_STALE, stale))
     return image_spec
 
 
@@ -254,7 +265,7 @@ def resolve_spec(manifest: Manifest, project_dir: Path) -> PipelineSpec:
     ClipWriterStage replaces Curator's writer (read from the project's sources, see `writer_stages`)."""
     from curator_kit.core.catalogue import catalogue_for, nearest_catalogue
     from curator_kit.core.catalogue.placement import Entry, place
-    from curator_kit.core.manifest import parse_version
+    from curator_kit.core.parsers import parse_version
 
     version = manifest.project.curator_version
     codec_in_resources = parse_version(version)[:2] <= CODEC_RESOURCES_UNTIL
@@ -425,11 +436,9 @@ def writer_stages(stages: list[StageSpec], project_dir: Path) -> frozenset[str]:
 
 
 def _module_source(project_dir: Path, module: str) -> Path | None:
-    base = project_dir.joinpath(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+    from curator_kit.core.manifest import module_source
+
+    return module_source(project_dir, module)
 
 
 # --- execution mode and GPU fractions ---------------------------------------------------------
@@ -481,20 +490,20 @@ def choose_execution_mode(requested: str, spec: PipelineSpec, node_cpus: list[in
             if fits
             else f"streaming needs every stage at once: {sum_text} = {required:g} CPUs, but {budget}"
         )
-    if requested == "batch":
-        return ExecutionChoice("batch", BATCH_CPU_ALLOCATION, required, allotted, fits, "asked for")
-    asked = "asked for; " if requested == "streaming" else ""
+    if requested == MODE_BATCH:
+        return ExecutionChoice(MODE_BATCH, BATCH_CPU_ALLOCATION, required, allotted, fits, "asked for")
+    asked = "asked for; " if requested == MODE_STREAMING else ""
     if fits:
-        return ExecutionChoice("streaming", STREAMING_CPU_ALLOCATION, required, allotted, True, asked + why)
+        return ExecutionChoice(MODE_STREAMING, STREAMING_CPU_ALLOCATION, required, allotted, True, asked + why)
     scale = cpu_scale_to_fit(required, allotted)
     if scale is not None:
         why += f": every stage's CPUs scaled x{scale:g}, so one worker of each runs at once"
         why += " (batch starts workers stage by stage)"
-        return ExecutionChoice("streaming", STREAMING_CPU_ALLOCATION, required, allotted, True, asked + why, scale)
-    if requested == "streaming":
+        return ExecutionChoice(MODE_STREAMING, STREAMING_CPU_ALLOCATION, required, allotted, True, asked + why, scale)
+    if requested == MODE_STREAMING:
         unknown = node_cpus is None  # the user knows their cluster
-        return ExecutionChoice("streaming", STREAMING_CPU_ALLOCATION, required, allotted, unknown, asked + why)
-    return ExecutionChoice("batch", BATCH_CPU_ALLOCATION, required, allotted, False, why)
+        return ExecutionChoice(MODE_STREAMING, STREAMING_CPU_ALLOCATION, required, allotted, unknown, asked + why)
+    return ExecutionChoice(MODE_BATCH, BATCH_CPU_ALLOCATION, required, allotted, False, why)
 
 
 def with_capture_stage(spec: PipelineSpec) -> PipelineSpec:
@@ -542,7 +551,7 @@ class CpuFit:
 
     spec: PipelineSpec  # every stage at most what one node can place
     stage_cpus: dict[str, float]  # the stages sized down -> their CPUs (pipeline.py --stage-cpus)
-    notes: list[str]
+    notes: list[Finding]
 
 
 def fit_cpus(spec: PipelineSpec, node_cpus: list[int] | None) -> CpuFit:
@@ -564,8 +573,8 @@ def fit_cpus(spec: PipelineSpec, node_cpus: list[int] | None) -> CpuFit:
         return CpuFit(spec, {}, [])
     node = "a node" if len(node_cpus) > 1 else "this host"
     changes = ", ".join(f"{name} {_original(spec, name):g} -> {cpus:g}" for name, cpus in sized.items())
-    note = f"CPUs sized to {node} ({limit:g} cores): {changes} (one worker of each fits; Xenna could place none)"
-    return CpuFit(replace(spec, stages=tuple(stages)), sized, [note])
+    text = f"CPUs sized to {node} ({limit:g} cores): {changes} (one worker of each fits; Xenna could place none)"
+    return CpuFit(replace(spec, stages=tuple(stages)), sized, [note(Code.CPUS_SIZED, text)])
 
 
 def _original(spec: PipelineSpec, name: str) -> float:
@@ -637,7 +646,7 @@ def gpu_export_warnings(
     gpus_per_node: int,
     gpu_memory_gib: float | None,
     driver: str,
-) -> list[str]:
+) -> list[Finding]:
     """What a cluster export (KubeRay, Slurm) must say about GPUs: memory-sized stages whose share would
     be guessed on a GPU-less `driver`, and GPU nodes given an image built on the cpu base."""
     from curator_kit.core.constants import LABEL_BASE_VARIANT
@@ -645,14 +654,16 @@ def gpu_export_warnings(
     warnings = []
     sized = [s.name for s in spec.stages if s.gpu_memory_gb > 0]
     if sized and gpu_memory_gib is None:
-        warnings.append(
+        guessed = (
             f"{', '.join(sized)} ask for GPU memory: without --gpu-memory-gib, Curator sizes their GPU share "
             f"on {driver}, which has no GPU, as if every card had 24 GB"
         )
+        warnings.append(warn(Code.GPU_MEMORY_GUESSED, guessed))
     if gpus_per_node and image_labels is not None and image_labels.get(LABEL_BASE_VARIANT) == "cpu":
-        warnings.append(
+        cpu_base = (
             f"nodes get {gpus_per_node} GPU(s) each, but {image} is built on the cpu base ({LABEL_BASE_VARIANT}=cpu: "
             "no CUDA libraries); build a CUDA base with `curator-kit base build --variant cuda`, point "
             "project.base_image at it and rebuild"
         )
+        warnings.append(warn(Code.CPU_BASE_ON_GPU_NODES, cpu_base))
     return warnings

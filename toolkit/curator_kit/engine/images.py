@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit.core.buildcontext import BuildContext
-from curator_kit.core.buildlog import BuildEvent, BuildFailed, BuildLogParser, BuildSucceeded
+from curator_kit.core.buildlog import BuildEvent, BuildFailed, BuildLogParser, BuildProgress, BuildSucceeded
 from curator_kit.core.redact import mask_credentials
 from curator_kit.engine.containers import stop_signals
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
     import docker
-
-    from curator_kit.ops.progress import Progress
 
 
 class BuildInterrupted(CuratorKitError):
@@ -138,14 +136,15 @@ def build_image(
     client: docker.DockerClient,
     context: BuildContext,
     *,
-    tag: str,
-    progress: Progress,
+    tag: str | None,
+    progress: BuildProgress,
     buildargs: dict[str, str] | None = None,
     labels: dict[str, str] | None = None,
     nocache: bool = False,
     target: str | None = None,
 ) -> str:
-    """Build with the classic builder, streaming events to `progress`; return the image id.
+    """Build with the classic builder, streaming events to `progress`; return the image id. `tag`
+    None leaves the image untagged (a stage a build step starts from).
 
     The engine tags only on success and `forcerm` removes intermediate containers, so a
     failed or interrupted build leaves no tagged half-built image behind.
@@ -165,7 +164,7 @@ def build_image(
     raise CuratorKitError("the engine finished the build without reporting an image id", "run again with --no-cache")
 
 
-def add_labels(client: docker.DockerClient, image: str, labels: dict[str, str], progress: Progress) -> str:
+def add_labels(client: docker.DockerClient, image: str, labels: dict[str, str], progress: BuildProgress) -> str:
     """A label-only build on top of `image`, tagged as `image`: the tag moves to an image that has the
     labels (what a build's own steps found, recorded after it). Returns the new image id."""
     context = BuildContext()
@@ -177,7 +176,7 @@ def _build_events(
     client: docker.DockerClient,
     context: BuildContext,
     parser: BuildLogParser,
-    tag: str,
+    tag: str | None,
     buildargs: dict[str, str] | None,
     labels: dict[str, str] | None,
     nocache: bool,
@@ -208,8 +207,75 @@ def _build_events(
         explanation = getattr(error, "explanation", None)
         reason = mask_credentials(str(explanation)) if explanation else type(error).__name__
         raise CuratorKitError(
-            f"the Docker engine could not build {tag}: {reason}", "`curator-kit doctor` checks the engine"
+            f"the Docker engine could not build {tag or f'stage {target}'}: {reason}",
+            "`curator-kit doctor` checks the engine",
         ) from None
+
+
+def find_step_image(client: docker.DockerClient, label: str, digest: str, comment: str) -> str | None:
+    """The id of the image a build step committed for `digest` (its `label`), if the engine still has
+    it. The images built on it inherit the label, not the commit's comment: that tells them apart."""
+    for image in client.images.list(all=True, filters={"label": f"{label}={digest}"}):
+        if image.attrs.get("Comment") == comment:
+            return str(image.id)
+    return None
+
+
+def run_and_commit(
+    client: docker.DockerClient,
+    image: str,
+    argv: list[str],
+    mounts: list[tuple[str, str]],
+    labels: dict[str, str],
+    comment: str,
+    on_output: Callable[[str], None],
+) -> tuple[int, str | None]:
+    """Run `argv` in a throwaway container of `image` (its entrypoint set aside, as RUN does) with each
+    (host directory, container path) of `mounts` bind-mounted read-only, streaming its output lines
+    to `on_output`; on success commit its changes (mounts are not among them) with `labels` and
+    `comment`, the image's own entrypoint and command kept. Returns (exit status, committed image id
+    or None). The container is removed whatever happens, a signal included."""
+    from docker.errors import DockerException
+    from docker.types import Mount
+    from requests import RequestException
+
+    config = client.images.get(image).attrs.get("Config") or {}
+    binds = [Mount(target=target, source=source, type="bind", read_only=True) for source, target in mounts]
+    container = None
+    try:
+        with stop_build_on_signals():
+            container = client.containers.create(image, entrypoint=argv[:1], command=argv[1:], mounts=binds)
+            container.start()
+            partial = b""
+            for chunk in container.logs(stream=True, follow=True):
+                partial += chunk
+                *lines, partial = partial.split(b"\n")
+                for line in lines:
+                    on_output(line.decode(errors="replace").rstrip("\r"))
+            if partial:
+                on_output(partial.decode(errors="replace"))
+            status = int(container.wait().get("StatusCode", 1))
+            if status != 0:
+                return status, None
+            kept = {"Labels": labels, "Entrypoint": config.get("Entrypoint") or [], "Cmd": config.get("Cmd") or []}
+            committed = container.commit(message=comment, conf=kept)
+            return 0, str(committed.id)
+    except (DockerException, RequestException) as error:
+        explanation = getattr(error, "explanation", None)
+        reason = mask_credentials(str(explanation)) if explanation else type(error).__name__
+        raise CuratorKitError(
+            f"the Docker engine could not run a build step in {image[:19]}: {reason}",
+            "`curator-kit doctor` checks the engine",
+        ) from None
+    finally:
+        if container is not None:
+            with suppress(Exception):
+                container.remove(force=True)
+
+
+def tag_image(client: docker.DockerClient, image: str, reference: str) -> None:
+    repository, _, tag = reference.rpartition(":") if ":" in reference.split("/")[-1] else (reference, "", "latest")
+    client.images.get(image).tag(repository, tag=tag)
 
 
 def build_error(event: BuildFailed) -> CuratorKitError:

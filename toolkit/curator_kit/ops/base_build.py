@@ -24,6 +24,7 @@ from curator_kit.engine.images import (
 )
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.bootstrap import BootstrapPlan, plan_bootstrap, run_bootstrap
+from curator_kit.ops.secretsteps import args_for, run_secret_steps, with_dockerfile
 
 if TYPE_CHECKING:
     import docker
@@ -101,25 +102,36 @@ def build_base(
         log(from_image_path(plan.variant, from_image, explicit_from))
         build_args = {**plan.build_args, "BASE_IMAGE": from_image}
         plan = replace(plan, from_image=from_image, build_args=build_args)
+        plan = plan.with_index(plan.index_url, plan.extra_index_urls, plan.find_links)  # steps see the args
         if plan.torch_index_url and (reason := index_unreachable(plan.torch_index_url)):
             # pip would retry an unreachable index for every package it resolves.
             plan = plan.without_torch_index(reason)
             log(plan.notes[-1])
         log(f"building {plan.tag} on {from_image} (context {human_size(plan.context.size_bytes)})")
+        context, dockerfile = plan.context, plan.dockerfile
+        if plan.steps:
+            # The stages that read index credentials first: their last RUN steps in throwaway containers
+            # with a pip.conf mounted (no build arg carries them), each result tagged as the stage's.
+            dockerfile = run_secret_steps(
+                client, dockerfile, context, plan.build_args, plan.steps, progress, log, nocache
+            )
+            context, nocache = with_dockerfile(context, dockerfile), False
+        build_args = args_for(dockerfile, plan.build_args)
+        stepped = {step.stage for step in plan.steps}
         # Throwaway stages tagged first, so a prune cannot take them mid-build (the plan says why). The
         # classic builder builds every stage above a target: the last one first carries --no-cache.
-        for stage in reversed(plan.kept_stages):
+        for stage in reversed([stage for stage in plan.kept_stages if stage not in stepped]):
             build_image(
                 client,
-                plan.context,
+                context,
                 tag=plan.stage_tag(stage),
-                buildargs=plan.build_args,
+                buildargs=build_args,
                 progress=progress,
                 nocache=nocache,
                 target=stage,
             )
             nocache = False  # the image's own build reuses what the stage builds just made
-        build_image(client, plan.context, tag=plan.tag, buildargs=plan.build_args, progress=progress, nocache=nocache)
+        build_image(client, context, tag=plan.tag, buildargs=build_args, progress=progress, nocache=nocache)
         return label_versions(client, plan.tag, progress, log)
 
 

@@ -12,8 +12,10 @@ from curator_kit.core import state
 from curator_kit.core.baselayout import PIP_LAYOUT, BaseLayout
 from curator_kit.core.buildcontext import BuildContext
 from curator_kit.core.credentials import BuildSecret
+from curator_kit.core.secretsteps import SecretStep
 from curator_kit.core.sizes import human_size
 from curator_kit.errors import CuratorKitError
+from curator_kit.ops.state import write_record
 
 if TYPE_CHECKING:
     import docker
@@ -32,10 +34,12 @@ class ProjectBuildPlan:
     tag: str
     build_args: dict[str, str] = field(default_factory=dict)
     nocache: bool = False
-    # In the context, read by a throwaway stage only; the plan prints them masked.
+    # Never in the context: mounted into the containers of `steps` only; the plan prints them masked.
     secrets: list[BuildSecret] = field(default_factory=list)
     spec: PipelineSpec | None = None  # the pipeline the image will run (`build` says which codecs it lacks)
     layout: BaseLayout = PIP_LAYOUT  # the base image's, which the install commands follow
+    # The stages' last RUN steps that read `secrets`, run in throwaway containers (core.secretsteps).
+    steps: list[SecretStep] = field(default_factory=list)
 
     def describe(self) -> list[str]:
         from curator_kit.core.dockerfile import base_image_of
@@ -47,6 +51,7 @@ class ProjectBuildPlan:
             f"tag       {self.tag}",
             f"context   {len(self.context.files)} files, {human_size(self.context.size_bytes)}",
             *(f"secret    {secret.describe()}" for secret in self.secrets),
+            *(line for step in self.steps for line in step.describe()),
         ]
 
 
@@ -94,9 +99,10 @@ def plan_project_build(
     from curator_kit.core.dockerfile import GIT_REVISION_ARG, build_secrets, render_dockerfile
     from curator_kit.core.projectcontext import build_project_context
     from curator_kit.core.scaffold import check_pipeline_reads_the_spec
+    from curator_kit.core.secretsteps import plan_secret_steps
     from curator_kit.core.spec import resolve_spec
     from curator_kit.core.templating import team_template_dir
-    from curator_kit.ops.models import host_hf_token
+    from curator_kit.ops.hftoken import host_hf_token
 
     team_dir = team_template_dir(templates, manifest.project.templates, project_dir)
     check_pipeline_reads_the_spec(project_dir)
@@ -104,10 +110,11 @@ def plan_project_build(
     hf_token = host_hf_token() if any(model.bake for model in manifest.models) else ""
     secrets = build_secrets(manifest, hf_token, layout)
     dockerfile = render_dockerfile(manifest, spec, team_dir, secrets, layout)
-    check_secrets_stay_out(dockerfile, secrets)  # a team's Dockerfile.j2 too
+    check_secrets_stay_out(dockerfile)  # a team's Dockerfile.j2 too
     files = project_files(project_dir, manifest.build.wheelhouse)
-    context = build_project_context(project_dir, manifest, dockerfile, files, spec.to_json(), secrets)
+    context = build_project_context(project_dir, manifest, dockerfile, files, spec.to_json())
     args = {GIT_REVISION_ARG: git_revision(project_dir), **parse_build_args(build_args)}
+    steps = plan_secret_steps(dockerfile, secrets, args)  # refuses a team template that would keep a secret
     return ProjectBuildPlan(
         project_dir,
         manifest,
@@ -119,6 +126,7 @@ def plan_project_build(
         secrets,
         spec,
         layout,
+        steps,
     )
 
 
@@ -132,7 +140,14 @@ def project_files(project_dir: Path, wheelhouse: str = "") -> list[str]:
 
 def record_last_build(project_dir: Path, tag: str, image_id: str) -> Path:
     record = {"image": tag, "image_id": image_id, "built_at": state.utc_timestamp()}
-    return state.write_record(project_dir, state.LAST_BUILD, record)
+    return write_record(project_dir, state.LAST_BUILD, record)
+
+
+def planned_image(project_dir: Path, manifest: Manifest) -> str:
+    """The image a command runs when none is named: the last build's, else the tag `build` would
+    give (so a plan can be made before the first build; its check says the image is not built)."""
+    record = state.read_record(project_dir, state.LAST_BUILD, required=("image",))
+    return str(record["image"]) if record is not None else default_image_tag(manifest)
 
 
 def last_built_image(project_dir: Path) -> str:
@@ -152,9 +167,15 @@ def execute_project_build(
     with stop_build_on_signals():  # Ctrl-C anywhere in here: one line, exit 130
         require_base_image(client, base_image_of(plan.manifest))
         log(f"building {plan.tag} (context {len(plan.context.files)} files, {human_size(plan.context.size_bytes)})")
-        build_image(
-            client, plan.context, tag=plan.tag, progress=progress, buildargs=plan.build_args, nocache=plan.nocache
-        )
+        context, nocache = plan.context, plan.nocache
+        if plan.steps:  # the stages that read a secret first, in throwaway containers; then the rest
+            from curator_kit.ops.secretsteps import run_secret_steps, with_dockerfile
+
+            resolved = run_secret_steps(
+                client, plan.dockerfile, context, plan.build_args, plan.steps, progress, log, nocache
+            )
+            context, nocache = with_dockerfile(context, resolved), False
+        build_image(client, context, tag=plan.tag, progress=progress, buildargs=plan.build_args, nocache=nocache)
         image_id = record_codecs(client, plan, progress, log)
         record_last_build(plan.project_dir, plan.tag, image_id)
     return image_id

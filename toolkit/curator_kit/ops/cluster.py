@@ -13,12 +13,21 @@ from typing import TYPE_CHECKING
 
 from curator_kit.core.constants import LABEL_OUTPUT, LABEL_RAY_CPUS, LABEL_ROLE
 from curator_kit.errors import CuratorKitError
-from curator_kit.ops.launch import EngineSession, Say, check_image, ensure_output_dir, give_to_user, planning_spec
+from curator_kit.ops.launch import (
+    EngineSession,
+    Say,
+    check_image,
+    ensure_output_dir,
+    give_to_user,
+    image_presence,
+    planning_spec,
+)
 
 if TYPE_CHECKING:
     import docker
 
     from curator_kit.core.clusterplan import ClusterInfo, ClusterOptions, ClusterPlan, NetworkedContainerPlan
+    from curator_kit.core.findings import Finding
     from curator_kit.core.manifest import Manifest
     from curator_kit.core.runplan import RunOptions
 
@@ -29,7 +38,6 @@ def plan_up(
     options: ClusterOptions,
     session: EngineSession | None,
     *,
-    dry_run: bool,
     mount_code: bool = False,
 ) -> ClusterPlan:
     """The cluster for `options.image`, planned from that image's pipeline spec. `mount_code`: the
@@ -41,7 +49,7 @@ def plan_up(
     client = session.client if session is not None else None
     host = session.host if session else local_host()
     # The nodes run `ray start`, not the pipeline: an image without a spec label may still make a cluster.
-    spec, notes = planning_spec(client, options.image, manifest, project_dir, dry_run=dry_run, runs_pipeline=False)
+    spec, notes = planning_spec(client, options.image, manifest, project_dir, runs_pipeline=False)
     if options.weights is None:
         options = replace(options, weights=weights_facts(manifest, project_dir, host, client, options.image))
     if mount_code:
@@ -50,8 +58,21 @@ def plan_up(
         code_mounts, code_notes = code_mounts_for(client, options.image, manifest, project_dir)
         options, notes = replace(options, code_mounts=code_mounts), [*notes, *code_notes]
     plan = plan_cluster(manifest, spec, project_dir, options, host)
-    plan.notes.extend(notes)
+    plan.findings.extend(notes)
     return plan
+
+
+def check_cluster(session: EngineSession | None, plan: ClusterPlan, *, dry_run: bool) -> list[Finding]:
+    """Every finding of `cluster up`, the same for the real command and its dry run: the plan's own,
+    then the image's presence and what the engine and host say of each worker (`judge_cluster`)."""
+    from curator_kit.core.clusterplan import judge_cluster
+
+    findings = list(plan.findings)
+    if session is None:
+        return findings
+    findings += image_presence(session, plan.head.image, findings, dry_run=dry_run)
+    host_gpus = list(session.host.gpus) if session.engine.local else []
+    return findings + judge_cluster(plan, session.engine, host_gpus)
 
 
 # 256 bits, as Ray's own `ray get-auth-token --generate` makes them.
@@ -61,9 +82,10 @@ TOKEN_BYTES = 32
 def new_cluster_token(project_dir: Path, session: EngineSession) -> Path:
     """A fresh Ray token for the cluster about to start, in the project's state directory (mode 0600),
     owned by the user the nodes run as (they read it through a read-only bind mount)."""
-    from curator_kit.core import state
+    from curator_kit.core.state import RAY_TOKEN
+    from curator_kit.ops.state import write_secret
 
-    path = state.write_secret(project_dir, state.RAY_TOKEN, secrets.token_hex(TOKEN_BYTES))
+    path = write_secret(project_dir, RAY_TOKEN, secrets.token_hex(TOKEN_BYTES))
     give_to_user(path, session.host)
     return path
 
@@ -71,9 +93,8 @@ def new_cluster_token(project_dir: Path, session: EngineSession) -> Path:
 def bring_up(
     session: EngineSession, plan: ClusterPlan, project_dir: Path, say: Say, *, force: bool
 ) -> tuple[int, str | None]:
-    """Start the cluster after preflight: (Ray nodes started, dashboard URL or None)."""
-    from curator_kit.core.clusterplan import judge_cluster
-    from curator_kit.core.preflight import decide
+    """Start the cluster after its checks: (Ray nodes started, dashboard URL or None)."""
+    from curator_kit.core.findings import decide
     from curator_kit.engine import cluster as engine_cluster
     from curator_kit.ops.modelcache import ensure_model_dirs
 
@@ -86,10 +107,8 @@ def bring_up(
             f"project {plan.project} has a cluster already ({', '.join(x.name for x in existing)})",
             "`curator-kit cluster status` shows it; `curator-kit cluster down` removes it",
         )
-    check_image(client, plan.head.image)
-    host_gpus = list(session.host.gpus) if session.engine.local else []
-    for warning in decide(judge_cluster(plan, session.engine, host_gpus), force):
-        say(f"warning: {warning}", "yellow")
+    for warning in decide(check_cluster(session, plan, dry_run=False), force):
+        say(f"warning: {warning.one_line()}", "yellow")
     for line in plan.describe():
         say(line, None)
     ensure_output_dir(Path(plan.labels[LABEL_OUTPUT]), session.host)
@@ -179,8 +198,8 @@ def plan_driver(
     network: str | None,
     given_dirs: tuple[Path | None, Path | None] = (None, None),
     ray_token_file: Path | None = None,
-    dry_run: bool,
     mount_code: bool = False,
+    weights_on_nodes: bool = False,
 ) -> NetworkedContainerPlan:
     """The driver container of `run --cluster` (this project's local cluster) or `run --ray-address`.
 
@@ -188,7 +207,8 @@ def plan_driver(
     On a cluster started with `--mount-code` the driver mounts the project's code as its nodes do (checked
     against the image again: the working tree may have changed since); `mount_code` asks for that."""
     from curator_kit.core.clusterplan import RayTarget, parse_ray_address, plan_ray_run, token_file
-    from curator_kit.ops.build import last_built_image
+    from curator_kit.core.findings import Code, note
+    from curator_kit.ops.build import planned_image
     from curator_kit.ops.hostfacts import local_host
 
     if cluster and ray_address:
@@ -199,6 +219,11 @@ def plan_driver(
         raise CuratorKitError(
             "--network and --ray-token-file are for a driver that joins a Ray cluster", "add --ray-address HOST[:PORT]"
         )
+    if cluster and weights_on_nodes:
+        raise CuratorKitError(
+            "--weights-on-nodes with --cluster: the local cluster's nodes mount this host's model cache",
+            "leave it out (`curator-kit models pull` fills the cache)",
+        )
     if cluster and ray_token_file:
         raise CuratorKitError("--ray-token-file with --cluster", "the driver uses the local cluster's own token")
     if mount_code and not cluster:
@@ -207,7 +232,7 @@ def plan_driver(
             "run `curator-kit build` and start the nodes from the new image, or use a local `cluster up --mount-code`",
         )
     client = session.client if session is not None else None
-    notes: list[str] = []
+    notes: list[Finding] = []
     if cluster:
         if client is None:
             raise CuratorKitError("--cluster needs the Docker engine to find the cluster", "start the engine")
@@ -241,9 +266,9 @@ def plan_driver(
             options, notes = replace(options, code_mounts=code_mounts), [*notes, *code_notes]
     else:
         target = RayTarget(parse_ray_address(ray_address or ""), network=network, token_file=ray_token_file)
-        options = replace(options, image=options.image or last_built_image(project_dir))
+        options = replace(options, image=options.image or planned_image(project_dir, manifest))
         spec_image = options.image
-    spec, spec_notes = planning_spec(client, spec_image, manifest, project_dir, dry_run=dry_run)
+    spec, spec_notes = planning_spec(client, spec_image, manifest, project_dir)
     host = session.host if session is not None else local_host()
     if cluster and options.weights is None:
         # The local cluster's nodes mount this host's cache: refuse a run whose weights are not there.
@@ -251,13 +276,28 @@ def plan_driver(
 
         options = replace(options, weights=weights_facts(manifest, project_dir, host, client, spec_image))
     plan = plan_ray_run(manifest, spec, project_dir, options, host, target)
-    plan.notes.extend([*notes, *spec_notes])
+    plan.findings.extend([*notes, *spec_notes])
+    if not cluster:  # the external cluster's nodes load the weights the image does not bake
+        from curator_kit.core.checks import weights_on_nodes as weights_check
+        from curator_kit.core.constants import MODEL_DIR_IN_IMAGE
+
+        labels = _labels_if_present(client, spec_image)
+        at = f"{MODEL_DIR_IN_IMAGE} on the cluster's nodes" if weights_on_nodes else None
+        plan.findings.extend(weights_check(manifest, spec, spec_image, labels, at, "--weights-on-nodes"))
     if not cluster and spec.gpu_stages:
         names = ", ".join(s.name for s in spec.gpu_stages)
-        plan.notes.append(
-            f"{names} need GPUs (or NVDEC/NVENC): nodes of the cluster at {target.address} must have them"
-        )
+        need = f"{names} need GPUs (or NVDEC/NVENC): nodes of the cluster at {target.address} must have them"
+        plan.findings.append(note(Code.GPUS_ON_NODES, need))
     return plan
+
+
+def _labels_if_present(client: docker.DockerClient | None, image: str) -> dict[str, str] | None:
+    """The image's labels when the engine has it (its baked models); None when they cannot be read."""
+    from curator_kit.engine.images import image_exists, image_labels
+
+    if client is None or not image or not image_exists(client, image):
+        return None
+    return image_labels(client, image)
 
 
 def _same_data_dirs(given_dirs: tuple[Path | None, Path | None], info: ClusterInfo) -> None:
@@ -272,7 +312,7 @@ def _same_data_dirs(given_dirs: tuple[Path | None, Path | None], info: ClusterIn
             )
 
 
-def _newer_build_note(client: docker.DockerClient, project_dir: Path, image_id: str) -> list[str]:
+def _newer_build_note(client: docker.DockerClient, project_dir: Path, image_id: str) -> list[Finding]:
     """The cluster keeps the image it started with; say so when the project was built again since."""
     from curator_kit.engine.images import image_id_of
     from curator_kit.ops.build import last_built_image
@@ -284,4 +324,7 @@ def _newer_build_note(client: docker.DockerClient, project_dir: Path, image_id: 
     latest = image_id_of(client, tag)
     if latest is None or latest == image_id:
         return []
-    return [f"the cluster runs {image_id[:19]}, not the last build {tag}: `cluster down` and `cluster up` to use it"]
+    from curator_kit.core.findings import Code, note
+
+    newer = f"the cluster runs {image_id[:19]}, not the last build {tag}: `cluster down` and `cluster up` to use it"
+    return [note(Code.NEWER_BUILD, newer)]

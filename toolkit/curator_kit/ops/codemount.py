@@ -10,24 +10,27 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import docker
 
+    from curator_kit.core.findings import Finding
     from curator_kit.core.manifest import Manifest
     from curator_kit.core.parsers import Mount
 
 
 def code_mounts_for(
     client: docker.DockerClient | None, image: str, manifest: Manifest, project_dir: Path
-) -> tuple[tuple[Mount, ...], list[str]]:
+) -> tuple[tuple[Mount, ...], list[Finding]]:
     """The read-only mounts of the project's code over `image`'s copy, and notes. Refuses (raises) when
     the image was built from something the mounts cannot carry. Without an engine or the image (a dry
     run) nothing can be compared: the mounts are planned and a note says so."""
     from curator_kit.core.codemount import check_code_mountable, code_mounts
+    from curator_kit.core.findings import Code, note
     from curator_kit.core.spec import resolve_spec, spec_in_labels
     from curator_kit.engine.images import image_exists, image_labels
     from curator_kit.ops.build import project_files
 
-    notes: list[str] = []
+    notes: list[Finding] = []
     if client is None or not image_exists(client, image):
-        notes.append(f"--mount-code unchecked: {'no engine answers' if client is None else f'{image} is not built'}")
+        why = "no engine answers" if client is None else f"{image} is not built"
+        notes.append(note(Code.CODE_MOUNTED, f"--mount-code unchecked: {why}"))
     else:
         labels = image_labels(client, image)
         baked = spec_in_labels(labels, image)

@@ -82,8 +82,9 @@ class DemoSummary:
 
 def scaffold_project(plan: DemoPlan, log: Log) -> None:
     """Made with the toolkit's own scaffolding, exactly as a user would: init, new-stage, new-writer."""
-    from curator_kit.core.manifest import load_manifest, save_manifest
-    from curator_kit.core.scaffold import StageOptions, plan_init, plan_new_stage, plan_new_writer, write_plan
+    from curator_kit.core.manifest import load_manifest
+    from curator_kit.core.scaffold import StageOptions, plan_init, plan_new_stage, plan_new_writer
+    from curator_kit.ops.scaffold import save_manifest, write_plan
 
     log(f"scaffolding {plan.project_dir} with curator-kit init / new-stage / new-writer")
     write_plan(plan_init(plan.project_dir, PROJECT_NAME, DEFAULT_CURATOR_VERSION, base_image=plan.base_image))

@@ -43,6 +43,8 @@ def engine_host(info: dict[str, Any], address: str) -> HostFacts:
     )
     if address.startswith(("unix://", "npipe://")):
         facts = replace(facts, gpus=tuple(detect_host_gpus()))
+    else:  # another machine's engine: its paths and GPUs are not this machine's
+        facts = replace(facts, local=False)
     return facts
 
 

@@ -18,6 +18,7 @@ from curator_kit.errors import CuratorKitError
 if TYPE_CHECKING:
     import docker
 
+    from curator_kit.core.findings import Finding
     from curator_kit.core.manifest import Manifest
     from curator_kit.core.preflight import CodecFacts, EngineFacts
     from curator_kit.core.runplan import ContainerPlan, HostFacts, RunOptions
@@ -39,18 +40,6 @@ def ensure_output_dir(path: Path, host: HostFacts) -> None:
         ) from None
     if created:
         give_to_user(path, host)
-
-
-def prepare_data_dirs(input_dir: Path, output_dir: Path) -> None:
-    """Before the engine is asked anything: the input exists, input and output do not overlap (the
-    plans check that too), and the output directory can be made, as the user the containers run as."""
-    from curator_kit.core.datapaths import check_data_dirs
-    from curator_kit.ops.hostfacts import local_host
-
-    if not input_dir.is_dir():
-        raise CuratorKitError(f"input directory {input_dir} does not exist", "pass --input DIR")
-    check_data_dirs(input_dir, output_dir)
-    ensure_output_dir(output_dir, local_host())
 
 
 def give_to_user(path: Path, host: HostFacts) -> None:
@@ -79,6 +68,17 @@ def open_session() -> EngineSession:
     return EngineSession(client, info, engine_host(info, address), engine_facts(client, info))
 
 
+def require_session(session: EngineSession | None, findings: list[Finding], force: bool) -> EngineSession:
+    """The engine a real command needs. When none answered at planning, the plan's own refusals are
+    said first (they need no engine), then the engine's own error."""
+    if session is not None:
+        return session
+    from curator_kit.core.findings import decide
+
+    decide(findings, force)
+    return open_session()
+
+
 def try_session() -> EngineSession | None:
     """For dry runs: the engine when one answers, else None (plans then use this machine's facts)."""
     try:
@@ -101,8 +101,9 @@ def image_spec(client: docker.DockerClient, image: str) -> PipelineSpec:
     return spec
 
 
-def stale_image_note(image: str, baked: PipelineSpec, manifest: Manifest, project_dir: Path) -> str | None:
+def stale_image_note(image: str, baked: PipelineSpec, manifest: Manifest, project_dir: Path) -> Finding | None:
     """Say so when the working tree's pipeline is not the one the image will run."""
+    from curator_kit.core.findings import Code, note
     from curator_kit.core.spec import resolve_spec
 
     try:
@@ -111,7 +112,8 @@ def stale_image_note(image: str, baked: PipelineSpec, manifest: Manifest, projec
         return None
     if not changes:
         return None
-    return f"stale image: {image} runs its own pipeline ({'; '.join(changes)} since) -- run `curator-kit build`"
+    stale = f"stale image: {image} runs its own pipeline ({'; '.join(changes)} since) -- run `curator-kit build`"
+    return note(Code.IMAGE_STALE, stale)
 
 
 def planning_spec(
@@ -120,19 +122,27 @@ def planning_spec(
     manifest: Manifest,
     project_dir: Path,
     *,
-    dry_run: bool = False,
     runs_pipeline: bool = True,
-) -> tuple[PipelineSpec, list[str]]:
+) -> tuple[PipelineSpec, list[Finding]]:
     """The spec a plan is made from, and notes about it: the image's own spec, with a note when the
-    working tree has moved on. A dry run with no engine or no image yet plans from the working tree
-    and says so; a real run of the pipeline needs the image's spec. A container that runs another
-    command (`run --command`) may use any image: without a spec label the working tree's stands in."""
+    working tree has moved on. With no engine or no image yet the plan is made from the working tree
+    and says so (`check_plan` refuses the real command for the missing image, after every other
+    finding is known). A container that runs another command (`run --command`) may use any image:
+    without a spec label the working tree's stands in."""
+    from curator_kit.core.findings import Code, note
+    from curator_kit.core.parsers import ParseError, parse_image_reference
     from curator_kit.core.spec import resolve_spec, spec_in_labels
     from curator_kit.engine.images import image_exists, image_labels
 
-    if client is None or (dry_run and not image_exists(client, image)):
+    try:
+        parse_image_reference(image)
+        known = client is not None and image_exists(client, image)
+    except ParseError:  # the plan refuses the reference itself (IMAGE_REFERENCE)
+        known = False
+    if not known:
         why = "no engine answers" if client is None else f"{image} is not built yet"
-        return resolve_spec(manifest, project_dir), [f"planned from the working tree's manifest: {why}"]
+        return resolve_spec(manifest, project_dir), [note(Code.SPEC_FROM_TREE, f"planned from the working tree: {why}")]
+    assert client is not None
     if not runs_pipeline and spec_in_labels(image_labels(client, image), image) is None:
         return resolve_spec(manifest, project_dir), []
     spec = image_spec(client, image)
@@ -144,10 +154,19 @@ def check_image(client: docker.DockerClient, image: str) -> None:
     from curator_kit.engine.images import image_exists
 
     if not image_exists(client, image):
-        raise CuratorKitError(
-            f"image {image} is not in the Docker engine",
-            "run `curator-kit build` (or pass --image with an image the engine has)",
-        )
+        raise image_missing(image, dry_run=False).error()
+
+
+def image_missing(image: str, *, dry_run: bool) -> Finding:
+    """The image a plan names is not in the engine: the real command refuses; a dry run plans from
+    the working tree (so a project can be planned before its first build) and says so."""
+    from curator_kit.core.findings import Code, refuse, warn
+
+    return (warn if dry_run else refuse)(
+        Code.IMAGE_NOT_BUILT,
+        f"image {image} is not in the Docker engine",
+        "run `curator-kit build` (or pass --image with an image the engine has)",
+    )
 
 
 def engine_facts(client: docker.DockerClient, info: dict[str, Any] | None = None) -> EngineFacts:
@@ -157,20 +176,87 @@ def engine_facts(client: docker.DockerClient, info: dict[str, Any] | None = None
     return EngineFacts.from_info(info if info is not None else client.info(), engine_address())
 
 
-def preflight(
-    client: docker.DockerClient,
-    plan: ContainerPlan,
-    engine: EngineFacts,
-    host: HostFacts,
-    *,
-    force: bool = False,
-    codecs: CodecFacts | None = None,
-) -> list[str]:
-    """All checks, in order; the engine answered already (connect() pinged it). Returns warnings."""
-    from curator_kit.core.preflight import decide, judge
+def image_presence(session: EngineSession, image: str, findings: list[Finding], *, dry_run: bool) -> list[Finding]:
+    """The image is in the engine, asked only of a reference the plan did not refuse already."""
+    from curator_kit.core.findings import Code, refusals
+    from curator_kit.engine.images import image_exists
 
-    check_image(client, plan.image)
-    return decide(judge(plan, engine, list(host.gpus) if engine.local else [], codecs), force)
+    if not image or Code.IMAGE_REFERENCE in {f.code for f in refusals(findings)}:
+        return []
+    return [] if image_exists(session.client, image) else [image_missing(image, dry_run=dry_run)]
+
+
+@dataclass
+class Checked:
+    """Every finding of a container plan (its own, then the engine's and the host's), and the input
+    sample the codec check opened (shown before the verdict)."""
+
+    findings: list[Finding]
+    codecs: CodecFacts | None = None
+
+
+def check_plan(session: EngineSession | None, plan: ContainerPlan, *, dry_run: bool) -> Checked:
+    """The one check of a container plan, the same for the real command and its dry run. Without an
+    engine (a dry run) only the plan's own findings are known; the real command connects first."""
+    from curator_kit.core.preflight import judge
+
+    findings = list(plan.findings)
+    if session is None:
+        return Checked(findings)
+    findings += image_presence(session, plan.image, findings, dry_run=dry_run)
+    codecs = codec_facts(session.client, plan, session.engine)
+    host_gpus = list(session.host.gpus) if session.engine.local else []
+    return Checked(findings + judge(plan, session.engine, host_gpus, codecs), codecs)
+
+
+def show_dry_run(
+    plan_lines: list[str], checked: Checked, echo: Callable[[str], None], say: Say, *, force: bool
+) -> None:
+    """A dry run prints the plan (on stdout), its warnings, and then the refusal the real command would
+    give (one `error:` line, non-zero exit): what it says is what the real command would do."""
+    from curator_kit.core.findings import decide
+
+    for line in plan_lines:
+        echo(line)
+    _show_inputs(checked, say)
+    for warning in decide(checked.findings, force):
+        say(f"warning: {warning.one_line()}", "yellow")
+
+
+def execute(
+    manifest: Manifest,
+    project_dir: Path,
+    options: RunOptions,
+    echo: Callable[[str], None],
+    say: Say,
+    *,
+    dry_run: bool,
+    force: bool = False,
+    keep: bool = False,
+    **planning: Any,
+) -> int:
+    """`run`, `shell` and `replay`: one plan and one check for the real command and its dry run. The dry
+    run prints the plan and the `docker run` line and exits 0, or non-zero with the real command's
+    refusal; the real command connects (the engine's own error when none answers) and launches."""
+    session = try_session()
+    plan = plan_pipeline_run(manifest, project_dir, options, session, **planning)
+    checked = check_plan(session, plan, dry_run=dry_run)
+    if dry_run:
+        show_dry_run(plan.describe(), checked, echo, say, force=force)
+        echo(plan.docker_run_line())
+        return 0
+    if session is None:
+        session = require_session(session, checked.findings, force)
+        checked = check_plan(session, plan, dry_run=False)
+    return launch(session, plan, say, force=force, keep=keep, checked=checked)
+
+
+def _show_inputs(checked: Checked, say: Say) -> None:
+    codecs = checked.codecs
+    if codecs is not None and codecs.sample is not None:
+        say(f"inputs    {codecs.sample.describe()}", None)
+        for warning in codecs.sample.skipped():  # before the verdict: shown even when it refuses the run
+            say(f"warning: {warning}", "yellow")
 
 
 def codec_facts(client: docker.DockerClient, plan: ContainerPlan, engine: EngineFacts) -> CodecFacts | None:
@@ -198,7 +284,6 @@ def plan_pipeline_run(
     options: RunOptions,
     session: EngineSession | None,
     *,
-    dry_run: bool = False,
     mount_code: bool = False,
     shell: bool = False,
     replay: tuple[str, int | None] | None = None,
@@ -217,9 +302,7 @@ def plan_pipeline_run(
     client = session.client if session is not None else None
     host = session.host if session is not None else local_host()
     runs_pipeline = options.command is None and not shell
-    spec, notes = planning_spec(
-        client, options.image, manifest, project_dir, dry_run=dry_run, runs_pipeline=runs_pipeline
-    )
+    spec, notes = planning_spec(client, options.image, manifest, project_dir, runs_pipeline=runs_pipeline)
     if options.weights is None:
         options = replace(options, weights=weights_facts(manifest, project_dir, host, client, options.image))
     if mount_code:
@@ -233,23 +316,30 @@ def plan_pipeline_run(
         plan = plan_replay(manifest, spec, project_dir, options, host, *replay)
     else:
         plan = (plan_shell if shell else plan_run)(manifest, spec, project_dir, options, host)
-    plan.notes.extend(notes)
+    plan.findings.extend(notes)
     return plan
 
 
-def launch(session: EngineSession, plan: ContainerPlan, say: Say, *, force: bool = False, keep: bool = False) -> int:
-    """The container's exit code (128+N when signal N stopped it); preflight refusals raise."""
+def launch(
+    session: EngineSession,
+    plan: ContainerPlan,
+    say: Say,
+    *,
+    force: bool = False,
+    keep: bool = False,
+    checked: Checked | None = None,
+) -> int:
+    """The container's exit code (128+N when signal N stopped it); refusals raise before anything is
+    created or written. `checked`: the plan's findings when the caller checked it already."""
+    from curator_kit.core.findings import decide
     from curator_kit.engine.containers import RunInterrupted, run_plan
 
+    checked = checked or check_plan(session, plan, dry_run=False)
     for line in plan.describe():
         say(line, None)
-    codecs = codec_facts(session.client, plan, session.engine)
-    if codecs is not None and codecs.sample is not None:
-        say(f"inputs    {codecs.sample.describe()}", None)
-        for warning in codecs.sample.skipped():  # before preflight: shown even when it refuses the run
-            say(f"warning: {warning}", "yellow")
-    for warning in preflight(session.client, plan, session.engine, session.host, force=force, codecs=codecs):
-        say(f"warning: {warning}", "yellow")
+    _show_inputs(checked, say)
+    for warning in decide(checked.findings, force):
+        say(f"warning: {warning.one_line()}", "yellow")
     if plan.output_source is not None:
         ensure_output_dir(Path(plan.output_source), session.host)
     if plan.model_dirs:
@@ -271,6 +361,50 @@ def launch(session: EngineSession, plan: ContainerPlan, say: Say, *, force: bool
     if code:
         say(f"{plan.name} exited with {code}", "red")
     return code
+
+
+def launch_tests(
+    session: EngineSession,
+    manifest: Manifest,
+    project_dir: Path,
+    image: str,
+    pytest_args: tuple[str, ...],
+    say: Say,
+    *,
+    allow_host_mount: bool = False,
+    mount_code: bool = False,
+) -> int:
+    """`curator-kit test`: the project's tests in its image, planned from the image's spec as a run is
+    (weights cache, `--mount-code`); pytest's exit code. No data is mounted and no pipeline runs, so
+    there is no preflight verdict, input sample or summary."""
+    from curator_kit.core.runplan import plan_tests
+    from curator_kit.engine.containers import run_plan
+    from curator_kit.ops.modelcache import ensure_model_dirs, weights_facts
+
+    spec, notes = planning_spec(session.client, image, manifest, project_dir)
+    weights = weights_facts(manifest, project_dir, session.host, session.client, image)
+    code_mounts: tuple = ()
+    if mount_code:
+        from curator_kit.ops.codemount import code_mounts_for
+
+        code_mounts, code_notes = code_mounts_for(session.client, image, manifest, project_dir)
+        notes += code_notes
+    plan = plan_tests(
+        manifest,
+        spec,
+        project_dir,
+        image,
+        pytest_args,
+        session.host,
+        allow_host_mount=allow_host_mount,
+        weights=weights,
+        code_mounts=code_mounts,
+    )
+    ensure_model_dirs(plan.model_dirs)
+    for note in notes:
+        say(f"note: {note.one_line()}", "yellow")
+    say(f"testing {plan.image}: {' '.join(plan.command)}", "cyan")
+    return run_plan(session.client, plan)
 
 
 def show_summary(plan: ContainerPlan, say: Say) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from curator_kit.core.constants import HF_TOKEN_IN_CONTAINER
 from curator_kit.core.parsers import Mount
+from curator_kit.ops.hftoken import hf_token_file
 from curator_kit.ops.launch import give_to_user
 
 if TYPE_CHECKING:
@@ -34,23 +35,6 @@ class ModelRow:
     source: str  # repo@revision
     place: str  # baked | cached | missing
     size_bytes: int | None  # of the cached copy; None when not on this host
-
-
-def hf_token_file() -> Path | None:
-    """The token `huggingface-cli login` wrote: $HF_TOKEN_PATH, else $HF_HOME/token (~/.cache/huggingface)."""
-    if os.environ.get("HF_TOKEN_PATH"):
-        path = Path(os.environ["HF_TOKEN_PATH"])
-    else:
-        hf_home = os.environ.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface")
-        path = Path(hf_home) / "token"
-    return path if path.is_file() else None
-
-
-def host_hf_token() -> str:
-    """The host's token for a build's bake stage: HF_TOKEN, else the login's token file; "" when none."""
-    value = os.environ.get("HF_TOKEN", "").strip()
-    found = hf_token_file() if not value else None
-    return found.read_text().strip() if found is not None else value
 
 
 @contextmanager

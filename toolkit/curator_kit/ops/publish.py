@@ -6,7 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curator_kit.core.registry import ImageRef, record_push
+from curator_kit.core import state
+from curator_kit.core.registry import ImageRef
+from curator_kit.ops.state import write_record
 
 if TYPE_CHECKING:
     import docker
@@ -28,3 +30,15 @@ def publish(
     digest = next((d for d in pushed.attrs.get("RepoDigests") or [] if d.startswith(prefix)), None)
     record_push(project_dir, str(target), source, pushed.id, digest)
     return digest
+
+
+def record_push(project_dir: Path, reference: str, source: str, image_id: str, digest: str | None) -> Path:
+    """Where the push went, for `export` (`core.registry.last_push` reads it back)."""
+    record = {
+        "image": reference,
+        "digest": digest,
+        "source": source,
+        "image_id": image_id,
+        "pushed_at": state.utc_timestamp(),
+    }
+    return write_record(project_dir, state.LAST_PUSH, record)

@@ -19,6 +19,7 @@ from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
+from curator_kit.core.dropreasons import DominantDrop
 from curator_kit.core.report import REPORT_DIR, is_results_dir, read_results, report_location
 from curator_kit.core.reportpage import (
     IMAGES_DIR,
@@ -50,6 +51,7 @@ class ReportWritten:
     problems: list[str]
     log: Path | None
     seconds: float
+    dominant_drop: DominantDrop | None = None  # the reason behind most filtered clips, with its fix
 
 
 def default_results_dir() -> Path:
@@ -105,6 +107,7 @@ def write_report(
     images = {job.target for job in jobs if (report_dir / job.target).is_file()}
     results_link = Path(os.path.relpath(results_dir, report_dir)).as_posix()
 
+    from curator_kit.core.constants import MODE_STREAMING
     from curator_kit.core.templating import make_environment, render
 
     page = render(
@@ -115,6 +118,7 @@ def write_report(
         log=str(log) if log else "",
         summary={**summary(results), "problems": problems},
         data_json=script_json(page_data(results, images, results_link, frames)),
+        mode_streaming=MODE_STREAMING,
     )
     index = report_dir / REPORT_FILE
     partial = index.with_suffix(".html.partial")
@@ -131,6 +135,7 @@ def write_report(
         problems=results.problems,
         log=log,
         seconds=time.monotonic() - started,
+        dominant_drop=results.dominant_drop(),
     )
 
 

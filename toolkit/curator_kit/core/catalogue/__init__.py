@@ -10,17 +10,20 @@ from __future__ import annotations
 from functools import cache
 
 from curator_kit.core.catalogue.table import Builtin, Catalogue, Field, Param, Part
+from curator_kit.core.parsers import parse_version
 from curator_kit.errors import CuratorKitError
 
 __all__ = ["TABLES", "Builtin", "Catalogue", "Field", "Param", "Part", "catalogue_for", "nearest_catalogue"]
 
 # Curator release (major, minor) -> the table's module name.
 TABLES: dict[tuple[int, int], str] = {(1, 4): "curator_1_4"}
+# The oldest release curator-kit generates code for (scaffold.CuratorTarget: Resources(nvdecs=) up to 1.1,
+# Task(task_id=) up to 1.2); releases without a table of their own take the reader, the writer and
+# [clipping] from the nearest one, which kept those classes.
+OLDEST_RELEASE = (1, 1)
 
 
 def _release(version: str) -> tuple[int, int]:
-    from curator_kit.core.manifest import parse_version
-
     return parse_version(version)[:2]
 
 
@@ -49,3 +52,28 @@ def nearest_catalogue(version: str) -> Catalogue:
     release = _release(version)
     nearest = min(TABLES, key=lambda known: (abs(known[0] - release[0]), abs(known[1] - release[1])))
     return _load(TABLES[release if release in TABLES else nearest])
+
+
+def _shown(release: tuple[int, int]) -> str:
+    return f"{release[0]}.{release[1]}"
+
+
+def check_release(version: str) -> None:
+    """A release curator-kit targets: from OLDEST_RELEASE to the newest catalogued one (`init` asks, so a
+    project never starts on a release that `add`, `stages --catalogue` and the spec would refuse later)."""
+    from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
+
+    release, newest = _release(version), max(TABLES)
+    if not OLDEST_RELEASE <= release <= newest:
+        catalogued = ", ".join(_shown(known) for known in sorted(TABLES))
+        raise CuratorKitError(
+            f"nemo-curator {version} is not a release curator-kit supports: it supports {_shown(OLDEST_RELEASE)} "
+            f"to {_shown(newest)} (built-in stages: {catalogued})",
+            f"pass --curator-version {DEFAULT_CURATOR_VERSION}, or another release of those",
+        )
+
+
+def builtin_names() -> frozenset[str]:
+    """Every built-in's name in every catalogued release: a project's own stage may not take one, or
+    `--before transcoding` and the spec's listing would name two stages."""
+    return frozenset(name for module in TABLES.values() for name in _load(module).builtins)

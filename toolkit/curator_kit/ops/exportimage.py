@@ -1,0 +1,39 @@
+"""The image an export (`export kuberay`, `export slurm`, `submit --slurm`) is for, and its labels: one
+home for what the KubeRay and the Slurm commands both ask before they plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from curator_kit.errors import CuratorKitError
+
+if TYPE_CHECKING:
+    from curator_kit.ops.launch import Say
+
+
+def export_image(project_dir: Path, image: str | None, say: Say) -> str:
+    """The image an export is for: the one given, else the last push, else the last build (saying so)."""
+    from curator_kit.core.registry import last_push
+    from curator_kit.ops.build import last_built_image
+
+    if image is not None:
+        return image
+    pushed = last_push(project_dir)
+    if pushed is not None:
+        return str(pushed["image"])
+    image = last_built_image(project_dir)
+    say(f"note: {image} is a local image; `curator-kit push --registry R` first", "yellow")
+    return image
+
+
+def local_image_labels(image: str, say: Say) -> dict[str, str] | None:
+    """The image's labels from the local engine (its Ray version, its base variant), or None, saying why."""
+    from curator_kit.engine.client import connect
+    from curator_kit.engine.images import image_labels
+
+    try:
+        return image_labels(connect(), image)
+    except CuratorKitError as error:
+        say(f"note: labels of {image} not read ({error.message})", "yellow")
+        return None
