@@ -140,14 +140,14 @@ def test_uv_index_settings_are_a_uv_toml_read_only_by_the_throwaway_stage():
     )
     secrets = build_secrets(manifest, layout=UV_LAYOUT)
     [secret] = secrets
-    assert (secret.name, secret.env, secret.stage) == ("uv.toml", "UV_CONFIG_FILE", DEPS_STAGE)
+    assert (secret.name, secret.env, secret.stages) == ("uv.toml", "UV_CONFIG_FILE", (DEPS_STAGE,))
     assert tomllib.loads(secret.content) == {
         "pip": {"index-url": secret_url, "extra-index-url": ["https://mirror.example/simple"]}
     }
     assert "s3cr3t-token" not in secret.shown
     text = render_dockerfile(manifest, spec_of(manifest), secrets=secrets, layout=UV_LAYOUT)
     assert "s3cr3t-token" not in text
-    check_secrets_stay_out(text, secrets)
+    check_secrets_stay_out(text)
     # the variable is set on the two uv commands that install, never as ENV
     assert text.count("UV_CONFIG_FILE=/tmp/curator-kit-secrets/uv.toml uv pip install") == 2
     assert "ENV UV_CONFIG_FILE" not in text and "pip.conf" not in text

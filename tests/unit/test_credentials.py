@@ -1,11 +1,13 @@
-"""No credential is stored or printed: index URLs reach only a throwaway stage, as a file; every line
-that shows one masks it; build output is plain text; CA certificates are certificates."""
+"""No credential is stored or printed: index URLs reach only the throwaway container that runs the last
+step of a throwaway stage, as a mounted file, never the builder; every line that shows one masks it;
+build output is plain text; CA certificates are certificates."""
 
 from __future__ import annotations
 
 import base64
 import io
 import os
+import re
 import signal
 import tarfile
 from pathlib import Path
@@ -22,6 +24,7 @@ from curator_kit.core.dockerfile import DEPS_STAGE, build_secrets, render_docker
 from curator_kit.core.manifest import load_manifest
 from curator_kit.core.pipconfig import PipSettings
 from curator_kit.core.redact import mask_credentials, printable_line, strip_terminal_codes
+from curator_kit.core.secretsteps import plan_secret_steps
 from curator_kit.core.spec import resolve_spec
 from curator_kit.engine.images import BuildInterrupted, build_image
 from curator_kit.errors import CuratorKitError
@@ -103,30 +106,41 @@ def test_progress_prints_no_escape_code_of_the_build_and_no_secret(progress_clas
 # ---------------------------------------------------------------- the project build
 
 
-def test_dockerfile_holds_no_secret_and_only_the_throwaway_stage_reads_pip_config(project: Path) -> None:
+def test_dockerfile_holds_no_secret_and_only_the_throwaway_stages_last_step_reads_pip_config(project: Path) -> None:
     manifest = load_manifest(project)
     text = render_dockerfile(manifest, resolve_spec(manifest, project))
     assert SECRET not in text and "index-url" not in text and "corp.example" not in text
     stages = parse_stages(text)
     (secret,) = build_secrets(manifest)
-    readers = [s.name for s in stages for _, sources in s.context_reads if secret.in_context in sources]
-    assert readers == [DEPS_STAGE]
-    assert DEPS_STAGE not in [s.name for s in final_image_stages(stages)]
+    assert secret.stages == (DEPS_STAGE,) and DEPS_STAGE not in [s.name for s in final_image_stages(stages)]
+    assert not [s.name for s in stages for _, sources in s.context_reads if any("secrets" in x for x in sources)]
+    check_secrets_stay_out(text)
     # The variable is set on the pip command alone: no ENV, so no later step or the image keeps it.
     (pip_line,) = [line for line in text.splitlines() if "pip install" in line]
     assert f"PIP_CONFIG_FILE={secret.in_stage} pip install" in pip_line
     assert not any(line.startswith(("ENV", "ARG")) and "PIP_CONFIG_FILE" in line for line in text.splitlines())
+    # That command is the stage's last step: the one a secret step runs, outside the builder.
+    (step,) = plan_secret_steps(text, [secret])
+    assert step.stage == DEPS_STAGE and step.secrets == (secret,) and len(step.runs) == 1
+    assert f"PIP_CONFIG_FILE={secret.in_stage} pip install" in step.runs[0]
 
 
-def test_the_context_carries_pip_config_and_the_plan_prints_it_masked(project: Path) -> None:
+def test_the_context_never_carries_the_secret_and_the_plan_prints_it_masked(project: Path) -> None:
     plan = plan_project_build(project, load_manifest(project))
-    config = plan.context.files[".curator-kit/secrets/pip.conf"].decode()
-    assert f"index-url = {INDEX}" in config and f"extra-index-url = {EXTRA}" in config
-    assert not (project / ".curator-kit" / "secrets").exists()  # in the context only, never on disk
+    assert not [name for name in plan.context.files if "secrets" in name]
+    assert not [
+        name for name, data in plan.context.files.items() if isinstance(data, bytes) and SECRET.encode() in data
+    ]
+    (secret,) = plan.secrets
+    assert f"index-url = {INDEX}" in secret.content and f"extra-index-url = {EXTRA}" in secret.content
+    assert not (project / ".curator-kit" / "secrets").exists()  # never on disk in the project
     in_image = plan.context.files["project/curator-kit.toml"].decode()  # the manifest the image keeps
     assert SECRET not in in_image and 'pip_index_url = "https://ci-bot:****@pypi.corp.example/simple"' in in_image
+    (step,) = plan.steps
+    assert SECRET not in " ".join(step.command()) and SECRET not in repr(step)  # what the container runs
     described = "\n".join(plan.describe())
     assert SECRET not in described and "https://ci-bot:****@pypi.corp.example/simple" in described
+    assert "step      project-deps: last RUN in a throwaway container, pip.conf mounted" in described
     assert SECRET not in repr(plan.secrets)
 
 
@@ -144,26 +158,51 @@ def test_without_requirements_no_secret_travels(project: Path) -> None:
     assert "secrets" not in render_dockerfile(manifest, resolve_spec(manifest, project))
 
 
-def test_a_team_template_copying_the_secret_into_the_image_is_refused(project: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("template", "refusal"),
+    [
+        # no stage reads the index settings: pip would quietly use another index
+        ("FROM {{ base_image | bare_word }}\nCOPY . /src\n", "has no stage project-deps, which reads pip.conf"),
+        # the stage that reads them is the final image
+        ("FROM {{ base_image | bare_word }} AS project-deps\nRUN pip x\n", "project-deps reads pip.conf but is part"),
+        # nothing ends the stage that could read them
+        (
+            "FROM b AS project-deps\nRUN pip x\nCOPY a /a\nFROM b\nCOPY --from=project-deps /a /a\n",
+            "project-deps reads pip.conf but does not end with a RUN",
+        ),
+        # an old template that still copies the file from the context
+        (
+            "FROM b AS project-deps\nCOPY .curator-kit/secrets/pip.conf /p\nRUN pip x\nFROM b\n",
+            "copies .curator-kit/secrets from the build context",
+        ),
+    ],
+)
+def test_a_team_template_that_would_keep_or_lose_the_secret_is_refused(
+    project: Path, tmp_path: Path, template: str, refusal: str
+) -> None:
     team = tmp_path / "team"
     team.mkdir()
-    (team / "Dockerfile.j2").write_text("FROM {{ base_image | bare_word }}\nCOPY . /src\n")
-    with pytest.raises(CuratorKitError, match=r"final image\) would copy \.curator-kit/secrets/pip\.conf"):
+    (team / "Dockerfile.j2").write_text(template)
+    with pytest.raises(CuratorKitError, match=re.escape(refusal)):
         plan_project_build(project, load_manifest(project), templates=team)
 
 
 @pytest.mark.parametrize(
     "dockerfile",
     [
-        "FROM b AS deps\nFROM deps\nCOPY .curator-kit/ /x/\n",  # a folder holding it, in the final chain
         "FROM b AS base\nCOPY .curator-kit/secrets/pip.conf /p\nFROM base\n",  # a stage the final one is FROM
         "FROM b\nCOPY .curator-kit/secrets/*.conf /p\n",  # a wildcard
-        'FROM b\nADD ["./", "/src"]\n',  # the whole context, JSON form
+        "FROM b AS deps\nCOPY ./.curator-kit/secrets/ /s/\nRUN pip x\nFROM b\n",  # a throwaway stage too
     ],
 )
-def test_secret_copies_into_the_final_image_are_found(project: Path, dockerfile: str) -> None:
-    with pytest.raises(CuratorKitError, match="part of the final image"):
-        check_secrets_stay_out(dockerfile, build_secrets(load_manifest(project)))
+def test_reading_secrets_from_the_context_is_refused_in_any_stage(dockerfile: str) -> None:
+    with pytest.raises(CuratorKitError, match=re.escape("copies .curator-kit/secrets from the build context")) as error:
+        check_secrets_stay_out(dockerfile)
+    assert "secrets are never in the build context" in error.value.one_line()
+
+
+def test_copying_the_whole_context_is_no_secret_leak() -> None:
+    check_secrets_stay_out('FROM b AS deps\nFROM deps\nCOPY .curator-kit/ /x/\nADD ["./", "/src"]\n')
 
 
 def test_secret_build_args_only_in_a_throwaway_stage() -> None:
@@ -184,12 +223,41 @@ def test_base_recipe_declares_index_args_only_in_its_throwaway_stage() -> None:
     assert declared and all(stage not in final_image_stages(parse_stages(text)) for stage in declared)
 
 
-def test_base_build_plan_prints_index_urls_masked() -> None:
+def test_base_build_with_index_credentials_passes_no_build_arg_and_mounts_a_pip_config() -> None:
+    links = f"https://u:{SECRET}@links.example/"
     options = BaseBuildOptions(pip_index_url=INDEX, pip_extra_index_urls=(EXTRA,))
-    plan = plan_base_build(options, PipSettings(find_links=(f"https://u:{SECRET}@links.example/",)))
-    assert plan.build_args["PIP_INDEX_URL"] == INDEX  # the build still gets the real value
+    plan = plan_base_build(options, PipSettings(find_links=(links,)))
+    assert not set(PIP_INDEX_ARGS) & set(plan.build_args) and SECRET not in str(plan.build_args)
+    (secret,) = plan.secrets
+    assert (secret.name, secret.env, secret.stages) == ("pip.conf", "PIP_CONFIG_FILE", ("venv",))
+    torch_index = plan.torch_index_url  # the cpu variant's, with the extra index
+    assert secret.content == (
+        f"[global]\nindex-url = {INDEX}\nextra-index-url = {EXTRA} {torch_index}\nfind-links = {links}\n"
+    )
+    dropped = plan.without_torch_index("does not answer")  # the torch index gone: the secret follows
+    assert torch_index not in dropped.secrets[0].content and not set(PIP_INDEX_ARGS) & set(dropped.build_args)
+    assert dropped.steps[0].secrets == (dropped.secrets[0],)
+    (step,) = plan.steps
+    assert step.stage == "venv" and step.tag == plan.stage_tag("venv") and step.secrets == (secret,)
+    assert "PIP_CONFIG_FILE=/tmp/curator-kit-secrets/pip.conf" in step.script() and SECRET not in step.script()
+    assert ("CURATOR_VERSION", "1.4.0") in step.args  # the stage's build args, as the builder would set them
     described = "\n".join(plan.describe())
-    assert SECRET not in described and "arg       PIP_INDEX_URL=https://ci-bot:****@pypi.corp.example" in described
+    assert SECRET not in described and "secret    pip.conf for stage venv only: https://ci-bot:****@pypi" in described
+    assert "step      venv: last RUN in a throwaway container, pip.conf mounted" in described
+
+
+def test_base_build_without_credentials_passes_index_build_args_as_before() -> None:
+    plan = plan_base_build(BaseBuildOptions(pip_index_url="https://pypi.corp.example/simple"), PipSettings())
+    assert plan.build_args["PIP_INDEX_URL"] == "https://pypi.corp.example/simple"
+    assert plan.secrets == [] and plan.steps == []
+
+
+def test_every_cuda_recipe_stage_that_declares_index_args_is_a_step() -> None:
+    plan = plan_base_build(BaseBuildOptions(variant="cuda", pip_index_url=INDEX), PipSettings())
+    assert [step.stage for step in plan.steps] == ["cudastack", "pycuda", "venv"]
+    assert plan.secrets[0].stages == ("cudastack", "pycuda", "venv")
+    assert all(len(step.runs) == 1 for step in plan.steps)  # pycuda's apt-get RUN stays the builder's
+    assert "build-pycuda.sh" in plan.steps[1].runs[0] and "apt-get" not in plan.steps[1].runs[0]
 
 
 def test_base_build_option_is_parsed_and_refusal_masked() -> None:
@@ -281,22 +349,95 @@ def test_engine_errors_never_quote_the_request(project: Path) -> None:
         assert SECRET not in error.value.one_line() and "could not build t" in error.value.message
 
 
-def test_build_sends_the_secret_in_the_context_only(project: Path, monkeypatch) -> None:
-    seen: dict = {}
+class FakeStepEngine(FakeEngine):
+    """FakeEngine with the images and containers a secret step uses: records every build request and
+    what the step's container saw in its mount while it ran."""
 
-    def stream(kwargs):
-        seen.update(kwargs)
+    def __init__(self) -> None:
+        super().__init__(self._build_stream)
+        self.containers = self
+        self.requests: list[dict] = []
+        self.mounted: dict[str, str] = {}
+        self.modes: dict[str, int] = {}
+        self.committed: dict = {}
+
+    def _build_stream(self, kwargs):
         with tarfile.open(fileobj=kwargs["fileobj"]) as archive:
-            seen["pip.conf"] = archive.extractfile(".curator-kit/secrets/pip.conf").read().decode()
+            files = {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+        self.requests.append({**kwargs, "files": files})
         yield {"stream": "Step 1/1 : FROM x\n"}
-        yield {"aux": {"ID": "sha256:" + "ab" * 32}}
+        yield {"aux": {"ID": "sha256:" + f"{len(self.requests):02d}" * 32}}
 
-    monkeypatch.setattr("curator_kit.engine.client.connect", lambda: FakeEngine(stream))
+    def get(self, reference: str):
+        return type("Image", (), {"attrs": {"Config": {"Cmd": ["python"]}}, "id": reference})()
+
+    def list(self, **kwargs):
+        return []  # no earlier step result: the step runs
+
+    def create(self, image, entrypoint, command, mounts):
+        engine = self
+        (mount,) = mounts
+        source = Path(mount["Source"])
+
+        class Container:
+            id = "c0"
+
+            def start(self):
+                engine.modes = {p.name: p.stat().st_mode & 0o777 for p in [source, *source.iterdir()]}
+                engine.mounted = {p.name: p.read_text() for p in source.iterdir()}
+                engine.committed["argv"] = [*entrypoint, *command]
+                engine.committed["mount"] = (mount["Target"], mount["ReadOnly"], str(source))
+
+            def logs(self, stream, follow):
+                yield f"Looking in indexes: {INDEX}\n".encode()  # pip masks it; curator-kit masks it too
+                yield f"a command that prints the password bare: {SECRET}\n".encode()
+
+            def wait(self):
+                return {"StatusCode": 0}
+
+            def commit(self, message, conf):
+                engine.committed.update(message=message, conf=conf)
+                return type("Image", (), {"id": "sha256:" + "cd" * 32})()
+
+            def remove(self, force):
+                engine.committed["removed"] = True
+
+        return Container()
+
+
+def test_build_never_sends_the_secret_to_the_builder_and_mounts_it_for_the_step(project: Path, monkeypatch) -> None:
+    engine = FakeStepEngine()
+    monkeypatch.setattr("curator_kit.engine.client.connect", lambda: engine)
     # The codecs label goes on with a label-only build (a context holding only `FROM tag`): not this test's.
     monkeypatch.setattr("curator_kit.ops.build.record_codecs", lambda _client, _plan, _progress, _log: "sha256:ab")
     result = CliRunner().invoke(main, ["build"])
     assert result.exit_code == 0, result.output
-    assert SECRET in seen["pip.conf"] and SECRET not in str(seen["buildargs"]) and SECRET not in result.output
+    assert SECRET not in result.output and "ci-bot:****@pypi.corp.example" in result.output
+    assert "a command that prints the password bare: ****" in result.output
+    prefix, final = engine.requests
+    for request in (prefix, final):  # the builder: no secret in the context, the args, the Dockerfile
+        assert not [name for name, data in request["files"].items() if SECRET.encode() in data]
+        assert SECRET not in str(request["buildargs"])
+    assert prefix["target"] == DEPS_STAGE and "pip install" not in prefix["files"]["Dockerfile"].decode()
+    assert f"FROM {'sha256:' + 'cd' * 32} AS project-deps\n" in final["files"]["Dockerfile"].decode()
+    # the container: the settings as a read-only mount of a private directory, gone afterwards
+    target, read_only, source = engine.committed["mount"]
+    assert (target, read_only) == ("/tmp/curator-kit-secrets", True) and not Path(source).exists()
+    assert f"index-url = {INDEX}" in engine.mounted["pip.conf"]
+    assert engine.modes == {Path(source).name: 0o700, "pip.conf": 0o600}
+    assert SECRET not in str(engine.committed["argv"]) and "pip install" in engine.committed["argv"][-1]
+    assert engine.committed["removed"] and SECRET not in str(engine.committed["conf"])
+    assert engine.committed["conf"]["Labels"]["curator-kit.build-step"] in engine.committed["message"]
+
+
+def test_step_output_masks_the_secrets_bare_values_too() -> None:
+    from curator_kit.core.credentials import hf_token_secret, index_secret
+    from curator_kit.ops.secretsteps import secret_words
+
+    pip = index_secret("pip", INDEX, (EXTRA, "https://x:y@short.example/simple"), ("deps",))
+    token = hf_token_secret("hf_tokenSENTINEL", ("model-weights-a",))
+    # the password, not the user; a bare token (a user part without password); a secret without a URL whole
+    assert secret_words([pip, token]) == sorted([SECRET, "hf_tokenSENTINEL"], key=len, reverse=True)
 
 
 # ---------------------------------------------------------------- CA certificates

@@ -214,11 +214,12 @@ def test_baking_downloads_in_a_throwaway_stage_and_keeps_only_the_weights(tmp_pa
     assert [s.name for s in secrets] == ["hf-token"] and SECRET_TOKEN not in repr(secrets[0])
     text = render_dockerfile(manifest, resolve_spec(manifest, tmp_path), secrets=secrets)
     assert SECRET_TOKEN not in text
-    check_secrets_stay_out(text, secrets)
+    check_secrets_stay_out(text)
     final = final_image_stages(parse_stages(text))
-    assert "model-weights" not in [stage.name for stage in final]
+    assert secrets[0].stages == ("model-weights-big",)
+    assert "model-weights-big" not in [stage.name for stage in final]
     assert "HF_TOKEN_PATH=/tmp/curator-kit-secrets/hf-token python -c" in text
-    weights = text.index("COPY --from=model-weights /opt/models/big/ /opt/models/big/")
+    weights = text.index("COPY --from=model-weights-big /opt/models/big/ /opt/models/big/")
     assert weights < text.index("# The project's code, last")
     assert build_secrets(manifest) == []  # no token on the host: an anonymous download
 
@@ -231,7 +232,8 @@ def test_build_dry_run_never_prints_the_token(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", SECRET_TOKEN)
     result = CliRunner().invoke(main, ["build", "--project", str(project), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "hf-token for stage model-weights only: ****" in result.output
+    assert "hf-token for stage model-weights-big only: ****" in result.output
+    assert "step      model-weights-big: last RUN in a throwaway container, hf-token mounted" in result.output
     assert SECRET_TOKEN not in result.output
 
 

@@ -32,6 +32,24 @@ def test_camel_case_gets_a_snake_case_suggestion() -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "suggested"),
+    [("blür", "blur"), ("Ünïcödé_Stage", "unicode_stage"), ("ﬁlter", "filter"), ("日本", "my_stage"), ("x2Y", "x2_y")],
+)
+def test_a_suggestion_is_a_valid_name_never_the_invalid_one(name: str, suggested: str) -> None:
+    with pytest.raises(CuratorKitError) as caught:
+        names.check_stage_name(name)
+    assert caught.value.fix == f"use {suggested!r} instead"
+    names.check_stage_name(suggested)  # itself valid
+
+
+@pytest.mark.parametrize("name", ["transcoding", "fixed_stride", "aesthetic_filter", "previews", "captioning"])
+def test_a_project_stage_may_not_take_a_builtins_name(name: str) -> None:
+    with pytest.raises(CuratorKitError, match=f"is the name of Curator's built-in stage '{name}'"):
+        names.check_stage_name(name)
+    names.check_not_builtin_name(name, builtin=name)  # the built-in's own entry keeps its name
+
+
+@pytest.mark.parametrize(
     ("name", "clash"),
     [
         ("clip_writer", "clip_writer"),  # a built-in stage name

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from curator_kit.core.constants import EXIT_NOTHING_WRITTEN, RUN_ID_ENV, SUMMARY_FILE_NAME
-from curator_kit.core.runsummary import read_summary
+from curator_kit.core.runsummary import RunSummary, read_summary
 from curator_kit.core.scaffold import plan_init
 from curator_kit.ops.scaffold import write_plan
 
@@ -151,6 +151,7 @@ def test_an_input_without_videos_exits_3_with_a_summary(pipeline, tmp_path, monk
 @dataclass
 class FakeClip:
     uuid: str
+    errors: dict[str, str] = field(default_factory=dict)  # Curator's Clip.errors: stage key -> text
 
 
 @dataclass
@@ -196,3 +197,17 @@ def test_clips_written_are_the_files_on_disk_and_dropped_tasks_are_failed(pipeli
     assert (summary["videos_processed"], summary["videos_unreadable"], summary["videos_failed"]) == (1, 1, 1)
     assert (summary["clips_written"], summary["clips_filtered"], summary["videos_skipped"]) == (1, 1, 1)
     assert summary["failed"] == ["dropped.mp4"]
+
+
+def test_the_summary_counts_why_clips_were_filtered_by_the_keys_stages_left(pipeline, tmp_path):
+    # 320x240 inputs: Curator's motion decode refuses every clip and the motion filter drops it.
+    names = [str(tmp_path / "in" / f"{n}.mp4") for n in ("a", "b")]
+    dropped = [FakeClip(clip_id(f"d{i}"), {"motion_decode": "frame too small"}) for i in range(3)]
+    results = [
+        FakeTask(FakeVideo(Path(names[0]), True, [], dropped[:2])),
+        FakeTask(FakeVideo(Path(names[1]), True, [], [dropped[2], FakeClip(clip_id("quiet"))])),
+    ]
+    summary = summary_of(pipeline, tmp_path, results, names)
+    assert summary["clips_filtered"] == 4 and summary["drop_reasons"] == {"motion_decode": 3}
+    shown = RunSummary.from_dict(summary).lines()
+    assert "dropped    3 of 4 dropped clip(s) for motion_decode: Curator's motion-vector decode" in shown[2]

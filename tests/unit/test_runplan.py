@@ -250,7 +250,8 @@ def _project(tmp_path: Path, body: str = "") -> Path:
 def test_cli_dry_run_prints_plan_and_docker_line(tmp_path):
     project = _project(tmp_path, '[[stages]]\nname = "blur"\nmodule = "stages.blur"\nclass = "Blur"\n')
     result = CliRunner().invoke(
-        main, ["run", "--project", str(project), "--image", "demo:1", "--gpus", "2", "--dry-run", "-e", "A=1", "--force"]
+        main,
+        ["run", "--project", str(project), "--image", "demo:1", "--gpus", "2", "--dry-run", "-e", "A=1", "--force"],
     )
     assert result.exit_code == 0, result.output  # forced past an engine without NVIDIA support, as the run would be
     lines = result.output.splitlines()

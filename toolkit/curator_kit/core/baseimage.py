@@ -152,12 +152,18 @@ class BaseBuildPlan:
         secrets: list[BuildSecret] = []
         steps: list[SecretStep] = []
         if any(mask_credentials(url) != url for url in urls):
-            readers = [stage.name for stage in parse_stages(dockerfile) if stage.name and set(PIP_INDEX_ARGS) & set(stage.args)]
+            readers = [
+                stage.name for stage in parse_stages(dockerfile) if stage.name and set(PIP_INDEX_ARGS) & set(stage.args)
+            ]
             secret = index_secret("pip", index_url, extra, readers, links)
             secrets = [secret] if secret is not None and readers else []
             steps = plan_secret_steps(dockerfile, secrets, args, self.stage_tag)
         else:
-            settings = {"PIP_INDEX_URL": index_url, "PIP_EXTRA_INDEX_URL": " ".join(extra), "PIP_FIND_LINKS": " ".join(links)}
+            settings = {
+                "PIP_INDEX_URL": index_url,
+                "PIP_EXTRA_INDEX_URL": " ".join(extra),
+                "PIP_FIND_LINKS": " ".join(links),
+            }
             args |= {key: value for key, value in settings.items() if value}
         # Index settings may carry credentials: the recipe may declare them only in a throwaway stage.
         check_secrets_stay_out(dockerfile, args=PIP_INDEX_ARGS)

@@ -187,13 +187,12 @@ class SecretStep:
         return f"curator-kit build step {self.stage} {digest}"
 
     def describe(self) -> list[str]:
-        what = "its last RUN" if len(self.runs) == 1 else f"its last {len(self.runs)} RUN steps"
+        what = "last RUN" if len(self.runs) == 1 else f"last {len(self.runs)} RUN steps"
         secrets = ", ".join(secret.name for secret in self.secrets)
         kept = f", tagged {self.tag}" if self.tag else ""
         lines = [
-            f"step      {self.stage}: {what} in a throwaway container of the stage, {secrets} mounted read-only"
-            f" at {self.mount} from a private temporary directory; the build goes on from the committed"
-            f" container{kept}, reused while the step's inputs are unchanged"
+            f"step      {self.stage}: {what} in a throwaway container, {secrets} mounted read-only at {self.mount};"
+            f" committed{kept}, reused while its inputs are unchanged"
         ]
         lines += [f"step      {self.stage} exports {name}={value}" for name, value in self.args]
         return [mask_credentials(line) for line in lines]

@@ -20,6 +20,7 @@ from curator_kit.ops.launch import (
     ensure_output_dir,
     give_to_user,
     image_presence,
+    planning_facts,
     planning_spec,
 )
 
@@ -43,20 +44,11 @@ def plan_up(
     """The cluster for `options.image`, planned from that image's pipeline spec. `mount_code`: the
     project's code over the image's copy on every node, refused when only a build carries a change."""
     from curator_kit.core.clusterplan import plan_cluster
-    from curator_kit.ops.hostfacts import local_host
-    from curator_kit.ops.modelcache import weights_facts
 
-    client = session.client if session is not None else None
-    host = session.host if session else local_host()
     # The nodes run `ray start`, not the pipeline: an image without a spec label may still make a cluster.
-    spec, notes = planning_spec(client, options.image, manifest, project_dir, runs_pipeline=False)
-    if options.weights is None:
-        options = replace(options, weights=weights_facts(manifest, project_dir, host, client, options.image))
-    if mount_code:
-        from curator_kit.ops.codemount import code_mounts_for
-
-        code_mounts, code_notes = code_mounts_for(client, options.image, manifest, project_dir)
-        options, notes = replace(options, code_mounts=code_mounts), [*notes, *code_notes]
+    options, host, spec, notes = planning_facts(
+        session, manifest, project_dir, options, runs_pipeline=False, mount_code=mount_code
+    )
     plan = plan_cluster(manifest, spec, project_dir, options, host)
     plan.findings.extend(notes)
     return plan

@@ -11,13 +11,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
     import docker
 
+    from curator_kit.core.clusterplan import ClusterOptions
     from curator_kit.core.findings import Finding
     from curator_kit.core.manifest import Manifest
     from curator_kit.core.preflight import CodecFacts, EngineFacts
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from curator_kit.core.spec import PipelineSpec
 
 Say = Callable[[str, str | None], None]
+# A run's or a cluster's options: both name an image and carry the weights and code mounts planned for it.
+Planned = TypeVar("Planned", "RunOptions", "ClusterOptions")
 
 
 def ensure_output_dir(path: Path, host: HostFacts) -> None:
@@ -278,6 +281,36 @@ def codec_facts(client: docker.DockerClient, plan: ContainerPlan, engine: Engine
     return CodecFacts(probe_inputs(source), codecs)
 
 
+def planning_facts(
+    session: EngineSession | None,
+    manifest: Manifest,
+    project_dir: Path,
+    options: Planned,
+    *,
+    runs_pipeline: bool,
+    mount_code: bool,
+) -> tuple[Planned, HostFacts, PipelineSpec, list[Finding]]:
+    """What every local plan (a run's container, a cluster's nodes) is made from: the host (the engine's
+    view, else this machine's), the image's pipeline spec, where the models' weights are, and with
+    `mount_code` the project's code mounts; `options` comes back with the weights and mounts filled in."""
+    from dataclasses import replace
+
+    from curator_kit.ops.hostfacts import local_host
+    from curator_kit.ops.modelcache import weights_facts
+
+    client = session.client if session is not None else None
+    host = session.host if session is not None else local_host()
+    spec, notes = planning_spec(client, options.image, manifest, project_dir, runs_pipeline=runs_pipeline)
+    if options.weights is None:
+        options = replace(options, weights=weights_facts(manifest, project_dir, host, client, options.image))
+    if mount_code:
+        from curator_kit.ops.codemount import code_mounts_for
+
+        code_mounts, code_notes = code_mounts_for(client, options.image, manifest, project_dir)
+        options, notes = replace(options, code_mounts=code_mounts), [*notes, *code_notes]
+    return options, host, spec, notes
+
+
 def plan_pipeline_run(
     manifest: Manifest,
     project_dir: Path,
@@ -293,23 +326,12 @@ def plan_pipeline_run(
     `mount_code`: the project's code over the image's copy, refused when only a build carries a change.
     `shell`: the same container with a terminal and bash (`curator-kit shell`, `runplan.plan_shell`).
     `replay`: (stage, limit): that stage alone on the tasks `run --capture` saved (`runplan.plan_replay`)."""
-    from dataclasses import replace
-
     from curator_kit.core.runplan import plan_run, plan_shell
-    from curator_kit.ops.hostfacts import local_host
-    from curator_kit.ops.modelcache import weights_facts
 
-    client = session.client if session is not None else None
-    host = session.host if session is not None else local_host()
     runs_pipeline = options.command is None and not shell
-    spec, notes = planning_spec(client, options.image, manifest, project_dir, runs_pipeline=runs_pipeline)
-    if options.weights is None:
-        options = replace(options, weights=weights_facts(manifest, project_dir, host, client, options.image))
-    if mount_code:
-        from curator_kit.ops.codemount import code_mounts_for
-
-        code_mounts, code_notes = code_mounts_for(client, options.image, manifest, project_dir)
-        options, notes = replace(options, code_mounts=code_mounts), [*notes, *code_notes]
+    options, host, spec, notes = planning_facts(
+        session, manifest, project_dir, options, runs_pipeline=runs_pipeline, mount_code=mount_code
+    )
     if replay is not None:
         from curator_kit.core.runplan import plan_replay
 

@@ -5,6 +5,7 @@ the result, and hand back the Dockerfile that goes on from the results."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections import deque
@@ -12,12 +13,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
 from curator_kit.core.buildcontext import BuildContext
 from curator_kit.core.buildlog import BuildFailed, BuildSucceeded, StepCached, StepOutput, StepStarted
 from curator_kit.core.constants import LABEL_BUILD_STEP
 from curator_kit.core.credentials import BuildSecret
-from curator_kit.core.redact import printable_line
+from curator_kit.core.redact import MASK, printable_line
 from curator_kit.core.secretsteps import SecretStep, declared_arg_names, prefix_dockerfile, resolved_dockerfile
 from curator_kit.errors import CuratorKitError
 
@@ -57,6 +59,23 @@ def secrets_directory(secrets: Sequence[BuildSecret]) -> Iterator[Path]:
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def secret_words(secrets: Sequence[BuildSecret]) -> list[str]:
+    """What of the secrets' contents no output line may show: the passwords (or bare tokens) of the
+    URLs they hold, and a secret that holds no URL (a token) whole. Longest first; none shorter than
+    4 characters (masking those would garble the output, and hide nothing)."""
+    words: set[str] = set()
+    for secret in secrets:
+        urls = re.findall(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"']+", secret.content)
+        for url in urls:
+            parts = urlsplit(url)
+            word = parts.password if parts.password is not None else parts.username
+            if word:
+                words.update({word, unquote(word)})
+        if not urls and secret.content.strip():
+            words.add(secret.content.strip())
+    return sorted((word for word in words if len(word) >= 4), key=len, reverse=True)
 
 
 def run_secret_steps(
@@ -114,9 +133,12 @@ def _run_step(client: docker.DockerClient, step: SecretStep, image: str, digest:
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     started = StepStarted(1, 1, _title(step))
     progress.handle(started)
+    hidden = secret_words(step.secrets)
 
     def output(raw: str) -> None:
         line = printable_line(raw)
+        for word in hidden:  # a command that prints a password or token bare: masked all the same
+            line = line.replace(word, MASK)
         if line.strip():
             tail.append(line)
             progress.handle(StepOutput(1, line))
