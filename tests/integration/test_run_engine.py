@@ -311,7 +311,7 @@ def test_cli_refuses_gpus_on_an_engine_without_nvidia(docker_client, bootstrap_i
     assert refused.stderr.splitlines()[-1] == (
         "error: GPUs asked for, but the engine has no NVIDIA support (no nvidia runtime, CDI or "
         "nvidia-container-runtime-hook) -- install the NVIDIA Container Toolkit, then "
-        "`sudo nvidia-ctk runtime configure --runtime=docker`; or --force to run anyway"
+        "`sudo nvidia-ctk runtime configure --runtime=docker`; or --force to run anyway [no-nvidia-support]"
     )
     forced = subprocess.run([*base, "--force"], capture_output=True, text=True, timeout=120)
     assert forced.returncode == 1

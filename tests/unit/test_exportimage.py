@@ -3,24 +3,27 @@
 
 import json
 
-import pytest
+from curator_kit.core.manifest import Manifest, ProjectInfo
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.exportimage import export_image, local_image_labels
 
+MANIFEST = Manifest(ProjectInfo("demo"))
 
-def test_the_given_image_then_the_last_push_then_the_last_build_saying_so(tmp_path):
+
+def test_the_given_image_then_the_last_push_then_the_last_build_then_the_planned_tag(tmp_path):
     said = []
     say = lambda *line: said.append(line)  # noqa: E731
-    assert export_image(tmp_path, "reg.local/x:1", say) == "reg.local/x:1"
-    with pytest.raises(CuratorKitError, match="no image yet"):
-        export_image(tmp_path, None, say)
+    assert export_image(tmp_path, MANIFEST, "reg.local/x:1", say) == "reg.local/x:1"
+    # Before the first build: the tag `build` would give, planned from the working tree, said so.
+    assert export_image(tmp_path, MANIFEST, None, say) == "demo:latest"
+    assert said.pop()[0].startswith("note: demo:latest is not built yet: planned from the working tree")
     state = tmp_path / ".curator-kit"
     state.mkdir()
-    (state / "last-build.json").write_text(json.dumps({"image": "demo:latest"}))
-    assert export_image(tmp_path, None, say) == "demo:latest"
-    assert said == [("note: demo:latest is a local image; `curator-kit push --registry R` first", "yellow")]
+    (state / "last-build.json").write_text(json.dumps({"image": "demo:1"}))
+    assert export_image(tmp_path, MANIFEST, None, say) == "demo:1"
+    assert said == [("note: demo:1 is a local image; `curator-kit push --registry R` first", "yellow")]
     (state / "last-push.json").write_text(json.dumps({"image": "reg.local/demo:1"}))
-    assert export_image(tmp_path, None, say) == "reg.local/demo:1" and len(said) == 1
+    assert export_image(tmp_path, MANIFEST, None, say) == "reg.local/demo:1" and len(said) == 1
 
 
 def test_labels_not_read_are_none_and_said(monkeypatch):

@@ -150,7 +150,7 @@ def kuberay(
 
     project_dir = find_project_dir(project or Path.cwd())
     manifest = load_manifest(project_dir)
-    image = export_image(project_dir, image, say)
+    image = export_image(project_dir, manifest, image, say)
     labels = local_image_labels(image, say)
     options = KubeRayOptions(
         image=image,

@@ -114,7 +114,7 @@ def slurm_script(project: Path | None, image: str | None, **values: Any) -> Slur
 
     project_dir = find_project_dir(project or Path.cwd())
     manifest = load_manifest(project_dir)
-    image = export_image(project_dir, image, say)
+    image = export_image(project_dir, manifest, image, say)
     script = render_script(manifest, project_dir, SlurmOptions(image=image, **values), local_image_labels(image, say))
     for warning in script.warnings:
         say(f"warning: {warning}", "yellow")

@@ -206,8 +206,8 @@ def plan_secret_steps(
 ) -> list[SecretStep]:
     """The steps of `dockerfile` that read `secrets`, in the order the builder reaches their stages.
 
-    Refused: a secret's stage the Dockerfile lacks, one the final image is made of, one that does
-    not end with a RUN (nothing would read the secret), one that is unnamed."""
+    Refused: a secret's stage the Dockerfile lacks (or does not name), one the final image is made
+    of, one that does not end with a RUN (nothing would read the secret)."""
     spans = stage_spans(dockerfile)
     by_name = {span.name: span for span in spans if span.name}
     final = {stage.name for stage in final_image_stages(parse_stages(dockerfile))}

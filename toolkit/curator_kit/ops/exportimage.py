@@ -9,21 +9,30 @@ from typing import TYPE_CHECKING
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
+    from curator_kit.core.manifest import Manifest
     from curator_kit.ops.launch import Say
 
 
-def export_image(project_dir: Path, image: str | None, say: Say) -> str:
-    """The image an export is for: the one given, else the last push, else the last build (saying so)."""
+def export_image(project_dir: Path, manifest: Manifest, image: str | None, say: Say) -> str:
+    """The image an export is for: the one given, else the last push, else the last build, else the tag
+    `build` would give (a plan before the first build, from the working tree), saying which."""
     from curator_kit.core.registry import last_push
-    from curator_kit.ops.build import last_built_image
+    from curator_kit.core.state import LAST_BUILD, read_record
+    from curator_kit.ops.build import planned_image
 
     if image is not None:
         return image
     pushed = last_push(project_dir)
     if pushed is not None:
         return str(pushed["image"])
-    image = last_built_image(project_dir)
-    say(f"note: {image} is a local image; `curator-kit push --registry R` first", "yellow")
+    image = planned_image(project_dir, manifest)
+    if read_record(project_dir, LAST_BUILD) is None:
+        say(
+            f"note: {image} is not built yet: planned from the working tree; `curator-kit build` and `push` it",
+            "yellow",
+        )
+    else:
+        say(f"note: {image} is a local image; `curator-kit push --registry R` first", "yellow")
     return image
 
 
