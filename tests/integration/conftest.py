@@ -55,8 +55,8 @@ def curator_base_image(docker_client, pytestconfig: pytest.Config) -> str:
 
     Reused by tag once per machine, but only when its recipe label matches this checkout's recipe:
     an image from an older Dockerfile.base (say, without libopenh264) under the same tag is rebuilt."""
-    from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
-    from curator_kit.core.pipconfig import read_pip_settings
+    from curator_kit.core.build.baseimage import BaseBuildOptions, plan_base_build
+    from curator_kit.core.build.pipconfig import read_pip_settings
     from curator_kit.ops.base_build import ensure_base
     from curator_kit.ops.progress import PlainProgress
 
@@ -70,8 +70,8 @@ def cuda_base_image(docker_client, curator_base_image, pytestconfig: pytest.Conf
     """The cuda base image tag, built like the cpu one (once per machine, reused while its recipe
     matches). After the cpu base: on the same bootstrap root the two share the system and ffmpeg
     layers, so ffmpeg is compiled once."""
-    from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
-    from curator_kit.core.pipconfig import read_pip_settings
+    from curator_kit.core.build.baseimage import BaseBuildOptions, plan_base_build
+    from curator_kit.core.build.pipconfig import read_pip_settings
     from curator_kit.ops.base_build import ensure_base
     from curator_kit.ops.progress import PlainProgress
 
@@ -143,7 +143,7 @@ def official_layout_image(docker_client, curator_base_image, pytestconfig: pytes
     import hashlib
     from pathlib import Path
 
-    from curator_kit.core.buildcontext import BuildContext
+    from curator_kit.core.build.buildcontext import BuildContext
     from curator_kit.engine.images import build_image, image_exists
     from curator_kit.ops.progress import PlainProgress
     from curator_kit.resources import base_images_dir

@@ -53,8 +53,8 @@ def test_ffmpeg_and_gpu_capabilities(docker_client, curator_base_image):
 
 
 def test_labels_record_the_recipe_and_the_stack(docker_client, curator_base_image):
-    from curator_kit.core.baseimage import recipe_digest
-    from curator_kit.core.imagelabels import base_versions_text
+    from curator_kit.core.build.baseimage import recipe_digest
+    from curator_kit.core.build.imagelabels import base_versions_text
 
     labels = docker_client.images.get(curator_base_image).labels
     # conftest reuses the image only when it was built from this checkout's recipe.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import kitcli
 import pytest
-from curator_kit.core.buildlog import StepCached, StepStarted
+from curator_kit.core.build.buildlog import StepCached, StepStarted
 
 # Every call here must succeed unless it says check=False.
 cli = partial(kitcli.cli, check=True)
@@ -87,7 +87,7 @@ def test_pytest_exit_code_passes_through(built, project):
 
 
 def test_stage_edit_reuses_every_dependency_layer(built, project, docker_client):
-    from curator_kit.core.manifest import load_manifest
+    from curator_kit.core.project.manifest import load_manifest
     from curator_kit.engine.images import build_image
     from curator_kit.ops.build import plan_project_build
 

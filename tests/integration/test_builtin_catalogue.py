@@ -63,10 +63,10 @@ def test_checked_in_fields_are_the_installed_packages(docker_client, curator_bas
 @pytest.fixture
 def project(tmp_path) -> Path:
     """pipeline.py as `init` writes it, the golden manifest's spec, the project stage it names, a video."""
-    from curator_kit.core import templating
-    from curator_kit.core.manifest import parse_manifest
-    from curator_kit.core.scaffold import PIPELINE_NAMES
-    from curator_kit.core.spec import resolve_spec
+    from curator_kit.core.pipeline.spec import resolve_spec
+    from curator_kit.core.project import templating
+    from curator_kit.core.project.manifest import parse_manifest
+    from curator_kit.core.project.scaffold import PIPELINE_NAMES
 
     manifest = parse_manifest((GOLDEN / "every-builtin.toml").read_text())
     environment = templating.make_environment(None)

@@ -297,7 +297,7 @@ def test_push_then_export_kuberay_parses_in_the_image(
         remove=True,
     )
     document = json.loads(parsed)
-    from curator_kit.core.kuberay import check
+    from curator_kit.core.export.kuberay import check
 
     assert check(document) == []
     assert document["kind"] == "RayJob"

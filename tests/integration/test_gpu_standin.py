@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
-from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults
 from curator_kit.core.parsers import parse_gpus, parse_ulimit
-from curator_kit.core.runplan import RunOptions, plan_run
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import Manifest, ProjectInfo, RunDefaults
+from curator_kit.core.run.runplan import RunOptions, plan_run
 from curator_kit.ops.hostfacts import local_host
 from engine_limits import startable_ulimits
 

@@ -13,8 +13,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from curator_kit.core.codecs import codecs_in_labels
 from curator_kit.core.constants import LABEL_CODECS, SUMMARY_FILE_NAME
+from curator_kit.core.pipeline.codecs import codecs_in_labels
 from kitcli import cli, ok
 
 H264_NAME = "sample_00_bright.mp4"

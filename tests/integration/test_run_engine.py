@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 from curator_kit.core.constants import LABEL_PROJECT, LABEL_RUN_ID
-from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults
 from curator_kit.core.parsers import parse_gpus, parse_size, parse_ulimit
-from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import Manifest, ProjectInfo, RunDefaults
+from curator_kit.core.run.runplan import HostFacts, RunOptions, plan_run
 from curator_kit.engine.containers import docker_create_kwargs
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.hostfacts import local_host

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
-from curator_kit.core.dropreasons import REASONS, DominantDrop, dominant_drop
-from curator_kit.core.runsummary import RunSummary
+from curator_kit.core.run.dropreasons import REASONS, DominantDrop, dominant_drop
+from curator_kit.core.run.runsummary import RunSummary
 from curator_kit.errors import CuratorKitError
 
 INJECTED_REVISION = "main\nRUN echo INJECTED > /injected #"
@@ -165,7 +165,7 @@ CLI_CASES = [
         "--param 'limit_clips=99999999999999999999999' is not a parameter: 99999999999999999999999 is beyond TOML's",
     ),
     (["add", "motion_filter", "--param", "score_only=[1, -9223372036854775809]"], "--param 'score_only=[1, -92"),
-    # issue 25: a project stage may not take a built-in's name (core.names, also at manifest load)
+    # issue 25: a project stage may not take a built-in's name (core.project.names, also at manifest load)
     (["new-stage", "transcoding"], "stage name 'transcoding' is the name of Curator's built-in stage 'transcoding'"),
     (["new-stage", "fixed_stride"], "stage name 'fixed_stride' is the name of Curator's built-in stage"),
     (["new-writer", "previews"], "writer name 'previews' is the name of Curator's built-in stage 'previews'"),
@@ -295,7 +295,7 @@ def test_replay_without_a_capture_says_where_it_looked(project: Path) -> None:
 
 
 def test_replay_without_output_reads_the_last_capture(project: Path) -> None:
-    from curator_kit.core.capture import replay_output
+    from curator_kit.core.pipeline.capture import replay_output
     from curator_kit.ops.capture import remember_capture
 
     elsewhere = project.parent / "elsewhere"

@@ -1,7 +1,7 @@
 """`base build` as it acts, with the engine replaced: reuse or rebuild by recipe, drop a dead torch index."""
 
 import pytest
-from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
+from curator_kit.core.build.baseimage import BaseBuildOptions, plan_base_build
 from curator_kit.ops import base_build
 
 

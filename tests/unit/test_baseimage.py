@@ -1,14 +1,14 @@
 import zipfile
 
 import pytest
-from curator_kit.core.baseimage import (
+from curator_kit.core.build.baseimage import (
     BaseBuildOptions,
     load_variant,
     plan_base_build,
     recipe_digest,
     stale_reason,
 )
-from curator_kit.core.pipconfig import PipSettings
+from curator_kit.core.build.pipconfig import PipSettings
 from curator_kit.errors import CuratorKitError
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"

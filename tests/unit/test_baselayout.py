@@ -1,4 +1,4 @@
-"""The base image's layout (core/baselayout.py) and the install commands the Dockerfile renders for it:
+"""The base image's layout (core/build/baselayout.py) and the install commands the Dockerfile renders for it:
 pip in curator-kit's base, uv in NVIDIA's NeMo Curator image (a uv-made venv, possibly without pip)."""
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
-from curator_kit.core.baselayout import (
+from curator_kit.core.build.baselayout import (
     VENV_PIP,
     BaseLayout,
     decide_layout,
     path_dirs,
     paths_to_check,
 )
-from curator_kit.core.credentials import check_secrets_stay_out
-from curator_kit.core.dockerfile import DEPS_STAGE, build_secrets, render_dockerfile
-from curator_kit.core.manifest import parse_manifest
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.build.credentials import check_secrets_stay_out
+from curator_kit.core.build.dockerfile import DEPS_STAGE, build_secrets, render_dockerfile
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import parse_manifest
 from curator_kit.errors import CuratorKitError
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from curator_kit.core.buildcontext import BuildContext
-from curator_kit.core.manifest import parse_manifest
-from curator_kit.core.projectcontext import CA_CERTS_IN_CONTEXT, WHEELHOUSE_IN_CONTEXT, build_project_context
+from curator_kit.core.build.buildcontext import BuildContext
+from curator_kit.core.build.projectcontext import CA_CERTS_IN_CONTEXT, WHEELHOUSE_IN_CONTEXT, build_project_context
+from curator_kit.core.project.manifest import parse_manifest
 from curator_kit.core.sizes import gib, human_size
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.build import project_files

@@ -1,4 +1,4 @@
-from curator_kit.core.buildlog import (
+from curator_kit.core.build.buildlog import (
     BuildFailed,
     BuildSucceeded,
     StepCached,

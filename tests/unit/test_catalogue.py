@@ -4,10 +4,10 @@ parameters are checked against those fields, and its rules say what each built-i
 from __future__ import annotations
 
 import pytest
-from curator_kit.core.catalogue import TABLES, catalogue_for, nearest_catalogue, rules
-from curator_kit.core.catalogue.listing import catalogue_lines
-from curator_kit.core.catalogue.values import check_value, conversion, describe_shape, show
 from curator_kit.core.parsers import ParseError
+from curator_kit.core.pipeline.catalogue import TABLES, catalogue_for, nearest_catalogue, rules
+from curator_kit.core.pipeline.catalogue.listing import catalogue_lines
+from curator_kit.core.pipeline.catalogue.values import check_value, conversion, describe_shape, show
 from curator_kit.errors import CuratorKitError
 
 CATALOGUE = catalogue_for("1.4.0")

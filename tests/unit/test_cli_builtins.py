@@ -10,11 +10,11 @@ from click.testing import CliRunner
 from curator_kit.cli import main
 from curator_kit.core.constants import MODEL_DIR_IN_IMAGE
 from curator_kit.core.findings import Code, Severity, decide, refusals
-from curator_kit.core.manifest import Manifest, ProjectInfo, StageSpec, load_manifest
 from curator_kit.core.parsers import Mount
-from curator_kit.core.preflight import EngineFacts, judge
-from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import Manifest, ProjectInfo, StageSpec, load_manifest
+from curator_kit.core.run.preflight import EngineFacts, judge
+from curator_kit.core.run.runplan import HostFacts, RunOptions, plan_run
 from curator_kit.errors import CuratorKitError
 
 GIB = 2**30

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from curator_kit.core.clusterplan import (
+from curator_kit.core.cluster.clusterplan import (
     XENNA_RAY_ENV,
     ClusterOptions,
     RayTarget,
@@ -30,14 +30,21 @@ from curator_kit.core.constants import (
     LABEL_ROLE,
     PIPELINE_IN_IMAGE,
 )
-from curator_kit.core.devices import NO_GPU, GpuRequest, HostGpu
 from curator_kit.core.findings import Code, Severity, codes, refusals
-from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.core.parsers import Mount, parse_gpus, parse_gpus_per_worker, parse_size
-from curator_kit.core.placement import PipelineOptions, pipeline_command
-from curator_kit.core.preflight import EngineFacts
-from curator_kit.core.runplan import HostFacts, RunOptions
-from curator_kit.core.spec import PipelineSpec, SpecStage, choose_execution_mode, resolve_spec
+from curator_kit.core.pipeline.devices import NO_GPU, GpuRequest, HostGpu
+from curator_kit.core.pipeline.placement import PipelineOptions, pipeline_command
+from curator_kit.core.pipeline.spec import PipelineSpec, SpecStage, choose_execution_mode, resolve_spec
+from curator_kit.core.project.manifest import (
+    ClippingSettings,
+    Manifest,
+    ProjectInfo,
+    RunDefaults,
+    StageResources,
+    StageSpec,
+)
+from curator_kit.core.run.preflight import EngineFacts
+from curator_kit.core.run.runplan import HostFacts, RunOptions
 from curator_kit.engine.containers import docker_create_kwargs
 from curator_kit.errors import CuratorKitError
 

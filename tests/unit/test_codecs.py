@@ -1,9 +1,11 @@
-"""Image codecs (core.codecs): the label, what `inspect`/`build` say, and `run`'s input judgement."""
+"""Image codecs (core.pipeline.codecs): the label, what `inspect`/`build` say, and `run`'s input judgement."""
 
 from pathlib import Path
 
 import pytest
-from curator_kit.core.codecs import (
+from curator_kit.core.constants import LABEL_CODECS
+from curator_kit.core.findings import Code, codes, decide, refusals
+from curator_kit.core.pipeline.codecs import (
     CodecTool,
     ImageCodecs,
     InputProbe,
@@ -17,13 +19,11 @@ from curator_kit.core.codecs import (
     missing_support,
     sample_paths,
 )
-from curator_kit.core.constants import LABEL_CODECS
-from curator_kit.core.devices import GpuRequest
-from curator_kit.core.findings import Code, codes, decide, refusals
-from curator_kit.core.manifest import parse_manifest
-from curator_kit.core.preflight import CodecFacts, EngineFacts, judge
-from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.pipeline.devices import GpuRequest
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import parse_manifest
+from curator_kit.core.run.preflight import CodecFacts, EngineFacts, judge
+from curator_kit.core.run.runplan import HostFacts, RunOptions, plan_run
 from curator_kit.errors import CuratorKitError
 
 # What the probe found in curator-kit's cpu base (abridged) and in an image whose ffmpeg decodes H.264

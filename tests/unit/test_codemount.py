@@ -5,13 +5,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from curator_kit.core.codemount import check_code_mountable, code_mounts
+from curator_kit.core.build.dockerfile import build_inputs
 from curator_kit.core.constants import LABEL_BUILD_INPUTS
-from curator_kit.core.dockerfile import build_inputs
 from curator_kit.core.findings import Code, Severity
-from curator_kit.core.manifest import EnvSpec, Manifest, ProjectInfo, StageResources, StageSpec
-from curator_kit.core.runplan import HostFacts, plan_tests
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import EnvSpec, Manifest, ProjectInfo, StageResources, StageSpec
+from curator_kit.core.run.codemount import check_code_mountable, code_mounts
+from curator_kit.core.run.runplan import HostFacts, plan_tests
 from curator_kit.errors import CuratorKitError
 
 HOST = HostFacts(cpus=4, memory_bytes=16 * 2**30, uid=1000, gid=1000)
@@ -72,7 +72,7 @@ def test_tests_plan_carries_the_code_mounts(tmp_path: Path):
 
 
 def test_shell_plan_is_the_run_container_with_a_terminal(tmp_path: Path):
-    from curator_kit.core.runplan import RunOptions, plan_shell
+    from curator_kit.core.run.runplan import RunOptions, plan_shell
 
     built = manifest("blur")
     (tmp_path / "in").mkdir()
@@ -108,7 +108,7 @@ def test_cli_shell_dry_run_prints_the_interactive_docker_line(tmp_path: Path):
 
 
 def test_capture_and_replay_plans(tmp_path: Path):
-    from curator_kit.core.runplan import RunOptions, plan_replay, plan_run
+    from curator_kit.core.run.runplan import RunOptions, plan_replay, plan_run
 
     built = manifest("blur", "sharpen")
     spec = resolve_spec(built, tmp_path)

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import curator_kit
 import pytest
-from curator_kit.core import constants, scaffold, templating
-from curator_kit.core.baseimage import RECIPE_NAMES, BaseBuildOptions, plan_base_build, recipe_files, render_recipe
+from curator_kit.core import constants
+from curator_kit.core.build.baseimage import (
+    RECIPE_NAMES,
+    BaseBuildOptions,
+    plan_base_build,
+    recipe_files,
+    render_recipe,
+)
 from curator_kit.core.constants import (
     CURATOR_RAY_VERSIONS,
     DEFAULT_CURATOR_VERSION,
@@ -18,8 +24,9 @@ from curator_kit.core.constants import (
     MODE_STREAMING,
     bench_image_tag,
 )
-from curator_kit.core.kuberay import FALLBACK_RAY_VERSION
-from curator_kit.core.manifest import ProjectInfo
+from curator_kit.core.export.kuberay import FALLBACK_RAY_VERSION
+from curator_kit.core.project import scaffold, templating
+from curator_kit.core.project.manifest import ProjectInfo
 from curator_kit.errors import CuratorKitError
 from curator_kit.resources import base_images_dir, data_root, dockerfile_base, templates_dir
 
@@ -32,7 +39,7 @@ RECIPES = (dockerfile_base(), base_images_dir() / "cuda" / "Dockerfile")
 
 # The same words naming something else: `build --layout auto|pip|uv` and the stages table's column of
 # batch sizes.
-OTHER_MEANINGS = {("cli/build.py", MODE_AUTO), ("core/scaffold.py", MODE_BATCH)}
+OTHER_MEANINGS = {("cli/build.py", MODE_AUTO), ("core/project/scaffold.py", MODE_BATCH)}
 
 
 def _mode_literals(path: Path, root: Path = PACKAGE) -> list[str]:

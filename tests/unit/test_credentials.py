@@ -16,16 +16,16 @@ import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
 from curator_kit.core import parsers
-from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
-from curator_kit.core.buildlog import BuildFailed, StepOutput, parse_build_stream
-from curator_kit.core.buildstages import final_image_stages, parse_stages
-from curator_kit.core.credentials import PIP_INDEX_ARGS, check_secrets_stay_out
-from curator_kit.core.dockerfile import DEPS_STAGE, build_secrets, render_dockerfile
-from curator_kit.core.manifest import load_manifest
-from curator_kit.core.pipconfig import PipSettings
+from curator_kit.core.build.baseimage import BaseBuildOptions, plan_base_build
+from curator_kit.core.build.buildlog import BuildFailed, StepOutput, parse_build_stream
+from curator_kit.core.build.buildstages import final_image_stages, parse_stages
+from curator_kit.core.build.credentials import PIP_INDEX_ARGS, check_secrets_stay_out
+from curator_kit.core.build.dockerfile import DEPS_STAGE, build_secrets, render_dockerfile
+from curator_kit.core.build.pipconfig import PipSettings
+from curator_kit.core.build.secretsteps import plan_secret_steps
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import load_manifest
 from curator_kit.core.redact import mask_credentials, printable_line, strip_terminal_codes
-from curator_kit.core.secretsteps import plan_secret_steps
-from curator_kit.core.spec import resolve_spec
 from curator_kit.engine.images import BuildInterrupted, build_image
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.build import plan_project_build
@@ -271,7 +271,7 @@ def test_base_build_option_is_parsed_and_refusal_masked() -> None:
 @pytest.fixture(autouse=True)
 def curator_kit_base_layout(monkeypatch) -> None:
     """`build` reads the base image's layout before planning; FakeEngine's base is curator-kit's (pip)."""
-    from curator_kit.core.baselayout import PIP_LAYOUT
+    from curator_kit.core.build.baselayout import PIP_LAYOUT
 
     monkeypatch.setattr("curator_kit.ops.baselayout.read_base_layout", lambda client, image: PIP_LAYOUT)
 
@@ -317,7 +317,7 @@ def test_interrupted_build_exits_like_an_interrupted_run(project, monkeypatch, s
 
 
 def test_interrupt_ends_a_live_display_before_the_error_line() -> None:
-    from curator_kit.core.buildcontext import BuildContext
+    from curator_kit.core.build.buildcontext import BuildContext
 
     stream = io.StringIO()
     context = BuildContext()
@@ -341,7 +341,7 @@ def test_engine_errors_never_quote_the_request(project: Path) -> None:
         raise RequestsConnectionError(f"Max retries exceeded with url: {quoted}")
         yield
 
-    from curator_kit.core.buildcontext import BuildContext
+    from curator_kit.core.build.buildcontext import BuildContext
 
     for stream in (refused, dropped):
         with pytest.raises(CuratorKitError) as error:
@@ -431,7 +431,7 @@ def test_build_never_sends_the_secret_to_the_builder_and_mounts_it_for_the_step(
 
 
 def test_step_output_masks_the_secrets_bare_values_too() -> None:
-    from curator_kit.core.credentials import hf_token_secret, index_secret
+    from curator_kit.core.build.credentials import hf_token_secret, index_secret
     from curator_kit.ops.secretsteps import secret_words
 
     pip = index_secret("pip", INDEX, (EXTRA, "https://x:y@short.example/simple"), ("deps",))

@@ -4,7 +4,7 @@ and why, the path a build takes, and the script that expands Curator's extras.""
 import importlib.util
 
 import pytest
-from curator_kit.core.baseimage import (
+from curator_kit.core.build.baseimage import (
     BaseBuildOptions,
     from_image_path,
     load_variant,

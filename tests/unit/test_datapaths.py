@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 from curator_kit.core.constants import EXIT_NOTHING_WRITTEN, RUN_ID_ENV
-from curator_kit.core.datapaths import data_dir_findings, host_mount_risk, judge_extra_mounts, overlap_findings
 from curator_kit.core.findings import Code, Severity, codes, decide, refusals
-from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults
 from curator_kit.core.parsers import Mount, parse_mount, parse_size
-from curator_kit.core.runplan import ROOT_NOTE, HostFacts, RunOptions, plan_run, plan_tests
-from curator_kit.core.runsummary import RunSummary, read_summary
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import Manifest, ProjectInfo, RunDefaults
+from curator_kit.core.run.datapaths import data_dir_findings, host_mount_risk, judge_extra_mounts, overlap_findings
+from curator_kit.core.run.runplan import ROOT_NOTE, HostFacts, RunOptions, plan_run, plan_tests
+from curator_kit.core.run.runsummary import RunSummary, read_summary
 from curator_kit.errors import CuratorKitError
 
 GIB = 2**30

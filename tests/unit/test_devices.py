@@ -2,7 +2,8 @@ import os
 import stat
 
 import pytest
-from curator_kit.core.devices import (
+from curator_kit.core.parsers import ParseError, parse_gpus
+from curator_kit.core.pipeline.devices import (
     CAPABILITIES,
     CodecNeed,
     GpuRequest,
@@ -12,7 +13,6 @@ from curator_kit.core.devices import (
     parse_nvidia_smi,
     selected_gpus,
 )
-from curator_kit.core.parsers import ParseError, parse_gpus
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.hostfacts import detect_host_gpus
 from docker.types import DeviceRequest

@@ -7,7 +7,7 @@ from pathlib import Path
 import jinja2
 import pytest
 from curator_kit.core import constants
-from curator_kit.core.dockerescape import (
+from curator_kit.core.build.dockerescape import (
     DOCKERFILE_FILTERS,
     BuildArg,
     bare_word,
@@ -18,9 +18,9 @@ from curator_kit.core.dockerescape import (
     python_name,
     shell_quote,
 )
-from curator_kit.core.dockerfile import image_labels, render_dockerfile
-from curator_kit.core.manifest import Manifest, parse_manifest
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.build.dockerfile import image_labels, render_dockerfile
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import Manifest, parse_manifest
 from curator_kit.errors import CuratorKitError
 from curator_kit.resources import templates_dir
 

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from curator_kit import __version__
-from curator_kit.core.dockerfile import codec_needs, render_dockerfile, stage_records
-from curator_kit.core.manifest import ClippingSettings, parse_manifest
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.build.dockerfile import codec_needs, render_dockerfile, stage_records
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import ClippingSettings, parse_manifest
 
 GOLDEN = Path(__file__).parent / "golden"
 

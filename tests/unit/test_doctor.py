@@ -1,5 +1,5 @@
-from curator_kit.core.devices import HostGpu
-from curator_kit.core.preflight import EngineFacts
+from curator_kit.core.pipeline.devices import HostGpu
+from curator_kit.core.run.preflight import EngineFacts
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.doctor import DoctorFacts, diagnose
 
@@ -49,7 +49,7 @@ def test_base_image_shows_its_stack_or_that_it_is_stale():
 
 
 def test_base_image_codecs_are_shown_or_their_absence_named_with_the_fix():
-    from curator_kit.core.codecs import CodecTool, ImageCodecs, describe_codecs
+    from curator_kit.core.pipeline.codecs import CodecTool, ImageCodecs, describe_codecs
 
     tag = "curator-kit/base:1.4.0-cpu"
     facts = DoctorFacts(server_version="20.10", api_version="1.41", base_images={tag: "7.9 GB"})

@@ -3,7 +3,7 @@
 
 import json
 
-from curator_kit.core.manifest import Manifest, ProjectInfo
+from curator_kit.core.project.manifest import Manifest, ProjectInfo
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.exportimage import export_image, local_image_labels
 

@@ -10,17 +10,24 @@ from typing import Any
 
 import pytest
 from curator_kit.core import findings as findings_module
-from curator_kit.core.clusterplan import ClusterInfo, ClusterOptions, RayTarget, plan_cluster, plan_ray_run
+from curator_kit.core.cluster.clusterplan import ClusterInfo, ClusterOptions, RayTarget, plan_cluster, plan_ray_run
 from curator_kit.core.constants import LABEL_SPEC
-from curator_kit.core.devices import HostGpu
+from curator_kit.core.export.kuberay import KubeRayOptions
+from curator_kit.core.export.kuberay import render as render_kuberay
+from curator_kit.core.export.slurm import SlurmOptions, render_script
 from curator_kit.core.findings import Finding
-from curator_kit.core.kuberay import KubeRayOptions
-from curator_kit.core.kuberay import render as render_kuberay
-from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.core.parsers import parse_gpus, parse_gpus_per_worker
-from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
-from curator_kit.core.slurm import SlurmOptions, render_script
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.pipeline.devices import HostGpu
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import (
+    ClippingSettings,
+    Manifest,
+    ProjectInfo,
+    RunDefaults,
+    StageResources,
+    StageSpec,
+)
+from curator_kit.core.run.runplan import HostFacts, RunOptions, plan_run
 
 GIB = 2**30
 # A host that makes plans say things: few cores (stages sized, CPUs scaled), a memlock cap, root, a GPU.

@@ -1,6 +1,6 @@
 import json
 
-from curator_kit.core.imagelabels import base_versions_text, describe_labels
+from curator_kit.core.build.imagelabels import base_versions_text, describe_labels
 from curator_kit.ops.build import project_files
 
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from curator_kit.core.constants import LABEL_BASE_VARIANT, LABEL_RAY_VERSION, LABEL_SPEC, NONROOT_UID
-from curator_kit.core.k8s import Toleration, node_selector, quantity, toleration
-from curator_kit.core.kuberay import (
+from curator_kit.core.export.k8s import Toleration, node_selector, quantity, toleration
+from curator_kit.core.export.kuberay import (
     FALLBACK_RAY_VERSION,
     KubeRayOptions,
     check,
@@ -20,16 +20,16 @@ from curator_kit.core.kuberay import (
     pod_templates,
     render,
 )
-from curator_kit.core.kuberay_crds import (
+from curator_kit.core.export.kuberay_crds import (
     DEFAULT_KUBERAY_VERSION,
     KUBERAY_VERSIONS,
     crd_schema,
     kuberay_version,
     validate,
 )
-from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
-from curator_kit.core.podsecurity import restricted_problems
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.export.podsecurity import restricted_problems
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
 
 CPU_STAGE = StageSpec("probe", "stages.probe", "ProbeStage", resources=StageResources(cpus=1.0))
@@ -154,7 +154,7 @@ def test_every_pinned_version_is_checked_in_with_both_crds():
         for kind in ("RayJob", "RayCluster"):
             schema = crd_schema(version, kind)
             assert schema["type"] == "object" and "spec" in schema["properties"]
-    root = resources.files("curator_kit.core") / "crds"
+    root = resources.files("curator_kit.core.export") / "crds"
     names = sorted(p.name for p in root.iterdir() if p.name.startswith("kuberay-"))
     assert names == [f"kuberay-v{v}" for v in KUBERAY_VERSIONS]
     raw = json.loads(gzip.decompress((root / "kuberay-v1.7.0" / "ray.io_rayjobs.v1.json.gz").read_bytes()))
@@ -718,7 +718,7 @@ def test_gpu_shares_follow_the_workers_cards(tmp_path):
 
 
 def test_stages_too_big_for_the_pods_are_sized_to_them(tmp_path):
-    from curator_kit.core.manifest import ClippingSettings
+    from curator_kit.core.project.manifest import ClippingSettings
 
     m = manifest()
     m.clipping = ClippingSettings(method="fixed-stride", encoder_cpus=6.0)

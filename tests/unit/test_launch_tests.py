@@ -5,9 +5,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from curator_kit.core.findings import Code, note
-from curator_kit.core.manifest import Manifest, ProjectInfo, StageResources, StageSpec
-from curator_kit.core.runplan import HostFacts
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import Manifest, ProjectInfo, StageResources, StageSpec
+from curator_kit.core.run.runplan import HostFacts
 from curator_kit.ops import launch
 from curator_kit.ops.launch import EngineSession, launch_tests
 

@@ -25,7 +25,8 @@ def _type_checking_only(tree: ast.AST) -> set[int]:
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:
-    """`curator_kit.core.catalogue` for core/catalogue/__init__.py, `curator_kit.ops.build` for ops/build.py."""
+    """`curator_kit.core.pipeline.catalogue` for core/pipeline/catalogue/__init__.py, `curator_kit.ops.build` for
+    ops/build.py."""
     parts = path.relative_to(package.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -147,7 +148,7 @@ def test_engine_and_ops_never_reach_up_into_the_cli():
 
 def test_the_engine_never_reaches_up_into_the_executing_layer():
     """ops/ drives the engine, not the reverse; not even an annotation of engine/ names an ops/ type
-    (what engine/ takes from its callers is typed in core/, e.g. `core.buildlog.BuildProgress`)."""
+    (what engine/ takes from its callers is typed in core/, e.g. `core.build.buildlog.BuildProgress`)."""
     found = {
         str(path.relative_to(PACKAGE)): imports(path, annotations=True)
         for path in sorted((PACKAGE / "engine").rglob("*.py"))

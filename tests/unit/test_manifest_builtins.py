@@ -4,8 +4,8 @@ line they are on, and edits that place an entry anywhere in the pipeline while k
 from __future__ import annotations
 
 import pytest
-from curator_kit.core import manifest as project
-from curator_kit.core.manifest import StageResources, StageSpec, clipping_to_stages, parse_manifest, place_stage
+from curator_kit.core.project import manifest as project
+from curator_kit.core.project.manifest import StageResources, StageSpec, clipping_to_stages, parse_manifest, place_stage
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.scaffold import save_manifest
 

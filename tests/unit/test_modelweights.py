@@ -3,13 +3,19 @@
 from pathlib import Path
 
 import pytest
+from curator_kit.core.build.dockerfile import image_labels
 from curator_kit.core.constants import LABEL_BAKED_MODELS, MODEL_DIR_IN_IMAGE
-from curator_kit.core.dockerfile import image_labels
 from curator_kit.core.findings import Code, Severity, decide, refusals
-from curator_kit.core.manifest import parse_manifest
-from curator_kit.core.modelweights import WeightsFacts, baked_in_labels, cache_dir, needed_models, weights_findings
-from curator_kit.core.runplan import HostFacts, RunOptions, plan_run, plan_tests
-from curator_kit.core.spec import PipelineSpec, resolve_spec
+from curator_kit.core.pipeline.modelweights import (
+    WeightsFacts,
+    baked_in_labels,
+    cache_dir,
+    needed_models,
+    weights_findings,
+)
+from curator_kit.core.pipeline.spec import PipelineSpec, resolve_spec
+from curator_kit.core.project.manifest import parse_manifest
+from curator_kit.core.run.runplan import HostFacts, RunOptions, plan_run, plan_tests
 from curator_kit.errors import CuratorKitError
 
 HOST = HostFacts(cpus=8, memory_bytes=32 * 2**30, uid=1000, gid=1000, cache_home=Path("/home/u/.cache"))
@@ -147,7 +153,7 @@ def project_with_models(tmp_path: Path, monkeypatch) -> Path:
 
 
 def test_pull_runs_each_models_own_download_into_its_image_directory():
-    from curator_kit.core.modelweights import pull_command, select_models
+    from curator_kit.core.pipeline.modelweights import pull_command, select_models
 
     manifest = parse_manifest(MANIFEST)
     command = pull_command(select_models(manifest, ("tiny",)))
@@ -205,9 +211,9 @@ def test_models_list_shows_where_each_model_is(tmp_path, monkeypatch):
 
 
 def test_baking_downloads_in_a_throwaway_stage_and_keeps_only_the_weights(tmp_path):
-    from curator_kit.core.buildstages import final_image_stages, parse_stages
-    from curator_kit.core.credentials import check_secrets_stay_out
-    from curator_kit.core.dockerfile import build_secrets, render_dockerfile
+    from curator_kit.core.build.buildstages import final_image_stages, parse_stages
+    from curator_kit.core.build.credentials import check_secrets_stay_out
+    from curator_kit.core.build.dockerfile import build_secrets, render_dockerfile
 
     manifest = parse_manifest(MANIFEST)
     secrets = build_secrets(manifest, SECRET_TOKEN)
@@ -238,7 +244,7 @@ def test_build_dry_run_never_prints_the_token(tmp_path, monkeypatch):
 
 
 def test_every_cluster_node_mounts_the_same_cache(tmp_path):
-    from curator_kit.core.clusterplan import ClusterOptions, plan_cluster
+    from curator_kit.core.cluster.clusterplan import ClusterOptions, plan_cluster
 
     manifest = parse_manifest(MANIFEST)
     weights = facts(tmp_path / "cache", cached={"tiny": "v1"})

@@ -1,7 +1,7 @@
 import re
 
 import pytest
-from curator_kit.core import names
+from curator_kit.core.project import names
 from curator_kit.errors import CuratorKitError
 
 

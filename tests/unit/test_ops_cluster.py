@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from curator_kit.core.findings import Code, Severity
-from curator_kit.core.manifest import Manifest, ProjectInfo, StageResources, StageSpec
-from curator_kit.core.runplan import RunOptions
+from curator_kit.core.project.manifest import Manifest, ProjectInfo, StageResources, StageSpec
+from curator_kit.core.run.runplan import RunOptions
 from curator_kit.ops.cluster import plan_driver
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 from curator_kit.core import parsers
-from curator_kit.core.devices import NO_GPU, GpuRequest
 from curator_kit.core.parsers import ImageReference, Mount, ParseError, Ulimit
+from curator_kit.core.pipeline.devices import NO_GPU, GpuRequest
 
 GIB = 2**30
 
@@ -233,7 +233,7 @@ def test_package_names_are_pep_508_names():
     [("1.4.0", (1, 4, 0)), ("1.4", (1, 4, 0)), ("1.5.0rc1", (1, 5, 0)), ("2.0.1+local", (2, 0, 1))],
 )
 def test_a_curator_version_is_read_once_here_for_the_manifest_the_catalogue_and_the_spec(text, version):
-    from curator_kit.core.catalogue import catalogue_for
+    from curator_kit.core.pipeline.catalogue import catalogue_for
 
     assert parsers.parse_version(text) == version
     assert catalogue_for("1.4.0").curator.startswith("1.4")  # the catalogue keys its releases with it

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from curator_kit.core.pipconfig import local_path, read_pip_settings
+from curator_kit.core.build.pipconfig import local_path, read_pip_settings
 
 
 def write(path: Path, text: str) -> Path:

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
-from curator_kit.core.scaffold import check_pipeline_reads_the_spec, plan_init, plan_pipeline_refresh
-from curator_kit.core.spec import SPEC_FORMAT
+from curator_kit.core.pipeline.spec import SPEC_FORMAT
+from curator_kit.core.project.scaffold import check_pipeline_reads_the_spec, plan_init, plan_pipeline_refresh
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.scaffold import write_plan
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from curator_kit.core.constants import EXIT_NOTHING_WRITTEN, RUN_ID_ENV, SUMMARY_FILE_NAME
-from curator_kit.core.runsummary import RunSummary, read_summary
-from curator_kit.core.scaffold import plan_init
+from curator_kit.core.project.scaffold import plan_init
+from curator_kit.core.run.runsummary import RunSummary, read_summary
 from curator_kit.ops.scaffold import write_plan
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm")

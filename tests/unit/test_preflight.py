@@ -1,13 +1,20 @@
 from pathlib import Path
 
 import pytest
-from curator_kit.core.devices import HostGpu
 from curator_kit.core.findings import Code, Severity, codes, decide, refusals, warnings_of
-from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.core.parsers import parse_gpus
-from curator_kit.core.preflight import EngineFacts, judge
-from curator_kit.core.runplan import HostFacts, RunOptions, plan_run
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.pipeline.devices import HostGpu
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import (
+    ClippingSettings,
+    Manifest,
+    ProjectInfo,
+    RunDefaults,
+    StageResources,
+    StageSpec,
+)
+from curator_kit.core.run.preflight import EngineFacts, judge
+from curator_kit.core.run.runplan import HostFacts, RunOptions, plan_run
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.launch import EngineSession, check_plan
 
@@ -87,7 +94,7 @@ def test_unverifiable_codecs_warn():
 
 
 def test_gpu_stage_without_gpus_is_refused(tmp_path):
-    # The refusal is the plan's own (core.placement), no longer the engine's: the plan and the engine's
+    # The refusal is the plan's own (core.pipeline.placement), no longer the engine's: the plan and the engine's
     # findings go through the one gate together, as `check_plan` and `decide` do for the real command.
     p = plan([stage("embed", gpu_memory_gb=8.0), stage("cpu_only")], with_input(tmp_path))
     assert [(f.code, f.severity) for f in refusals(p.findings)] == [(Code.GPU_STAGE_WITHOUT_GPU, Severity.REFUSE)]

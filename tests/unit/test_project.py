@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 from curator_kit.cli.params import GPUS, MOUNT, SIZE
-from curator_kit.core import manifest as project
-from curator_kit.core.devices import NO_GPU, GpuRequest
-from curator_kit.core.manifest import EnvSpec, ModelSpec, StageResources, StageSpec
 from curator_kit.core.parsers import Mount
+from curator_kit.core.pipeline.devices import NO_GPU, GpuRequest
+from curator_kit.core.project import manifest as project
+from curator_kit.core.project.manifest import EnvSpec, ModelSpec, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.scaffold import save_manifest
 

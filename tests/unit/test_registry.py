@@ -1,7 +1,7 @@
 """`push` references (pure) and the record `export kuberay` reads."""
 
 import pytest
-from curator_kit.core.registry import ImageRef, last_push, parse_ref, push_target
+from curator_kit.core.build.registry import ImageRef, last_push, parse_ref, push_target
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.publish import record_push
 

@@ -1,4 +1,5 @@
-"""core/report.py, core/runlog.py and core/reportpage.py on small fabricated results trees (no engine, no decoding)."""
+"""core/report/report.py, core/run/runlog.py and core/report/reportpage.py on small fabricated results trees
+(no engine, no decoding)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from curator_kit.core.report import (
+from curator_kit.core.report.report import (
     AESTHETIC_FILTER,
     FAILED,
     FILTERED,
@@ -16,8 +17,8 @@ from curator_kit.core.report import (
     read_results,
     report_location,
 )
-from curator_kit.core.reportpage import image_jobs, page_data, script_json, strip_name, summary
-from curator_kit.core.runlog import Threshold, log_thresholds, relevant_lines, stage_times
+from curator_kit.core.report.reportpage import image_jobs, page_data, script_json, strip_name, summary
+from curator_kit.core.run.runlog import Threshold, log_thresholds, relevant_lines, stage_times
 from curator_kit.errors import CuratorKitError
 
 VIDEO = "/data/input/cam/a.mp4"

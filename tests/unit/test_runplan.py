@@ -5,9 +5,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
-from curator_kit.core.devices import HostGpu
 from curator_kit.core.findings import Code
-from curator_kit.core.manifest import (
+from curator_kit.core.parsers import parse_gpus, parse_mount, parse_size, parse_ulimit
+from curator_kit.core.pipeline.devices import HostGpu
+from curator_kit.core.pipeline.spec import CAPTURE_CPUS, resolve_spec
+from curator_kit.core.project.manifest import (
     ClippingSettings,
     Manifest,
     ProjectInfo,
@@ -16,14 +18,12 @@ from curator_kit.core.manifest import (
     StageSpec,
     parse_manifest,
 )
-from curator_kit.core.parsers import parse_gpus, parse_mount, parse_size, parse_ulimit
-from curator_kit.core.runplan import (
+from curator_kit.core.run.runplan import (
     HostFacts,
     RunOptions,
     default_shm_bytes,
     plan_run,
 )
-from curator_kit.core.spec import CAPTURE_CPUS, resolve_spec
 from curator_kit.engine.containers import docker_create_kwargs
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.hostfacts import engine_host, local_host

@@ -4,9 +4,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from curator_kit.core import scaffold
-from curator_kit.core.manifest import ClippingSettings, load_manifest
-from curator_kit.core.scaffold import CuratorTarget, StageOptions
+from curator_kit.core.project import scaffold
+from curator_kit.core.project.manifest import ClippingSettings, load_manifest
+from curator_kit.core.project.scaffold import CuratorTarget, StageOptions
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.scaffold import write_plan
 

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from curator_kit.core import scaffold
-from curator_kit.core.names import MAX_NAME_LENGTH
-from curator_kit.core.scaffold import StageOptions
+from curator_kit.core.project import scaffold
+from curator_kit.core.project.names import MAX_NAME_LENGTH
+from curator_kit.core.project.scaffold import StageOptions
 from curator_kit.ops.scaffold import write_plan
 
 LONG = "a" * (MAX_NAME_LENGTH - 6) + "_stage"  # names at the length limit stay within 120 columns

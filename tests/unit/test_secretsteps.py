@@ -1,16 +1,15 @@
-"""The plan of secret steps (core/secretsteps.py): which stages' last RUN steps run outside the builder,
+"""The plan of secret steps (core/build/secretsteps.py): which stages' last RUN steps run outside the builder,
 with what mounted and exported; the Dockerfiles the builder gets before and after them; the digest
 that lets an unchanged rebuild reuse a step's result."""
 
 from __future__ import annotations
 
 import pytest
-from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
-from curator_kit.core.credentials import hf_token_secret, index_secret
-from curator_kit.core.dockerfile import DEPS_STAGE, build_secrets, render_dockerfile
-from curator_kit.core.manifest import parse_manifest
-from curator_kit.core.pipconfig import PipSettings
-from curator_kit.core.secretsteps import (
+from curator_kit.core.build.baseimage import BaseBuildOptions, plan_base_build
+from curator_kit.core.build.credentials import hf_token_secret, index_secret
+from curator_kit.core.build.dockerfile import DEPS_STAGE, build_secrets, render_dockerfile
+from curator_kit.core.build.pipconfig import PipSettings
+from curator_kit.core.build.secretsteps import (
     declared_arg_names,
     instructions,
     plan_secret_steps,
@@ -18,7 +17,8 @@ from curator_kit.core.secretsteps import (
     resolved_dockerfile,
     stage_spans,
 )
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import parse_manifest
 from curator_kit.errors import CuratorKitError
 
 SECRET = "pa55-SENTINEL"

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from curator_kit.core.constants import LABEL_BASE_VARIANT, LABEL_SPEC
-from curator_kit.core.manifest import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
+from curator_kit.core.export.slurm import RUNTIMES, SlurmOptions, node_image, render_script
+from curator_kit.core.export.slurmsyntax import cluster_path, memory, partition_list, slurm_word, time_limit
 from curator_kit.core.parsers import ParseError, Ulimit
-from curator_kit.core.slurm import RUNTIMES, SlurmOptions, node_image, render_script
-from curator_kit.core.slurmsyntax import cluster_path, memory, partition_list, slurm_word, time_limit
-from curator_kit.core.spec import resolve_spec
+from curator_kit.core.pipeline.spec import resolve_spec
+from curator_kit.core.project.manifest import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -403,7 +403,7 @@ def test_submit_without_sbatch_says_where_to_run(project, tmp_path, monkeypatch)
 
 
 def test_stages_too_big_for_the_nodes_are_sized_to_them(tmp_path) -> None:
-    from curator_kit.core.manifest import ClippingSettings
+    from curator_kit.core.project.manifest import ClippingSettings
 
     m = manifest()
     m.clipping = ClippingSettings(method="fixed-stride", encoder_cpus=6.0)

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 from curator_kit.core.findings import Code, Severity
-from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, StageResources, StageSpec
-from curator_kit.core.placement import Nodes, PipelineOptions, place
-from curator_kit.core.spec import (
+from curator_kit.core.pipeline.placement import Nodes, PipelineOptions, place
+from curator_kit.core.pipeline.spec import (
     SPEC_FORMAT,
     PipelineSpec,
     choose_execution_mode,
@@ -17,6 +16,7 @@ from curator_kit.core.spec import (
     resolve_spec,
     writer_stages,
 )
+from curator_kit.core.project.manifest import ClippingSettings, Manifest, ProjectInfo, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
 
 FIXED_STRIDE = ClippingSettings(method="fixed-stride")

@@ -9,14 +9,21 @@ from pathlib import Path
 
 import pytest
 from curator_kit.core.findings import Code, Severity
-from curator_kit.core.manifest import ClippingSettings, Manifest, ProjectInfo, StageResources, StageSpec, parse_manifest
-from curator_kit.core.spec import (
+from curator_kit.core.pipeline.spec import (
     PipelineSpec,
     choose_execution_mode,
     describe_construction,
     fit_cpus,
     missing_weights,
     resolve_spec,
+)
+from curator_kit.core.project.manifest import (
+    ClippingSettings,
+    Manifest,
+    ProjectInfo,
+    StageResources,
+    StageSpec,
+    parse_manifest,
 )
 from curator_kit.errors import CuratorKitError
 

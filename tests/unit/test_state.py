@@ -7,8 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from curator_kit.core import state
-from curator_kit.core.registry import last_push
+from curator_kit.core.build.registry import last_push
+from curator_kit.core.project import state
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.build import last_built_image, record_last_build
 from curator_kit.ops.publish import record_push
@@ -64,7 +64,7 @@ def test_no_build_yet_is_one_error(tmp_path: Path) -> None:
 
 
 def test_a_remembered_capture_is_what_replay_reads_without_output(tmp_path: Path) -> None:
-    from curator_kit.core.capture import capture_dir, replay_output
+    from curator_kit.core.pipeline.capture import capture_dir, replay_output
     from curator_kit.ops.capture import remember_capture
 
     elsewhere = tmp_path / "elsewhere"

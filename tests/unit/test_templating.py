@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
-from curator_kit.core import scaffold, templating
-from curator_kit.core.scaffold import StageOptions
+from curator_kit.core.project import scaffold, templating
+from curator_kit.core.project.scaffold import StageOptions
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.scaffold import write_plan
 

@@ -8,7 +8,7 @@ import click
 
 from curator_kit.cli.output import say as _log
 from curator_kit.cli.params import INDEX_URL, Choice
-from curator_kit.core.baseimage import available_variants
+from curator_kit.core.build.baseimage import available_variants
 from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
 
 # The variants are the folders of base-images/ with a variant.toml: `base build` and `doctor` take those.
@@ -67,8 +67,8 @@ def build(
 
     The recipe's last step imports Curator's video stages and models in the image and fails the build
     naming any module that does not import; the versions it finds become the image's labels."""
-    from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
-    from curator_kit.core.pipconfig import read_pip_settings
+    from curator_kit.core.build.baseimage import BaseBuildOptions, plan_base_build
+    from curator_kit.core.build.pipconfig import read_pip_settings
 
     options = BaseBuildOptions(
         variant=variant,

@@ -11,7 +11,7 @@ from curator_kit.cli.output import say as _log
 
 
 def _load(project: Path | None):
-    from curator_kit.core.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.manifest import find_project_dir, load_manifest
 
     project_dir = find_project_dir(project or Path.cwd())
     return project_dir, load_manifest(project_dir)
@@ -25,7 +25,7 @@ templates_option = click.option(
 def _preview_layout(manifest, choice: str):
     """The base layout a printed Dockerfile is rendered for (`ops.baselayout.layout_for_preview`);
     a note on stderr when it is assumed rather than read from the image."""
-    from curator_kit.core.dockerfile import base_image_of
+    from curator_kit.core.build.dockerfile import base_image_of
     from curator_kit.ops.baselayout import layout_for_preview
 
     layout, note = layout_for_preview(base_image_of(manifest), choice)
@@ -48,9 +48,9 @@ def _preview_layout(manifest, choice: str):
 )
 def dockerfile(project: Path | None, templates: Path | None, output: Path | None, layout: str) -> None:
     """Print (or write) the Dockerfile generated from curator-kit.toml."""
-    from curator_kit.core.dockerfile import render_dockerfile
-    from curator_kit.core.spec import resolve_spec
-    from curator_kit.core.templating import team_template_dir
+    from curator_kit.core.build.dockerfile import render_dockerfile
+    from curator_kit.core.pipeline.spec import resolve_spec
+    from curator_kit.core.project.templating import team_template_dir
 
     project_dir, manifest = _load(project)
     spec = resolve_spec(manifest, project_dir)
@@ -93,7 +93,7 @@ def build(
         click.echo("\n".join(plan.describe()))
         click.echo(plan.dockerfile, nl=False)
         return
-    from curator_kit.core.dockerfile import base_image_of
+    from curator_kit.core.build.dockerfile import base_image_of
     from curator_kit.engine.client import connect
     from curator_kit.ops.baselayout import read_base_layout
     from curator_kit.ops.build import execute_project_build
@@ -107,7 +107,7 @@ def build(
     log = (lambda _m: None) if quiet else _log
     target = None
     if push:
-        from curator_kit.core.registry import push_target
+        from curator_kit.core.build.registry import push_target
 
         target = push_target(plan.tag, None)  # refused before building: no registry in the tag
     image_id = execute_project_build(client, plan, choose_progress(quiet), log)
@@ -126,12 +126,12 @@ def inspect_image(image: str | None, project: Path | None, as_json: bool) -> Non
     """Show what an image carries: stages, resources, codec needs, versions."""
     import json
 
-    from curator_kit.core.imagelabels import describe_labels
+    from curator_kit.core.build.imagelabels import describe_labels
     from curator_kit.engine.client import connect
     from curator_kit.engine.images import image_labels
 
     if image is None:
-        from curator_kit.core.manifest import find_project_dir
+        from curator_kit.core.project.manifest import find_project_dir
         from curator_kit.ops.build import last_built_image
 
         image = last_built_image(find_project_dir(project or Path.cwd()))

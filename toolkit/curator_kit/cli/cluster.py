@@ -14,16 +14,16 @@ from curator_kit.cli.params import GPUS_PER_WORKER, HOST_ENV_ASSIGNMENT, IMAGE, 
 from curator_kit.core.constants import MAX_LOCAL_WORKERS
 
 if TYPE_CHECKING:
-    from curator_kit.core.devices import GpuRequest
-    from curator_kit.core.manifest import Manifest
     from curator_kit.core.parsers import Ulimit
-    from curator_kit.core.runplan import RunOptions
+    from curator_kit.core.pipeline.devices import GpuRequest
+    from curator_kit.core.project.manifest import Manifest
+    from curator_kit.core.run.runplan import RunOptions
 
 DIR = click.Path(path_type=Path, file_okay=False)
 
 
 def _load(project: Path | None) -> tuple[Path, Manifest]:
-    from curator_kit.core.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.manifest import find_project_dir, load_manifest
 
     project_dir = find_project_dir(project or ".")
     return project_dir, load_manifest(project_dir)
@@ -95,7 +95,7 @@ def up(
 
     Ray's token authentication is on: a new token per cluster in PROJECT/.curator-kit/ray-auth-token
     (mode 0600), mounted read-only into every node and driver."""
-    from curator_kit.core.clusterplan import ClusterOptions
+    from curator_kit.core.cluster.clusterplan import ClusterOptions
     from curator_kit.ops.build import planned_image
     from curator_kit.ops.cluster import bring_up, check_cluster, plan_up
     from curator_kit.ops.launch import Checked, require_session, show_dry_run, try_session
@@ -133,7 +133,7 @@ def up(
 @project_option()
 def down(project: Path | None) -> None:
     """Remove the cluster's containers (running drivers too) and its network; nothing there is no error."""
-    from curator_kit.core.state import RAY_TOKEN
+    from curator_kit.core.project.state import RAY_TOKEN
     from curator_kit.engine.client import connect
     from curator_kit.engine.cluster import tear_down
     from curator_kit.ops.state import remove_record
@@ -155,7 +155,7 @@ def status(project: Path | None, show_ray_status: bool) -> None:
     """Containers and Ray nodes of the cluster; exit 1 when there is none or a node is not alive.
 
     Ray is asked inside the head, whose environment names the cluster's token file."""
-    from curator_kit.core.clusterplan import token_file
+    from curator_kit.core.cluster.clusterplan import token_file
     from curator_kit.engine.client import connect
     from curator_kit.engine.cluster import ray_status, running_head
     from curator_kit.ops.cluster import cluster_status

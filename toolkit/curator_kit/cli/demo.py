@@ -13,7 +13,7 @@ from curator_kit.cli.params import GPUS, IMAGE
 from curator_kit.core.constants import DEFAULT_BASE_IMAGE
 
 if TYPE_CHECKING:
-    from curator_kit.core.devices import GpuRequest
+    from curator_kit.core.pipeline.devices import GpuRequest
 
 STEPS = 6
 
@@ -70,10 +70,10 @@ def demo(output: Path, base_image: str, sample_count: int, gpus: GpuRequest, dry
 def _run_demo(plan, gpus: GpuRequest) -> int:
     import shutil
 
-    from curator_kit.core.baseimage import BaseBuildOptions, plan_base_build
-    from curator_kit.core.manifest import MANIFEST_NAME, load_manifest
-    from curator_kit.core.pipconfig import read_pip_settings
-    from curator_kit.core.runplan import RunOptions
+    from curator_kit.core.build.baseimage import BaseBuildOptions, plan_base_build
+    from curator_kit.core.build.pipconfig import read_pip_settings
+    from curator_kit.core.project.manifest import MANIFEST_NAME, load_manifest
+    from curator_kit.core.run.runplan import RunOptions
     from curator_kit.engine.client import engine_address
     from curator_kit.ops.base_build import ensure_base
     from curator_kit.ops.build import execute_project_build, plan_project_build

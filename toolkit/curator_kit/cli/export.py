@@ -12,8 +12,8 @@ from curator_kit.cli import params
 from curator_kit.cli.output import OUTPUT_FILE, project_option, say, write_output
 from curator_kit.cli.slurmjob import slurm_options
 from curator_kit.core.constants import MAX_RAY_NODES
-from curator_kit.core.k8s import node_selector, toleration
-from curator_kit.core.kuberay_crds import (
+from curator_kit.core.export.k8s import node_selector, toleration
+from curator_kit.core.export.kuberay_crds import (
     DEFAULT_KUBERAY_VERSION,
     DELETION_POLICIES,
     KINDS,
@@ -144,8 +144,8 @@ def kuberay(
 
     Pods run as a non-root user under the Pod Security "restricted" rules. The document is checked
     against the chosen KubeRay release's CRD and those rules before it is written."""
-    from curator_kit.core.kuberay import KubeRayOptions, check, render
-    from curator_kit.core.manifest import find_project_dir, load_manifest
+    from curator_kit.core.export.kuberay import KubeRayOptions, check, render
+    from curator_kit.core.project.manifest import find_project_dir, load_manifest
     from curator_kit.ops.exportimage import export_image, local_image_labels
 
     project_dir = find_project_dir(project or Path.cwd())

@@ -37,9 +37,9 @@ def replay(
     """Run STAGE's setup_on_node, setup and process on the tasks `run --capture STAGE` saved, inside the
     image, in one process without Ray: per-task time and what process changed; a stage that raises
     shows its own traceback and exits non-zero."""
-    from curator_kit.core.capture import replay_output
-    from curator_kit.core.manifest import find_project_dir, load_manifest
-    from curator_kit.core.runplan import RunOptions
+    from curator_kit.core.pipeline.capture import replay_output
+    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.run.runplan import RunOptions
     from curator_kit.ops.build import last_built_image
     from curator_kit.ops.launch import execute
 

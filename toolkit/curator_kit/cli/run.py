@@ -13,8 +13,8 @@ from curator_kit.cli.output import say as _say
 from curator_kit.cli.params import COUNT, EXECUTION_MODE, GPUS, HOST_ENV_ASSIGNMENT, IMAGE, MOUNT, SIZE, ULIMIT
 
 if TYPE_CHECKING:
-    from curator_kit.core.devices import GpuRequest
     from curator_kit.core.parsers import Mount, Ulimit
+    from curator_kit.core.pipeline.devices import GpuRequest
 
 
 DIR = click.Path(path_type=Path, file_okay=False)
@@ -111,9 +111,9 @@ def run(
     OUTPUT/curator-kit-summary.json. Exit 3: there were videos and nothing was written; 1: an error or
     a crash; 128+N: signal N stopped it. With --cluster or --ray-address the pipeline's driver joins a
     Ray cluster and Xenna spreads the stages over its nodes."""
-    from curator_kit.core.manifest import find_project_dir, load_manifest
     from curator_kit.core.parsers import parse_command
-    from curator_kit.core.runplan import RunOptions
+    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.run.runplan import RunOptions
     from curator_kit.errors import CuratorKitError
     from curator_kit.ops.build import planned_image
 

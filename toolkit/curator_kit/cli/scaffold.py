@@ -28,9 +28,9 @@ from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
 from curator_kit.core.parsers import RESOURCE_LIMITS
 
 if TYPE_CHECKING:
-    from curator_kit.core.scaffold import ScaffoldPlan
+    from curator_kit.core.project.scaffold import ScaffoldPlan
 
-# Mirrors curator_kit.core.scaffold.TASK_TYPES and PRESETS (kept literal here so --help does not import them).
+# Mirrors curator_kit.core.project.scaffold.TASK_TYPES and PRESETS (kept literal here so --help does not import them).
 TASK_TYPE_NAMES = ("VideoTask", "FileGroupTask")
 PRESET_NAMES = ("clips", "split", "bare")
 
@@ -52,13 +52,13 @@ def _up_to(resource_name: str) -> str:
 
 
 def _project_root(project_dir: Path | None) -> Path:
-    from curator_kit.core.manifest import find_project_dir
+    from curator_kit.core.project.manifest import find_project_dir
 
     return find_project_dir(project_dir or Path.cwd())
 
 
 def _report(plan: ScaffoldPlan, force: bool) -> None:
-    from curator_kit.core.manifest import MANIFEST_NAME
+    from curator_kit.core.project.manifest import MANIFEST_NAME
     from curator_kit.ops.scaffold import write_plan
 
     for path in write_plan(plan, force):
@@ -95,8 +95,8 @@ def init(
     force: bool,
 ) -> None:
     """Create a project: manifest, stages/, models/, envs/, tests/, pipeline.py."""
-    from curator_kit.core.names import check_project_name
-    from curator_kit.core.scaffold import plan_init
+    from curator_kit.core.project.names import check_project_name
+    from curator_kit.core.project.scaffold import plan_init
 
     check_project_name(name)  # before NAME is used as a path
     _report(plan_init(directory or Path(name), name, curator_version, base_image, templates, preset), force)
@@ -149,8 +149,8 @@ def new_stage(
 ) -> None:
     """Add a stage: stages/NAME.py, its test, and a [[stages]] entry (last, or where --after/--before say:
     file order is pipeline order; a stage before transcoding may make its own spans)."""
-    from curator_kit.core.names import check_stage_name
-    from curator_kit.core.scaffold import StageOptions, plan_new_stage
+    from curator_kit.core.project.names import check_stage_name
+    from curator_kit.core.project.scaffold import StageOptions, plan_new_stage
 
     check_stage_name(name)  # before the project is looked for: a bad name is the first thing to hear
     options = StageOptions(
@@ -181,8 +181,8 @@ def new_model(
     force: bool,
 ) -> None:
     """Add a model: models/NAME.py (a ModelInterface), its test, and a [[models]] entry."""
-    from curator_kit.core.names import check_model_name
-    from curator_kit.core.scaffold import plan_new_model
+    from curator_kit.core.project.names import check_model_name
+    from curator_kit.core.project.scaffold import plan_new_model
 
     check_model_name(name)
     plan = plan_new_model(_project_root(project_dir), name, hf_repo, revision, files, bake, templates)
@@ -203,8 +203,8 @@ def new_env(
     project_dir: Path | None,
 ) -> None:
     """Add an environment to curator-kit.toml; the build turns it into image layers."""
-    from curator_kit.core.names import check_env_name
-    from curator_kit.core.scaffold import plan_new_env
+    from curator_kit.core.project.names import check_env_name
+    from curator_kit.core.project.scaffold import plan_new_env
 
     check_env_name(name)
     _report(plan_new_env(_project_root(project_dir), name, pip, apt, variables), force=False)
@@ -217,8 +217,8 @@ def new_env(
 @_force_option
 def new_writer(name: str, project_dir: Path | None, templates: Path | None, force: bool) -> None:
     """Add a ClipWriterStage subclass with a _write_custom_output(clip) hook; it replaces the default writer."""
-    from curator_kit.core.names import check_stage_name
-    from curator_kit.core.scaffold import plan_new_writer
+    from curator_kit.core.project.names import check_stage_name
+    from curator_kit.core.project.scaffold import plan_new_writer
 
     check_stage_name(name, kind="writer")
     _report(plan_new_writer(_project_root(project_dir), name, templates), force)
@@ -230,7 +230,7 @@ def new_writer(name: str, project_dir: Path | None, templates: Path | None, forc
 @_force_option
 def refresh_pipeline(project_dir: Path | None, templates: Path | None, force: bool) -> None:
     """Regenerate pipeline.py for this curator-kit's pipeline spec; the old file is kept as pipeline.py.orig."""
-    from curator_kit.core.scaffold import plan_pipeline_refresh
+    from curator_kit.core.project.scaffold import plan_pipeline_refresh
 
     _report(plan_pipeline_refresh(_project_root(project_dir), templates), force)
 
@@ -259,7 +259,7 @@ def add(
 ) -> None:
     """Add a Curator built-in stage (motion_filter, cosmos_embed1, ...) to the pipeline: a [[stages]] entry
     with `builtin = BUILTIN` and its [stages.params]. `curator-kit stages --catalogue` lists them."""
-    from curator_kit.core.scaffold import plan_add_builtin
+    from curator_kit.core.project.scaffold import plan_add_builtin
 
     _report(plan_add_builtin(_project_root(project_dir), builtin, name, params, after, before), force=False)
 
@@ -276,14 +276,14 @@ def add(
 @_project_option
 def stages(catalogue: bool, curator_version: str | None, project_dir: Path | None) -> None:
     """List the project's stages with resources, codec needs, envs and models (--catalogue: Curator's built-ins)."""
-    from curator_kit.core.manifest import load_manifest
-    from curator_kit.core.scaffold import stage_table
-    from curator_kit.core.spec import resolve_spec
+    from curator_kit.core.pipeline.spec import resolve_spec
+    from curator_kit.core.project.manifest import load_manifest
+    from curator_kit.core.project.scaffold import stage_table
 
     if catalogue:
-        from curator_kit.core.catalogue import catalogue_for
-        from curator_kit.core.catalogue.listing import catalogue_lines
-        from curator_kit.core.manifest import find_project_dir
+        from curator_kit.core.pipeline.catalogue import catalogue_for
+        from curator_kit.core.pipeline.catalogue.listing import catalogue_lines
+        from curator_kit.core.project.manifest import find_project_dir
         from curator_kit.errors import CuratorKitError
 
         if curator_version is None:

@@ -13,8 +13,8 @@ from curator_kit.cli.output import say as _say
 from curator_kit.cli.params import GPUS, HOST_ENV_ASSIGNMENT, IMAGE, MOUNT, SIZE
 
 if TYPE_CHECKING:
-    from curator_kit.core.devices import GpuRequest
     from curator_kit.core.parsers import Mount
+    from curator_kit.core.pipeline.devices import GpuRequest
 
 DIR = click.Path(path_type=Path, file_okay=False)
 
@@ -62,9 +62,9 @@ def shell(
     them, the project's code mounted over the image's copy. `python pipeline.py --input /data/input
     --output /data/output --video-limit 1` there runs the pipeline as edited. Without a PROJECT/input
     directory (or --input) no data is mounted."""
-    from curator_kit.core.manifest import find_project_dir, load_manifest
     from curator_kit.core.parsers import parse_command
-    from curator_kit.core.runplan import RunOptions
+    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.run.runplan import RunOptions
     from curator_kit.ops.build import last_built_image
     from curator_kit.ops.launch import execute
 

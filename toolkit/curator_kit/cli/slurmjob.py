@@ -10,12 +10,18 @@ import click
 
 from curator_kit.cli import params
 from curator_kit.cli.output import say
-from curator_kit.core import slurmsyntax
 from curator_kit.core.constants import MAX_RAY_NODES
-from curator_kit.core.slurm import DEFAULT_CPUS_PER_NODE, DEFAULT_JOIN_TIMEOUT, DEFAULT_LOG, MIN_JOIN_TIMEOUT, RUNTIMES
+from curator_kit.core.export import slurmsyntax
+from curator_kit.core.export.slurm import (
+    DEFAULT_CPUS_PER_NODE,
+    DEFAULT_JOIN_TIMEOUT,
+    DEFAULT_LOG,
+    MIN_JOIN_TIMEOUT,
+    RUNTIMES,
+)
 
 if TYPE_CHECKING:
-    from curator_kit.core.slurm import SlurmScript
+    from curator_kit.core.export.slurm import SlurmScript
 
 CLUSTER_PATH = params.Parsed("PATH", slurmsyntax.cluster_path)
 WORD = params.Parsed("NAME", slurmsyntax.slurm_word)
@@ -108,8 +114,8 @@ def slurm_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def slurm_script(project: Path | None, image: str | None, **values: Any) -> SlurmScript:
     """The job script for the project's image (the one given, the pushed one, else the last build),
     planned from the image's own pipeline spec; warnings are said on stderr."""
-    from curator_kit.core.manifest import find_project_dir, load_manifest
-    from curator_kit.core.slurm import SlurmOptions, render_script
+    from curator_kit.core.export.slurm import SlurmOptions, render_script
+    from curator_kit.core.project.manifest import find_project_dir, load_manifest
     from curator_kit.ops.exportimage import export_image, local_image_labels
 
     project_dir = find_project_dir(project or Path.cwd())

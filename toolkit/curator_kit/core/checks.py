@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from curator_kit.core.datapaths import overlap_findings
 from curator_kit.core.findings import Code, Finding, note, refuse
-from curator_kit.core.modelweights import unbaked_models
 from curator_kit.core.parsers import ParseError, parse_image_reference
+from curator_kit.core.pipeline.modelweights import unbaked_models
+from curator_kit.core.run.datapaths import overlap_findings
 
 if TYPE_CHECKING:
-    from curator_kit.core.manifest import Manifest
-    from curator_kit.core.spec import PipelineSpec
+    from curator_kit.core.pipeline.spec import PipelineSpec
+    from curator_kit.core.project.manifest import Manifest
 
 
 def image_findings(image: str, option: str = "--image") -> list[Finding]:

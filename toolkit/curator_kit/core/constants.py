@@ -105,7 +105,7 @@ def bench_image_tag(bench: str, tag: str = "latest") -> str:
 LABEL_OCI_TITLE = "org.opencontainers.image.title"
 LABEL_OCI_REVISION = "org.opencontainers.image.revision"
 LABEL_OCI_BASE_NAME = "org.opencontainers.image.base.name"
-# Besides these, base images carry (rendered into their recipes by `core.baseimage.render_recipe`):
+# Besides these, base images carry (rendered into their recipes by `core.build.baseimage.render_recipe`):
 LABEL_OCI_DESCRIPTION = "org.opencontainers.image.description"
 LABEL_OCI_VERSION = "org.opencontainers.image.version"
 LABEL_OCI_LICENSES = "org.opencontainers.image.licenses"
@@ -123,7 +123,7 @@ LABEL_BUILD_INPUTS = "curator-kit.build-inputs"
 # JSON {"model name": "revision"} of the weights `build` baked under MODEL_DIR_IN_IMAGE (never a token).
 LABEL_BAKED_MODELS = "curator-kit.baked-models"
 # The digest of a build step's inputs, on the image committed from the throwaway container that ran it
-# with a secret mounted (core.secretsteps): a build whose digest finds the image reuses it.
+# with a secret mounted (core.build.secretsteps): a build whose digest finds the image reuses it.
 LABEL_BUILD_STEP = "curator-kit.build-step"
 LABEL_BASE_VARIANT = "curator-kit.base.variant"
 # The base recipe's digest (Dockerfile.base, its scripts, the variant): an image under the right tag
@@ -134,7 +134,7 @@ LABEL_BASE_RECIPE = "curator-kit.base.recipe"
 LABEL_BASE_VERSIONS = "curator-kit.base.versions"
 # JSON {"ffmpeg": {"version", "decoders", "encoders", "hwaccels"} | null, "pyav": {...} | null}: the
 # decoders and encoders that matter for video curation, as the image's own probe (CODEC_PROBE_SCRIPT)
-# found them; `build` and `base build` record it, `run` checks its inputs against it (core.codecs).
+# found them; `build` and `base build` record it, `run` checks its inputs against it (core.pipeline.codecs).
 LABEL_CODECS = "curator-kit.codecs"
 # Shipped in base-images/ beside check-image.py; project images run it in a cached build step.
 CODEC_PROBE_SCRIPT = "probe-codecs.py"

@@ -1,6 +1,6 @@
 """Typed parsers for what users write: one grammar and one message per kind of value.
 
-The manifest (`core.manifest`, at load time) and the command line (`cli.params`, click parameter
+The manifest (`core.project.manifest`, at load time) and the command line (`cli.params`, click parameter
 types) call the same functions, so `--gpus 2` and `[run] gpus = "2"` mean the same and are refused
 with the same words. A parser takes the value as written and returns a typed value, or raises
 `ParseError` saying what the value is not, why, and how to write it; the caller adds where the
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, NoReturn
 from urllib.parse import urlsplit
 
-from curator_kit.core.devices import NO_GPU, GpuRequest
+from curator_kit.core.pipeline.devices import NO_GPU, GpuRequest
 from curator_kit.core.redact import mask_credentials
 from curator_kit.errors import CuratorKitError
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from curator_kit.core.clusterplan import (
+from curator_kit.core.cluster.clusterplan import (
     DASHBOARD_PORT,
     ClusterPlan,
     NetworkedContainerPlan,

@@ -15,9 +15,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from curator_kit.core.constants import LABEL_RUN_ID
-from curator_kit.core.devices import NVIDIA_FIX
 from curator_kit.core.parsers import RLIMIT_NUMBERS
-from curator_kit.core.runplan import ContainerPlan
+from curator_kit.core.pipeline.devices import NVIDIA_FIX
+from curator_kit.core.run.runplan import ContainerPlan
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Which files of a directory a build context may hold, matched by Docker's own .dockerignore rules.
 
 The rules themselves (what is always left out, what the project's .dockerignore says) are decided in
-`core.projectcontext`; only the matching is docker-py's, so it is the engine's to call."""
+`core.build.projectcontext`; only the matching is docker-py's, so it is the engine's to call."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from contextlib import AbstractContextManager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curator_kit.core.buildcontext import BuildContext
-from curator_kit.core.buildlog import BuildEvent, BuildFailed, BuildLogParser, BuildProgress, BuildSucceeded
+from curator_kit.core.build.buildcontext import BuildContext
+from curator_kit.core.build.buildlog import BuildEvent, BuildFailed, BuildLogParser, BuildProgress, BuildSucceeded
 from curator_kit.core.redact import mask_credentials
 from curator_kit.engine.containers import stop_signals
 from curator_kit.errors import CuratorKitError

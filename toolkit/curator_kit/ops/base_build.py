@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from curator_kit.core.baseimage import BaseBuildPlan, from_image_path, stale_reason
+from curator_kit.core.build.baseimage import BaseBuildPlan, from_image_path, stale_reason
 from curator_kit.core.constants import BASE_VERSIONS_IN_IMAGE, LABEL_BASE_VARIANT, LABEL_BASE_VERSIONS, LABEL_CODECS
 from curator_kit.core.sizes import human_size
 from curator_kit.engine.images import (
@@ -154,7 +154,7 @@ def label_versions(client: docker.DockerClient, tag: str, progress: Progress, lo
 
 def _codec_labels(client: docker.DockerClient, tag: str, log: Log) -> dict[str, str]:
     """The image's codecs (its probe, run in a container: the recipe does not carry the probe)."""
-    from curator_kit.core.codecs import describe_codecs
+    from curator_kit.core.pipeline.codecs import describe_codecs
     from curator_kit.ops.imagecodecs import probe_codecs
 
     codecs = probe_codecs(client, tag)

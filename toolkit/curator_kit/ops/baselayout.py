@@ -1,4 +1,4 @@
-"""Read the base image's layout (`core.baselayout`) through the engine, before the Dockerfile is rendered.
+"""Read the base image's layout (`core.build.baselayout`) through the engine, before the Dockerfile is rendered.
 
 Only the image's ENV and files are read, from one created container that never starts: 60 ms on an
 idle engine, 0.5-1.5 s on one at load 20, next to a build's minutes, so the answer is not cached.
@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from curator_kit.core.baselayout import PIP_LAYOUT, PYVENV_CFG, BaseLayout, decide_layout, path_dirs, paths_to_check
+from curator_kit.core.build.baselayout import (
+    PIP_LAYOUT,
+    PYVENV_CFG,
+    BaseLayout,
+    decide_layout,
+    path_dirs,
+    paths_to_check,
+)
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curator_kit.core import state
-from curator_kit.core.baselayout import PIP_LAYOUT, BaseLayout
-from curator_kit.core.buildcontext import BuildContext
-from curator_kit.core.credentials import BuildSecret
-from curator_kit.core.secretsteps import SecretStep
+from curator_kit.core.build.baselayout import PIP_LAYOUT, BaseLayout
+from curator_kit.core.build.buildcontext import BuildContext
+from curator_kit.core.build.credentials import BuildSecret
+from curator_kit.core.build.secretsteps import SecretStep
+from curator_kit.core.project import state
 from curator_kit.core.sizes import human_size
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.state import write_record
@@ -20,8 +20,8 @@ from curator_kit.ops.state import write_record
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.core.manifest import Manifest
-    from curator_kit.core.spec import PipelineSpec
+    from curator_kit.core.pipeline.spec import PipelineSpec
+    from curator_kit.core.project.manifest import Manifest
     from curator_kit.ops.progress import Progress
 
 
@@ -38,11 +38,11 @@ class ProjectBuildPlan:
     secrets: list[BuildSecret] = field(default_factory=list)
     spec: PipelineSpec | None = None  # the pipeline the image will run (`build` says which codecs it lacks)
     layout: BaseLayout = PIP_LAYOUT  # the base image's, which the install commands follow
-    # The stages' last RUN steps that read `secrets`, run in throwaway containers (core.secretsteps).
+    # The stages' last RUN steps that read `secrets`, run in throwaway containers (core.build.secretsteps).
     steps: list[SecretStep] = field(default_factory=list)
 
     def describe(self) -> list[str]:
-        from curator_kit.core.dockerfile import base_image_of
+        from curator_kit.core.build.dockerfile import base_image_of
 
         return [
             f"project   {self.manifest.project.name} ({len(self.manifest.stages)} stages)",
@@ -95,13 +95,13 @@ def plan_project_build(
 ) -> ProjectBuildPlan:
     """`templates` is `--templates`; with the manifest's `templates` it picks Dockerfile.j2 (`team_template_dir`).
     `layout` is the base image's (`ops.baselayout.read_base_layout`; the default is curator-kit's base)."""
-    from curator_kit.core.credentials import check_secrets_stay_out
-    from curator_kit.core.dockerfile import GIT_REVISION_ARG, build_secrets, render_dockerfile
-    from curator_kit.core.projectcontext import build_project_context
-    from curator_kit.core.scaffold import check_pipeline_reads_the_spec
-    from curator_kit.core.secretsteps import plan_secret_steps
-    from curator_kit.core.spec import resolve_spec
-    from curator_kit.core.templating import team_template_dir
+    from curator_kit.core.build.credentials import check_secrets_stay_out
+    from curator_kit.core.build.dockerfile import GIT_REVISION_ARG, build_secrets, render_dockerfile
+    from curator_kit.core.build.projectcontext import build_project_context
+    from curator_kit.core.build.secretsteps import plan_secret_steps
+    from curator_kit.core.pipeline.spec import resolve_spec
+    from curator_kit.core.project.scaffold import check_pipeline_reads_the_spec
+    from curator_kit.core.project.templating import team_template_dir
     from curator_kit.ops.hftoken import host_hf_token
 
     team_dir = team_template_dir(templates, manifest.project.templates, project_dir)
@@ -131,8 +131,8 @@ def plan_project_build(
 
 
 def project_files(project_dir: Path, wheelhouse: str = "") -> list[str]:
-    """The project's files that belong in the image (`core.projectcontext` decides which)."""
-    from curator_kit.core.projectcontext import excluded_patterns
+    """The project's files that belong in the image (`core.build.projectcontext` decides which)."""
+    from curator_kit.core.build.projectcontext import excluded_patterns
     from curator_kit.engine.contextfiles import kept_files
 
     return kept_files(project_dir, *excluded_patterns(project_dir, wheelhouse))
@@ -160,7 +160,7 @@ def last_built_image(project_dir: Path) -> str:
 def execute_project_build(
     client: docker.DockerClient, plan: ProjectBuildPlan, progress: Progress, log: Callable[[str], None]
 ) -> str:
-    from curator_kit.core.dockerfile import base_image_of
+    from curator_kit.core.build.dockerfile import base_image_of
     from curator_kit.engine.images import build_image, stop_build_on_signals
     from curator_kit.ops.baselayout import require_base_image
 
@@ -186,7 +186,7 @@ def record_codecs(
 ) -> str:
     """Label the built image with its codecs (the probe's answer its build step wrote) and say what
     optional codec support it lacks; the id of the labelled image."""
-    from curator_kit.core.codecs import describe_codecs, missing_support
+    from curator_kit.core.pipeline.codecs import describe_codecs, missing_support
     from curator_kit.ops.imagecodecs import label_codecs
 
     image_id, codecs = label_codecs(client, plan.tag, progress)

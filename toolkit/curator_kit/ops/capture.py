@@ -1,11 +1,11 @@
 """`run --capture`'s record in the project's state: the output the last capture went into, which
-`core.capture.replay_output` reads for a `replay` without `--output`."""
+`core.pipeline.capture.replay_output` reads for a `replay` without `--output`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from curator_kit.core.state import LAST_CAPTURE, utc_timestamp
+from curator_kit.core.project.state import LAST_CAPTURE, utc_timestamp
 from curator_kit.ops.state import write_record
 
 

@@ -27,10 +27,10 @@ from curator_kit.ops.launch import (
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.core.clusterplan import ClusterInfo, ClusterOptions, ClusterPlan, NetworkedContainerPlan
+    from curator_kit.core.cluster.clusterplan import ClusterInfo, ClusterOptions, ClusterPlan, NetworkedContainerPlan
     from curator_kit.core.findings import Finding
-    from curator_kit.core.manifest import Manifest
-    from curator_kit.core.runplan import RunOptions
+    from curator_kit.core.project.manifest import Manifest
+    from curator_kit.core.run.runplan import RunOptions
 
 
 def plan_up(
@@ -43,7 +43,7 @@ def plan_up(
 ) -> ClusterPlan:
     """The cluster for `options.image`, planned from that image's pipeline spec. `mount_code`: the
     project's code over the image's copy on every node, refused when only a build carries a change."""
-    from curator_kit.core.clusterplan import plan_cluster
+    from curator_kit.core.cluster.clusterplan import plan_cluster
 
     # The nodes run `ray start`, not the pipeline: an image without a spec label may still make a cluster.
     options, host, spec, notes = planning_facts(
@@ -57,7 +57,7 @@ def plan_up(
 def check_cluster(session: EngineSession | None, plan: ClusterPlan, *, dry_run: bool) -> list[Finding]:
     """Every finding of `cluster up`, the same for the real command and its dry run: the plan's own,
     then the image's presence and what the engine and host say of each worker (`judge_cluster`)."""
-    from curator_kit.core.clusterplan import judge_cluster
+    from curator_kit.core.cluster.clusterplan import judge_cluster
 
     findings = list(plan.findings)
     if session is None:
@@ -74,7 +74,7 @@ TOKEN_BYTES = 32
 def new_cluster_token(project_dir: Path, session: EngineSession) -> Path:
     """A fresh Ray token for the cluster about to start, in the project's state directory (mode 0600),
     owned by the user the nodes run as (they read it through a read-only bind mount)."""
-    from curator_kit.core.state import RAY_TOKEN
+    from curator_kit.core.project.state import RAY_TOKEN
     from curator_kit.ops.state import write_secret
 
     path = write_secret(project_dir, RAY_TOKEN, secrets.token_hex(TOKEN_BYTES))
@@ -169,7 +169,7 @@ def cluster_status(client: docker.DockerClient, project: str) -> ClusterStatus |
 
 
 def running_cluster(client: docker.DockerClient, project: str) -> ClusterInfo:
-    from curator_kit.core.clusterplan import cluster_info
+    from curator_kit.core.cluster.clusterplan import cluster_info
     from curator_kit.engine.cluster import cluster_containers, running_head
 
     head = running_head(client, project)
@@ -198,7 +198,7 @@ def plan_driver(
     The driver authenticates to Ray with the local cluster's own token, or `ray_token_file` (--ray-token-file).
     On a cluster started with `--mount-code` the driver mounts the project's code as its nodes do (checked
     against the image again: the working tree may have changed since); `mount_code` asks for that."""
-    from curator_kit.core.clusterplan import RayTarget, parse_ray_address, plan_ray_run, token_file
+    from curator_kit.core.cluster.clusterplan import RayTarget, parse_ray_address, plan_ray_run, token_file
     from curator_kit.core.findings import Code, note
     from curator_kit.ops.build import planned_image
     from curator_kit.ops.hostfacts import local_host

@@ -1,5 +1,5 @@
 """`--mount-code` for `run`, `test` and `shell`: check the image against the working tree, then list
-the mounts of the project's code (the rules are `core.codemount`'s; the files are read here)."""
+the mounts of the project's code (the rules are `core.run.codemount`'s; the files are read here)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     import docker
 
     from curator_kit.core.findings import Finding
-    from curator_kit.core.manifest import Manifest
     from curator_kit.core.parsers import Mount
+    from curator_kit.core.project.manifest import Manifest
 
 
 def code_mounts_for(
@@ -21,9 +21,9 @@ def code_mounts_for(
     """The read-only mounts of the project's code over `image`'s copy, and notes. Refuses (raises) when
     the image was built from something the mounts cannot carry. Without an engine or the image (a dry
     run) nothing can be compared: the mounts are planned and a note says so."""
-    from curator_kit.core.codemount import check_code_mountable, code_mounts
     from curator_kit.core.findings import Code, note
-    from curator_kit.core.spec import resolve_spec, spec_in_labels
+    from curator_kit.core.pipeline.spec import resolve_spec, spec_in_labels
+    from curator_kit.core.run.codemount import check_code_mountable, code_mounts
     from curator_kit.engine.images import image_exists, image_labels
     from curator_kit.ops.build import project_files
 
@@ -35,7 +35,7 @@ def code_mounts_for(
         labels = image_labels(client, image)
         baked = spec_in_labels(labels, image)
         if baked is None:
-            from curator_kit.core.codemount import BUILD_FIX
+            from curator_kit.core.run.codemount import BUILD_FIX
             from curator_kit.errors import CuratorKitError
 
             raise CuratorKitError(f"--mount-code needs an image built by curator-kit; {image} has no spec", BUILD_FIX)

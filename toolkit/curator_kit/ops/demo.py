@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
-from curator_kit.core.scaffold import plan_pipeline_refresh
+from curator_kit.core.project.scaffold import plan_pipeline_refresh
 from curator_kit.resources import reference_stages_dir
 
 PROJECT_NAME = "curator-kit-demo"
@@ -82,8 +82,8 @@ class DemoSummary:
 
 def scaffold_project(plan: DemoPlan, log: Log) -> None:
     """Made with the toolkit's own scaffolding, exactly as a user would: init, new-stage, new-writer."""
-    from curator_kit.core.manifest import load_manifest
-    from curator_kit.core.scaffold import StageOptions, plan_init, plan_new_stage, plan_new_writer
+    from curator_kit.core.project.manifest import load_manifest
+    from curator_kit.core.project.scaffold import StageOptions, plan_init, plan_new_stage, plan_new_writer
     from curator_kit.ops.scaffold import save_manifest, write_plan
 
     log(f"scaffolding {plan.project_dir} with curator-kit init / new-stage / new-writer")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from curator_kit.core.baseimage import available_variants, recipe_digest, stale_reason
-from curator_kit.core.codecs import codecs_in_labels, describe_codecs
+from curator_kit.core.build.baseimage import available_variants, recipe_digest, stale_reason
+from curator_kit.core.build.imagelabels import base_versions_text
 from curator_kit.core.constants import (
     BASE_GPU_CHECK_IN_IMAGE,
     DEFAULT_CURATOR_VERSION,
@@ -14,9 +14,9 @@ from curator_kit.core.constants import (
     LABEL_CURATOR_VERSION,
     base_image_tag,
 )
-from curator_kit.core.devices import NVIDIA_FIX, HostGpu, codec_engines
-from curator_kit.core.imagelabels import base_versions_text
-from curator_kit.core.preflight import EngineFacts
+from curator_kit.core.pipeline.codecs import codecs_in_labels, describe_codecs
+from curator_kit.core.pipeline.devices import NVIDIA_FIX, HostGpu, codec_engines
+from curator_kit.core.run.preflight import EngineFacts
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:

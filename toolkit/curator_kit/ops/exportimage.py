@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
-    from curator_kit.core.manifest import Manifest
+    from curator_kit.core.project.manifest import Manifest
     from curator_kit.ops.launch import Say
 
 
 def export_image(project_dir: Path, manifest: Manifest, image: str | None, say: Say) -> str:
     """The image an export is for: the one given, else the last push, else the last build, else the tag
     `build` would give (a plan before the first build, from the working tree), saying which."""
-    from curator_kit.core.registry import last_push
-    from curator_kit.core.state import LAST_BUILD, read_record
+    from curator_kit.core.build.registry import last_push
+    from curator_kit.core.project.state import LAST_BUILD, read_record
     from curator_kit.ops.build import planned_image
 
     if image is not None:

@@ -1,4 +1,4 @@
-"""Facts about the machine the engine runs on, gathered for plans (`core.runplan.HostFacts`)."""
+"""Facts about the machine the engine runs on, gathered for plans (`core.run.runplan.HostFacts`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import subprocess
 from dataclasses import replace
 from typing import Any
 
-from curator_kit.core.devices import HostGpu, parse_nvidia_smi
-from curator_kit.core.runplan import HostFacts
+from curator_kit.core.pipeline.devices import HostGpu, parse_nvidia_smi
+from curator_kit.core.run.runplan import HostFacts
 from curator_kit.ops.dockerd_limits import local_memlock_cap
 
 

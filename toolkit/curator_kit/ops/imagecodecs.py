@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from curator_kit.core.codecs import ImageCodecs, codecs_from_json
 from curator_kit.core.constants import CODECS_IN_IMAGE, LABEL_CODECS
+from curator_kit.core.pipeline.codecs import ImageCodecs, codecs_from_json
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:

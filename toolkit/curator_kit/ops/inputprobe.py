@@ -1,11 +1,11 @@
 """Open the run's input videos on the host with PyAV (a sample when there are many): container format,
-codec, pixel format, resolution. `core.codecs` judges the answers against the image's codecs."""
+codec, pixel format, resolution. `core.pipeline.codecs` judges the answers against the image's codecs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from curator_kit.core.codecs import PROBE_LIMIT, InputProbe, InputSample, sample_paths
+from curator_kit.core.pipeline.codecs import PROBE_LIMIT, InputProbe, InputSample, sample_paths
 
 # The extensions the generated pipeline.py's reader keeps (templates/pipeline.py.j2: VIDEO_EXTENSIONS).
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm")

@@ -18,12 +18,12 @@ from curator_kit.errors import CuratorKitError
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.core.clusterplan import ClusterOptions
+    from curator_kit.core.cluster.clusterplan import ClusterOptions
     from curator_kit.core.findings import Finding
-    from curator_kit.core.manifest import Manifest
-    from curator_kit.core.preflight import CodecFacts, EngineFacts
-    from curator_kit.core.runplan import ContainerPlan, HostFacts, RunOptions
-    from curator_kit.core.spec import PipelineSpec
+    from curator_kit.core.pipeline.spec import PipelineSpec
+    from curator_kit.core.project.manifest import Manifest
+    from curator_kit.core.run.preflight import CodecFacts, EngineFacts
+    from curator_kit.core.run.runplan import ContainerPlan, HostFacts, RunOptions
 
 Say = Callable[[str, str | None], None]
 # A run's or a cluster's options: both name an image and carry the weights and code mounts planned for it.
@@ -92,7 +92,7 @@ def try_session() -> EngineSession | None:
 
 def image_spec(client: docker.DockerClient, image: str) -> PipelineSpec:
     """The pipeline spec `build` baked into the image's label."""
-    from curator_kit.core.spec import spec_in_labels
+    from curator_kit.core.pipeline.spec import spec_in_labels
     from curator_kit.engine.images import image_labels
 
     spec = spec_in_labels(image_labels(client, image), image)
@@ -107,7 +107,7 @@ def image_spec(client: docker.DockerClient, image: str) -> PipelineSpec:
 def stale_image_note(image: str, baked: PipelineSpec, manifest: Manifest, project_dir: Path) -> Finding | None:
     """Say so when the working tree's pipeline is not the one the image will run."""
     from curator_kit.core.findings import Code, note
-    from curator_kit.core.spec import resolve_spec
+    from curator_kit.core.pipeline.spec import resolve_spec
 
     try:
         changes = baked.differences(resolve_spec(manifest, project_dir))
@@ -134,7 +134,7 @@ def planning_spec(
     without a spec label the working tree's stands in."""
     from curator_kit.core.findings import Code, note
     from curator_kit.core.parsers import ParseError, parse_image_reference
-    from curator_kit.core.spec import resolve_spec, spec_in_labels
+    from curator_kit.core.pipeline.spec import resolve_spec, spec_in_labels
     from curator_kit.engine.images import image_exists, image_labels
 
     try:
@@ -173,7 +173,7 @@ def image_missing(image: str, *, dry_run: bool) -> Finding:
 
 
 def engine_facts(client: docker.DockerClient, info: dict[str, Any] | None = None) -> EngineFacts:
-    from curator_kit.core.preflight import EngineFacts
+    from curator_kit.core.run.preflight import EngineFacts
     from curator_kit.engine.client import engine_address
 
     return EngineFacts.from_info(info if info is not None else client.info(), engine_address())
@@ -201,7 +201,7 @@ class Checked:
 def check_plan(session: EngineSession | None, plan: ContainerPlan, *, dry_run: bool) -> Checked:
     """The one check of a container plan, the same for the real command and its dry run. Without an
     engine (a dry run) only the plan's own findings are known; the real command connects first."""
-    from curator_kit.core.preflight import judge
+    from curator_kit.core.run.preflight import judge
 
     findings = list(plan.findings)
     if session is None:
@@ -265,9 +265,9 @@ def _show_inputs(checked: Checked, say: Say) -> None:
 def codec_facts(client: docker.DockerClient, plan: ContainerPlan, engine: EngineFacts) -> CodecFacts | None:
     """The run's input videos (opened on this machine, a sample when many) and the image's codecs label;
     None when the container runs no stages here (a --command override, a cluster driver)."""
-    from curator_kit.core.codecs import codecs_in_labels
     from curator_kit.core.constants import INPUT_DIR
-    from curator_kit.core.preflight import CodecFacts
+    from curator_kit.core.pipeline.codecs import codecs_in_labels
+    from curator_kit.core.run.preflight import CodecFacts
     from curator_kit.engine.images import image_exists, image_labels
 
     if not (plan.runs_pipeline and plan.stages_here and plan.spec is not None) or not image_exists(client, plan.image):
@@ -326,14 +326,14 @@ def plan_pipeline_run(
     `mount_code`: the project's code over the image's copy, refused when only a build carries a change.
     `shell`: the same container with a terminal and bash (`curator-kit shell`, `runplan.plan_shell`).
     `replay`: (stage, limit): that stage alone on the tasks `run --capture` saved (`runplan.plan_replay`)."""
-    from curator_kit.core.runplan import plan_run, plan_shell
+    from curator_kit.core.run.runplan import plan_run, plan_shell
 
     runs_pipeline = options.command is None and not shell
     options, host, spec, notes = planning_facts(
         session, manifest, project_dir, options, runs_pipeline=runs_pipeline, mount_code=mount_code
     )
     if replay is not None:
-        from curator_kit.core.runplan import plan_replay
+        from curator_kit.core.run.runplan import plan_replay
 
         plan = plan_replay(manifest, spec, project_dir, options, host, *replay)
     else:
@@ -399,7 +399,7 @@ def launch_tests(
     """`curator-kit test`: the project's tests in its image, planned from the image's spec as a run is
     (weights cache, `--mount-code`); pytest's exit code. No data is mounted and no pipeline runs, so
     there is no preflight verdict, input sample or summary."""
-    from curator_kit.core.runplan import plan_tests
+    from curator_kit.core.run.runplan import plan_tests
     from curator_kit.engine.containers import run_plan
     from curator_kit.ops.modelcache import ensure_model_dirs, weights_facts
 
@@ -431,7 +431,7 @@ def launch_tests(
 
 def show_summary(plan: ContainerPlan, say: Say) -> None:
     """The summary pipeline.py wrote for this run (matched by run id), after the container's own output."""
-    from curator_kit.core.runsummary import read_summary
+    from curator_kit.core.run.runsummary import read_summary
 
     if not plan.runs_pipeline or plan.output_source is None:
         return

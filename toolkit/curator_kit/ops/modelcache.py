@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit.core.constants import WEIGHTS_MARKER
-from curator_kit.core.modelweights import WeightsFacts, baked_in_labels, cache_dir, marker_revision
+from curator_kit.core.pipeline.modelweights import WeightsFacts, baked_in_labels, cache_dir, marker_revision
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.core.manifest import Manifest
-    from curator_kit.core.runplan import HostFacts
+    from curator_kit.core.project.manifest import Manifest
+    from curator_kit.core.run.runplan import HostFacts
 
 
 def user_cache_home() -> Path:

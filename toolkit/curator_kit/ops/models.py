@@ -20,9 +20,9 @@ from curator_kit.ops.hftoken import hf_token_file
 from curator_kit.ops.launch import give_to_user
 
 if TYPE_CHECKING:
-    from curator_kit.core.manifest import Manifest, ModelSpec
-    from curator_kit.core.modelweights import WeightsFacts
-    from curator_kit.core.runplan import HostFacts
+    from curator_kit.core.pipeline.modelweights import WeightsFacts
+    from curator_kit.core.project.manifest import Manifest, ModelSpec
+    from curator_kit.core.run.runplan import HostFacts
     from curator_kit.ops.launch import EngineSession, Say
 
 # Host settings a pull passes on: a mirror or a test hub (HF_ENDPOINT), and where the hub's own client looks.
@@ -75,8 +75,8 @@ def pull(
     manifest: Manifest, project_dir: Path, image: str, names: tuple[str, ...], session: EngineSession, say: Say
 ) -> int:
     """Download the missing ones of `names` (all models when empty); 0 with nothing to do."""
-    from curator_kit.core.modelweights import pull_command, select_models
-    from curator_kit.core.runplan import RunOptions, plan_run
+    from curator_kit.core.pipeline.modelweights import pull_command, select_models
+    from curator_kit.core.run.runplan import RunOptions, plan_run
     from curator_kit.engine.containers import run_plan
     from curator_kit.ops.launch import check_image, planning_spec
     from curator_kit.ops.modelcache import ensure_model_dirs, weights_facts

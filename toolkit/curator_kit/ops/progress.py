@@ -10,7 +10,7 @@ import sys
 import time
 from typing import TextIO
 
-from curator_kit.core.buildlog import BuildEvent, BuildFailed, BuildSucceeded, StepCached, StepOutput, StepStarted
+from curator_kit.core.build.buildlog import BuildEvent, BuildFailed, BuildSucceeded, StepCached, StepOutput, StepStarted
 
 
 class PlainProgress:

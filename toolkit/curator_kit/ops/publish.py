@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curator_kit.core import state
-from curator_kit.core.registry import ImageRef
+from curator_kit.core.build.registry import ImageRef
+from curator_kit.core.project import state
 from curator_kit.ops.state import write_record
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def publish(
 
 
 def record_push(project_dir: Path, reference: str, source: str, image_id: str, digest: str | None) -> Path:
-    """Where the push went, for `export` (`core.registry.last_push` reads it back)."""
+    """Where the push went, for `export` (`core.build.registry.last_push` reads it back)."""
     record = {
         "image": reference,
         "digest": digest,

@@ -1,6 +1,6 @@
 """`curator-kit report`: a static HTML page of what a run kept, dropped and why, next to its results.
 
-Reads the results (`core/report.py`), makes the images it plans (`core/reportpage.py`): Curator's
+Reads the results (`core/report/report.py`), makes the images it plans (`core/report/reportpage.py`): Curator's
 previews copied, else a strip of frames taken from each clip with PyAV, then renders
 `report.html.j2` through the project's one Jinja environment. Writes only inside the report's
 folder: `index.html` and `images/`. Images are reused while newer than their clip, so a second
@@ -19,9 +19,8 @@ from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
-from curator_kit.core.dropreasons import DominantDrop
-from curator_kit.core.report import REPORT_DIR, is_results_dir, read_results, report_location
-from curator_kit.core.reportpage import (
+from curator_kit.core.report.report import REPORT_DIR, is_results_dir, read_results, report_location
+from curator_kit.core.report.reportpage import (
     IMAGES_DIR,
     REPORT_FILE,
     REPORT_TEMPLATE,
@@ -31,7 +30,8 @@ from curator_kit.core.reportpage import (
     script_json,
     summary,
 )
-from curator_kit.core.runlog import relevant_lines
+from curator_kit.core.run.dropreasons import DominantDrop
+from curator_kit.core.run.runlog import relevant_lines
 from curator_kit.errors import CuratorKitError
 
 DEFAULT_FRAMES = 4
@@ -59,7 +59,7 @@ def default_results_dir() -> Path:
     here = Path.cwd()
     if is_results_dir(here):
         return here
-    from curator_kit.core.manifest import find_project_dir
+    from curator_kit.core.project.manifest import find_project_dir
 
     try:
         return find_project_dir(here) / "output"
@@ -108,7 +108,7 @@ def write_report(
     results_link = Path(os.path.relpath(results_dir, report_dir)).as_posix()
 
     from curator_kit.core.constants import MODE_STREAMING
-    from curator_kit.core.templating import make_environment, render
+    from curator_kit.core.project.templating import make_environment, render
 
     page = render(
         make_environment(),

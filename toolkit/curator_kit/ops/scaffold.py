@@ -1,4 +1,4 @@
-"""Writing what `core.scaffold` plans into a project: every file of a plan or none, and the manifest."""
+"""Writing what `core.project.scaffold` plans into a project: every file of a plan or none, and the manifest."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 from curator_kit.core.atomicfile import stage_text
 from curator_kit.core.constants import MANIFEST_NAME
-from curator_kit.core.manifest import dump_manifest, parse_manifest
+from curator_kit.core.project.manifest import dump_manifest, parse_manifest
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
-    from curator_kit.core.manifest import Manifest
-    from curator_kit.core.scaffold import ScaffoldPlan
+    from curator_kit.core.project.manifest import Manifest
+    from curator_kit.core.project.scaffold import ScaffoldPlan
 
 
 def write_plan(plan: ScaffoldPlan, force: bool = False) -> list[str]:

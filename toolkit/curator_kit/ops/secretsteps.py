@@ -1,4 +1,4 @@
-"""Execute secret steps (`core.secretsteps`): build each step's stage up to its last RUN steps, run
+"""Execute secret steps (`core.build.secretsteps`): build each step's stage up to its last RUN steps, run
 those in a throwaway container with the secrets mounted from a private temporary directory, commit
 the result, and hand back the Dockerfile that goes on from the results."""
 
@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from curator_kit.core.buildcontext import BuildContext
-from curator_kit.core.buildlog import BuildFailed, BuildSucceeded, StepCached, StepOutput, StepStarted
+from curator_kit.core.build.buildcontext import BuildContext
+from curator_kit.core.build.buildlog import BuildFailed, BuildSucceeded, StepCached, StepOutput, StepStarted
+from curator_kit.core.build.credentials import BuildSecret
+from curator_kit.core.build.secretsteps import SecretStep, declared_arg_names, prefix_dockerfile, resolved_dockerfile
 from curator_kit.core.constants import LABEL_BUILD_STEP
-from curator_kit.core.credentials import BuildSecret
 from curator_kit.core.redact import MASK, printable_line
-from curator_kit.core.secretsteps import SecretStep, declared_arg_names, prefix_dockerfile, resolved_dockerfile
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
     import docker
 
-    from curator_kit.core.buildlog import BuildProgress
+    from curator_kit.core.build.buildlog import BuildProgress
 
 Log = Callable[[str], None]
 TAIL_LINES = 30

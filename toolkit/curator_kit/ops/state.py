@@ -1,4 +1,4 @@
-"""Writing the per-project state under `.curator-kit/` whose names and reading `core.state` holds: the
+"""Writing the per-project state under `.curator-kit/` whose names and reading `core.project.state` holds: the
 last build, the last push, cluster tokens.
 
 Every write is atomic (a temporary file renamed over the old one), so a reader never sees half a
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from curator_kit.core.atomicfile import write_text_atomically
-from curator_kit.core.state import DIRECTORY_MODE, RECORD_MODE, record_path
+from curator_kit.core.project.state import DIRECTORY_MODE, RECORD_MODE, record_path
 from curator_kit.errors import CuratorKitError
 
 

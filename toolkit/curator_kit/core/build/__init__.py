@@ -1,0 +1,1 @@
+"""Images: the project Dockerfile and its context, base-image recipes and layouts, credentials, labels, build logs."""

@@ -1,0 +1,473 @@
+"""`curator-kit run` as a plan: manifest + options + host facts -> ContainerPlan (pure data).
+
+The plan renders to docker-py `containers.create()` keyword arguments and to the equivalent
+`docker run` line; `engine.containers` executes it, `preflight` judges it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from curator_kit.core.checks import image_findings
+from curator_kit.core.constants import (
+    DRIVER_CAPABILITIES,
+    HF_OFFLINE_ENV,
+    INPUT_DIR,
+    LABEL_PROJECT,
+    LABEL_RUN_ID,
+    OUTPUT_DIR,
+    PIPELINE_IN_IMAGE,
+    PROJECT_DIR_IN_IMAGE,
+    RUN_ID_ENV,
+)
+from curator_kit.core.findings import Code, Finding, note
+from curator_kit.core.parsers import Mount, Ulimit
+from curator_kit.core.pipeline.devices import GpuRequest, HostGpu, selected_gpus
+from curator_kit.core.pipeline.modelweights import WeightsFacts, cache_mounts, needed_models, weights_findings
+from curator_kit.core.pipeline.placement import Nodes, PipelineOptions, Placement, place
+from curator_kit.core.pipeline.spec import ExecutionChoice, describe_clipping
+from curator_kit.core.run.datapaths import data_dir_findings, judge_extra_mounts
+from curator_kit.core.sizes import gib as _gib
+from curator_kit.errors import CuratorKitError
+
+if TYPE_CHECKING:
+    from curator_kit.core.pipeline.spec import PipelineSpec
+    from curator_kit.core.project.manifest import Manifest, RunDefaults
+
+CONTAINER_HOME = "/tmp"  # an arbitrary --user has no home in the image; Ray and torch write caches there
+
+# Ray falls back to /tmp unless /dev/shm holds its object store: 30% of available memory, and it
+# suggests 1.1x that. 35% of total RAM covers both; the store is capped at 200 GB, so shm at 220 GB.
+SHM_FRACTION = 0.35
+SHM_MIN_BYTES = 2 * 2**30
+SHM_MAX_BYTES = 220 * 10**9
+ROOT_NOTE = (
+    "containers run as root (uid 0): curator-kit itself runs as root without sudo; run it as your user "
+    "(or through sudo, which passes SUDO_UID) and they run as that user"
+)
+# Ray and PyTorch DataLoader workers pin memory and recurse deeply.
+ULIMITS: tuple[Ulimit, ...] = (Ulimit("memlock", -1, -1), Ulimit("stack", 67108864, 67108864))
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the plan needs to know about the machine the engine runs on, and who runs curator-kit.
+
+    Gathered by `ops.hostfacts`; plain data here so plans stay pure."""
+
+    cpus: int
+    memory_bytes: int
+    uid: int
+    gid: int
+    source: str = "this host"
+    memlock_cap: int | None = None  # dockerd's own memlock limit when it cannot grant more (dockerd_limits)
+    gpus: tuple[HostGpu, ...] = ()  # what nvidia-smi sees there; gathered only when a run asks for GPUs
+    cache_home: Path = Path("/tmp/.cache")  # the user's cache directory ($XDG_CACHE_HOME, else ~/.cache)
+    local: bool = True  # the engine runs on this machine: its paths are ours to check
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The CLI's choices, parsed by `core.parsers`; None = the manifest's [run] default."""
+
+    input_dir: Path
+    output_dir: Path
+    image: str
+    gpus: GpuRequest | None = None
+    runtime: str | None = None
+    shm_size: int | None = None  # bytes
+    ipc: str | None = None
+    env: tuple[tuple[str, str], ...] = ()  # (KEY, VALUE), over the manifest's [run] env
+    ulimits: tuple[Ulimit, ...] = ()  # each replaces a default of that name
+    mounts: tuple[Mount, ...] = ()  # besides the manifest's; a relative source is relative to here
+    execution_mode: str | None = None
+    ignore_failures: bool | None = None
+    command: tuple[str, ...] | None = None  # instead of the project's pipeline (debugging, tests)
+    run_id: str | None = None
+    resume: bool = False  # skip the videos an earlier run into the same output finished
+    allow_host_mount: bool = False  # mounts of /, the engine's socket, or over the data (datapaths)
+    mount_data: bool = True  # False: no input or output mounted (`curator-kit test`)
+    # Where the project's weights are (ops.modelcache); None: no models, or a plan that does not look.
+    weights: WeightsFacts | None = None
+    weights_writable: bool = False  # `models pull` writes the cache; runs only read it
+    video_limit: int | None = None  # read only the first N videos (`run --limit`): a quick check of an edit
+    code_mounts: tuple[Mount, ...] = ()  # the project's code over the image's copy (`--mount-code`, core.run.codemount)
+    capture: str | None = None  # pickle the tasks entering this stage (`run --capture`, read by `replay`)
+    # Input and output mounted at their own paths, and pipeline.py told those: an external Ray cluster's
+    # nodes run stage actors that read and write them there (a shared filesystem at the same path).
+    same_paths: bool = False
+
+
+@dataclass
+class ContainerPlan:
+    image: str
+    command: list[str]
+    name: str
+    mounts: list[Mount]
+    env: dict[str, str]
+    user: str
+    labels: dict[str, str]
+    gpus: GpuRequest
+    runtime: str | None
+    shm_size_bytes: int | None  # None with --ipc host: the host's /dev/shm is shared
+    ipc_mode: str | None
+    execution: ExecutionChoice
+    runs_pipeline: bool = True  # False with a --command override
+    # False for a Ray driver: the pipeline's stages run on the cluster's nodes, not in this container.
+    stages_here: bool = True
+    output_source: str | None = None  # the host directory the pipeline writes to
+    model_dirs: list[str] = field(default_factory=list)  # cache directories to create before the engine binds them
+    spec: PipelineSpec | None = None  # the pipeline the image runs; None with a --command override
+    executor: str = "xenna"  # the generated pipeline.py runs XennaExecutor
+    working_dir: str = PROJECT_DIR_IN_IMAGE
+    init: bool = True
+    interactive: bool = False  # a terminal and stdin attached (`curator-kit shell`)
+    ulimits: tuple[Ulimit, ...] = ULIMITS
+    findings: list[Finding] = field(default_factory=list)
+    placement: Placement | None = None  # where the stages run (core.pipeline.placement); None for plans made by hand
+
+    @property
+    def run_id(self) -> str:
+        return self.labels[LABEL_RUN_ID]
+
+    def create_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for docker-py `client.containers.create()` as plain data: mounts, ulimits and
+        device requests are the keyword arguments of their docker types, which `engine.containers` builds."""
+        kwargs: dict[str, Any] = {
+            "image": self.image,
+            "command": self.command,
+            "name": self.name,
+            "environment": dict(self.env),
+            "user": self.user,
+            "working_dir": self.working_dir,
+            "labels": dict(self.labels),
+            "init": self.init,
+            "ulimits": [{"name": n, "soft": s, "hard": h} for n, s, h in self.ulimits],
+            "mounts": [
+                {"target": m.target, "source": m.source, "type": "bind", "read_only": m.read_only} for m in self.mounts
+            ],
+        }
+        if self.interactive:
+            kwargs |= {"tty": True, "stdin_open": True}
+        if self.shm_size_bytes is not None:
+            kwargs["shm_size"] = self.shm_size_bytes
+        if self.ipc_mode:
+            kwargs["ipc_mode"] = self.ipc_mode
+        if self.runtime:
+            kwargs["runtime"] = self.runtime
+        elif self.gpus.wanted:
+            kwargs["device_requests"] = [self.gpus.device_request_fields()]
+        return kwargs
+
+    def docker_run_argv(self) -> list[str]:
+        argv = ["docker", "run", "--rm", *(["-it"] if self.interactive else []), "--name", self.name, "--init"]
+        if self.runtime:
+            argv += ["--runtime", self.runtime]
+        elif self.gpus.wanted:
+            argv += ["--gpus", self.gpus.docker_flag()]
+        if self.ipc_mode:
+            argv += ["--ipc", self.ipc_mode]
+        if self.shm_size_bytes is not None:
+            argv += [f"--shm-size={self.shm_size_bytes // 2**20}m"]
+        for name, soft, hard in self.ulimits:
+            argv += ["--ulimit", f"{name}={soft}:{hard}"]
+        argv += ["--user", self.user, "--workdir", self.working_dir]
+        for mount in self.mounts:
+            argv += ["--mount", mount.mount_flag()]
+        for key, value in self.env.items():
+            argv += ["-e", f"{key}={value}"]
+        for key, value in self.labels.items():
+            argv += ["--label", f"{key}={value}"]
+        return [*argv, self.image, *self.command]
+
+    def docker_run_line(self) -> str:
+        return shlex.join(self.docker_run_argv())
+
+    def describe(self) -> list[str]:
+        shm = "host /dev/shm (--ipc host)" if self.shm_size_bytes is None else _gib(self.shm_size_bytes)
+        lines = [
+            f"image      {self.image}",
+            f"container  {self.name} (run id {self.run_id})",
+            f"command    {shlex.join(self.command)}",
+            f"gpus       {self.gpus.describe()}" + (f" via --runtime {self.runtime}" if self.runtime else ""),
+            f"shm        {shm}",
+            f"user       {self.user}",
+            f"limits     {', '.join(f'{n}={s}:{h}' for n, s, h in self.ulimits)}; init process",
+            f"execution  {self.execution.mode}: {self.execution.reason}",
+        ]
+        clipping = describe_clipping(self.spec) if self.runs_pipeline and self.spec is not None else None
+        if clipping:
+            lines.insert(-1, f"clipping   {clipping}")
+        lines += [
+            f"mount      {m.source} -> {m.target} ({'read-only' if m.read_only else 'writable'})" for m in self.mounts
+        ]
+        lines += [f"note       {finding.message}" for finding in self.findings if not finding.refuses]
+        return lines
+
+
+def default_shm_bytes(memory_bytes: int) -> int:
+    """/dev/shm from host RAM, whole MiB: 35%, at least 2 GiB, at most what Ray's capped store wants."""
+    size = min(max(int(memory_bytes * SHM_FRACTION), SHM_MIN_BYTES), SHM_MAX_BYTES)
+    return size // 2**20 * 2**20
+
+
+def check_shm_size(size: int, host: HostFacts, source: str) -> None:
+    """/dev/shm is memory: a size above the host's RAM cannot be backed, and Ray's object store in it
+    would push the container into swap or the OOM killer long before Ray says anything."""
+    if size > host.memory_bytes:
+        most = default_shm_bytes(host.memory_bytes)
+        raise CuratorKitError(
+            f"{source} {_gib(size)} is more than the {_gib(host.memory_bytes)} of memory on {host.source}",
+            f"/dev/shm lives in memory: pass at most {_gib(host.memory_bytes)}, e.g. the default {_gib(most)}",
+        )
+
+
+def merge_ulimits(overrides: tuple[Ulimit, ...]) -> tuple[Ulimit, ...]:
+    chosen = {limit.name: limit for limit in ULIMITS}
+    chosen |= {limit.name: limit for limit in overrides}
+    return tuple(chosen.values())
+
+
+def run_pipeline_options(options: RunOptions, run: RunDefaults) -> PipelineOptions:
+    """pipeline.py's options for a run: the CLI's choices over the manifest's [run] defaults."""
+    input_path, output_path = data_targets(options)
+    return PipelineOptions(
+        execution_mode=options.execution_mode or run.execution_mode,
+        ignore_failures=run.ignore_failures if options.ignore_failures is None else options.ignore_failures,
+        resume=options.resume,
+        video_limit=options.video_limit,
+        capture=options.capture,
+        input_path=input_path,
+        output_path=output_path,
+    )
+
+
+def data_targets(options: RunOptions) -> tuple[str, str]:
+    """Where the container sees the input and the output."""
+    if options.same_paths:
+        return str(options.input_dir.resolve()), str(options.output_dir.resolve())
+    return INPUT_DIR, OUTPUT_DIR
+
+
+def host_nodes(host: HostFacts, gpus: GpuRequest) -> Nodes:
+    """This host as the one node that runs the stages, with the GPUs the run selects of it."""
+    cards = selected_gpus(gpus, list(host.gpus)) if gpus.wanted else []
+    smallest = min(cards, key=lambda card: card.memory_mib) if cards else None
+    return Nodes(
+        cpus=(host.cpus,),
+        gpus=gpus.wanted,
+        gpu_memory_gib=smallest.memory_mib / 1024 if smallest else None,
+        gpu_name=smallest.name if smallest else None,
+    )
+
+
+def plan_run(
+    manifest: Manifest,
+    spec: PipelineSpec,
+    project_dir: Path,
+    options: RunOptions,
+    host: HostFacts,
+    nodes: Nodes | None = None,
+) -> ContainerPlan:
+    """The container `curator-kit run` would start, computed without touching the engine.
+
+    `spec` is the pipeline of the image that will run (its label); the manifest gives only the
+    run defaults ([run]) and the project's name. `nodes`: where the stages run when not in this
+    container (a Ray driver's cluster); None: here, on this host. Problems of the request are
+    findings on the plan (`plan.findings`), refused by `findings.decide` before anything starts."""
+    run = manifest.run
+    project = manifest.project.name
+    run_id = options.run_id or uuid.uuid4().hex[:12]
+    if options.resume and options.command:
+        raise CuratorKitError("--resume with --command", "--resume continues the pipeline; leave out --command")
+    if options.capture:
+        check_capture_stage(spec, options.capture, "--capture")
+    if options.video_limit and options.command:
+        raise CuratorKitError("--limit with --command", "--limit limits the pipeline's videos; leave out --command")
+    gpus = run.gpus if options.gpus is None else options.gpus
+    if options.runtime not in (None, "nvidia"):
+        raise CuratorKitError(f"--runtime {options.runtime!r} is not supported", "use --runtime nvidia or --gpus")
+    if options.ipc not in (None, "host"):
+        raise CuratorKitError(f"--ipc {options.ipc!r} is not supported", "use --ipc host, or leave it out")
+    findings: list[Finding] = image_findings(options.image)
+    if options.mount_data:
+        findings += data_dir_findings(options.input_dir, options.output_dir, local=host.local)
+    if options.runtime and not gpus.wanted:
+        gpus = GpuRequest(count=-1)
+        findings.append(
+            note(Code.RUNTIME_ALL_GPUS, "--runtime nvidia without --gpus: all GPUs (NVIDIA_VISIBLE_DEVICES=all)")
+        )
+
+    placement = place(spec, nodes or host_nodes(host, gpus), run_pipeline_options(options, run))
+    if not options.command:
+        findings += placement.findings
+    command = list(options.command) if options.command else placement.command
+
+    shm_bytes: int | None
+    if options.ipc == "host":
+        shm_bytes = None
+    elif options.shm_size or run.shm_size:
+        shm_bytes = options.shm_size or run.shm_size
+        check_shm_size(shm_bytes, host, "--shm-size" if options.shm_size else "[run] shm_size")
+        if shm_bytes < int(host.memory_bytes * 0.3):
+            small = f"/dev/shm {_gib(shm_bytes)} is under 30% of {_gib(host.memory_bytes)} RAM: Ray may use /tmp"
+            findings.append(note(Code.SHM_SMALL, small))
+    else:
+        shm_bytes = default_shm_bytes(host.memory_bytes)
+        findings.append(
+            note(
+                Code.SHM_DEFAULT,
+                f"/dev/shm {_gib(shm_bytes)} = {SHM_FRACTION:.0%} of {_gib(host.memory_bytes)} RAM "
+                f"({host.source}); --shm-size to change",
+            )
+        )
+
+    env = {"HOME": CONTAINER_HOME, "USER": "curator"}  # getpass.getuser() needs one without a passwd entry
+    if not options.command:
+        env[RUN_ID_ENV] = run_id  # pipeline.py writes it into its summary
+    if gpus.wanted:
+        env["NVIDIA_DRIVER_CAPABILITIES"] = DRIVER_CAPABILITIES
+        if options.runtime:
+            env["NVIDIA_VISIBLE_DEVICES"] = gpus.visible_devices()
+    env |= run.env
+    env |= dict(options.env)
+
+    ulimits = merge_ulimits(options.ulimits)
+    user_set_memlock = any(limit.name == "memlock" for limit in options.ulimits)
+    if host.memlock_cap is not None and not user_set_memlock:
+        cap = host.memlock_cap
+        ulimits = tuple(u._replace(soft=cap, hard=cap) if u.name == "memlock" else u for u in ulimits)
+        findings.append(
+            note(
+                Code.MEMLOCK_CAP,
+                f"memlock {host.memlock_cap} bytes, not unlimited: "
+                "dockerd lacks CAP_SYS_RESOURCE and may grant no more",
+            )
+        )
+
+    # The manifest's relative sources are the project's; the command line's, the working directory's.
+    extra = [
+        *(replace(m, source=str((project_dir / m.source).resolve())) for m in run.mounts),
+        *(replace(m, source=str(Path(m.source).resolve())) for m in options.mounts),
+    ]
+    model_mounts = cache_mounts(manifest, options.weights, writable=options.weights_writable) if options.weights else []
+    if options.weights is not None and not options.command:
+        findings += weights_findings(manifest, spec, options.weights)  # refused before anything starts
+        if needed_models(spec):
+            env.setdefault(HF_OFFLINE_ENV, "1")  # every weight is here: nothing may reach the network
+    input_source = str(options.input_dir.resolve()) if options.mount_data else None
+    findings += judge_extra_mounts(extra, input_source, allow=options.allow_host_mount)
+    input_target, output_target = data_targets(options)
+    data = [
+        Mount(str(options.input_dir.resolve()), input_target, read_only=True),
+        Mount(str(options.output_dir.resolve()), output_target, read_only=False),
+    ]
+    mounts = [*(data if options.mount_data else []), *model_mounts, *options.code_mounts, *extra]
+    if options.code_mounts:
+        mounted = f"code mounted read-only from {project_dir.resolve()} over the image's copy (--mount-code)"
+        findings.append(note(Code.CODE_MOUNTED, mounted))
+    if host.uid == 0:
+        findings.append(note(Code.ROOT_USER, ROOT_NOTE))
+    return ContainerPlan(
+        image=options.image,
+        command=command,
+        name=f"{project}-run-{run_id}",
+        mounts=mounts,
+        env=env,
+        user=f"{host.uid}:{host.gid}",
+        labels={LABEL_PROJECT: project, LABEL_RUN_ID: run_id},
+        gpus=gpus,
+        runtime=options.runtime,
+        shm_size_bytes=shm_bytes,
+        ipc_mode=options.ipc,
+        execution=placement.execution,
+        ulimits=ulimits,
+        runs_pipeline=not options.command,
+        spec=placement.spec,  # the image's pipeline, sized to the nodes that run it
+        output_source=str(options.output_dir.resolve()) if options.mount_data else None,
+        model_dirs=[m.source for m in model_mounts],
+        findings=findings,
+        placement=placement,
+    )
+
+
+def plan_tests(
+    manifest: Manifest,
+    spec: PipelineSpec,
+    project_dir: Path,
+    image: str,
+    pytest_args: tuple[str, ...],
+    host: HostFacts,
+    *,
+    allow_host_mount: bool = False,
+    weights: WeightsFacts | None = None,
+    code_mounts: tuple[Mount, ...] = (),
+) -> ContainerPlan:
+    """`curator-kit test`: the project's tests in its image, in the container a run gets (user, shm,
+    ulimits, env, manifest mounts) but with no input or output data mounted; `code_mounts` for
+    `--mount-code`."""
+    command = ("python", "-m", "pytest", "-p", "no:cacheprovider", "tests", *pytest_args)
+    options = RunOptions(
+        input_dir=project_dir,
+        output_dir=project_dir,
+        image=image,
+        command=command,
+        allow_host_mount=allow_host_mount,
+        mount_data=False,
+        weights=weights,
+        code_mounts=code_mounts,
+    )
+    plan = plan_run(manifest, spec, project_dir, options, host)
+    return replace(plan, name=f"{manifest.project.name}-test-{plan.run_id}")
+
+
+SHELL_COMMAND = ("bash",)
+
+
+def plan_shell(
+    manifest: Manifest,
+    spec: PipelineSpec,
+    project_dir: Path,
+    options: RunOptions,
+    host: HostFacts,
+) -> ContainerPlan:
+    """`curator-kit shell`: the container `run` would start (GPUs, shm, ulimits, env, data and code
+    mounts), with a terminal and bash instead of the pipeline; `options.command` runs instead,
+    without a terminal (a script's check, or a test's)."""
+    command = options.command or SHELL_COMMAND
+    plan = plan_run(manifest, spec, project_dir, replace(options, command=command), host)
+    name = f"{manifest.project.name}-shell-{plan.run_id}"
+    return replace(plan, name=name, interactive=options.command is None)
+
+
+def check_capture_stage(spec: PipelineSpec, stage: str, option: str) -> None:
+    """A stage of the image's pipeline after the reader (whose input is the input directory itself)."""
+    names = [entry.name for entry in spec.stages]
+    if stage not in names[1:]:
+        raise CuratorKitError(
+            f"{option} {stage}: the pipeline has no such stage after its reader",
+            f"name one of {', '.join(names[1:])} (`curator-kit spec` lists them)",
+        )
+
+
+def plan_replay(
+    manifest: Manifest,
+    spec: PipelineSpec,
+    project_dir: Path,
+    options: RunOptions,
+    host: HostFacts,
+    stage: str,
+    limit: int | None = None,
+) -> ContainerPlan:
+    """`curator-kit replay`: pipeline.py --replay runs one stage on the tasks `run --capture` saved under
+    OUTPUT/curator-kit-capture/STAGE, in one process without Ray; the output is mounted read-only."""
+    check_capture_stage(spec, stage, "replay")
+    command = ["python", PIPELINE_IN_IMAGE, "--input", INPUT_DIR, "--output", OUTPUT_DIR, "--replay", stage]
+    command += ["--replay-limit", str(limit)] if limit else []
+    plan = plan_run(manifest, spec, project_dir, replace(options, command=tuple(command), mount_data=False), host)
+    captured = Mount(str(options.output_dir.resolve()), OUTPUT_DIR, read_only=True)
+    return replace(plan, name=f"{manifest.project.name}-replay-{plan.run_id}", mounts=[captured, *plan.mounts])
