@@ -87,7 +87,7 @@ def test_pytest_exit_code_passes_through(built, project):
 
 
 def test_stage_edit_reuses_every_dependency_layer(built, project, docker_client):
-    from curator_kit.core.project.manifest import load_manifest
+    from curator_kit.core.project.loading import load_manifest
     from curator_kit.engine.images import build_image
     from curator_kit.ops.build import plan_project_build
 

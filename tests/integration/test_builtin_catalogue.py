@@ -65,7 +65,7 @@ def project(tmp_path) -> Path:
     """pipeline.py as `init` writes it, the golden manifest's spec, the project stage it names, a video."""
     from curator_kit.core.pipeline.spec import resolve_spec
     from curator_kit.core.project import templating
-    from curator_kit.core.project.manifest import parse_manifest
+    from curator_kit.core.project.loading import parse_manifest
     from curator_kit.core.project.scaffold import PIPELINE_NAMES
 
     manifest = parse_manifest((GOLDEN / "every-builtin.toml").read_text())

@@ -66,7 +66,7 @@ def run(project, docker_client, tmp_path_factory) -> tuple[subprocess.CompletedP
 
 def test_the_stage_sits_between_clipping_and_transcoding(project):
     from curator_kit.core.pipeline.spec import resolve_spec
-    from curator_kit.core.project.manifest import load_manifest
+    from curator_kit.core.project.loading import load_manifest
 
     spec = resolve_spec(load_manifest(project), project)
     assert [s.name for s in spec.stages] == [

@@ -11,7 +11,7 @@ import kitcli
 import pytest
 from curator_kit.core.constants import LABEL_SPEC, SPEC_IN_IMAGE
 from curator_kit.core.pipeline.spec import PipelineSpec, resolve_spec
-from curator_kit.core.project.manifest import load_manifest
+from curator_kit.core.project.loading import load_manifest
 
 # Every call here must succeed unless it says check=False.
 cli = partial(kitcli.cli, check=True)

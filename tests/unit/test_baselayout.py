@@ -19,7 +19,7 @@ from curator_kit.core.build.baselayout import (
 from curator_kit.core.build.credentials import check_secrets_stay_out
 from curator_kit.core.build.dockerfile import DEPS_STAGE, build_secrets, render_dockerfile
 from curator_kit.core.pipeline.spec import resolve_spec
-from curator_kit.core.project.manifest import parse_manifest
+from curator_kit.core.project.loading import parse_manifest
 from curator_kit.errors import CuratorKitError
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from curator_kit.core.build.buildcontext import BuildContext
 from curator_kit.core.build.projectcontext import CA_CERTS_IN_CONTEXT, WHEELHOUSE_IN_CONTEXT, build_project_context
-from curator_kit.core.project.manifest import parse_manifest
+from curator_kit.core.project.loading import parse_manifest
 from curator_kit.core.sizes import gib, human_size
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.build import project_files

@@ -12,7 +12,8 @@ from curator_kit.core.constants import MODEL_DIR_IN_IMAGE
 from curator_kit.core.findings import Code, Severity, decide, refusals
 from curator_kit.core.parsers import Mount
 from curator_kit.core.pipeline.spec import resolve_spec
-from curator_kit.core.project.manifest import Manifest, ProjectInfo, StageSpec, load_manifest
+from curator_kit.core.project.loading import load_manifest
+from curator_kit.core.project.manifest import Manifest, ProjectInfo, StageSpec
 from curator_kit.core.run.preflight import EngineFacts, judge
 from curator_kit.core.run.runplan import HostFacts, RunOptions, plan_run
 from curator_kit.errors import CuratorKitError

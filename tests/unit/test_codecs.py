@@ -21,7 +21,7 @@ from curator_kit.core.pipeline.codecs import (
 )
 from curator_kit.core.pipeline.devices import GpuRequest
 from curator_kit.core.pipeline.spec import resolve_spec
-from curator_kit.core.project.manifest import parse_manifest
+from curator_kit.core.project.loading import parse_manifest
 from curator_kit.core.run.preflight import CodecFacts, EngineFacts, judge
 from curator_kit.core.run.runplan import HostFacts, RunOptions, plan_run
 from curator_kit.errors import CuratorKitError

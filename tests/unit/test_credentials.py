@@ -24,7 +24,7 @@ from curator_kit.core.build.dockerfile import DEPS_STAGE, build_secrets, render_
 from curator_kit.core.build.pipconfig import PipSettings
 from curator_kit.core.build.secretsteps import plan_secret_steps
 from curator_kit.core.pipeline.spec import resolve_spec
-from curator_kit.core.project.manifest import load_manifest
+from curator_kit.core.project.loading import load_manifest
 from curator_kit.core.redact import mask_credentials, printable_line, strip_terminal_codes
 from curator_kit.engine.images import BuildInterrupted, build_image
 from curator_kit.errors import CuratorKitError

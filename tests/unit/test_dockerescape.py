@@ -20,7 +20,8 @@ from curator_kit.core.build.dockerescape import (
 )
 from curator_kit.core.build.dockerfile import image_labels, render_dockerfile
 from curator_kit.core.pipeline.spec import resolve_spec
-from curator_kit.core.project.manifest import Manifest, parse_manifest
+from curator_kit.core.project.loading import parse_manifest
+from curator_kit.core.project.manifest import Manifest
 from curator_kit.errors import CuratorKitError
 from curator_kit.resources import templates_dir
 

@@ -5,7 +5,8 @@ from pathlib import Path
 from curator_kit import __version__
 from curator_kit.core.build.dockerfile import codec_needs, render_dockerfile, stage_records
 from curator_kit.core.pipeline.spec import resolve_spec
-from curator_kit.core.project.manifest import ClippingSettings, parse_manifest
+from curator_kit.core.project.loading import parse_manifest
+from curator_kit.core.project.manifest import ClippingSettings
 
 GOLDEN = Path(__file__).parent / "golden"
 

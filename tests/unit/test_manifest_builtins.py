@@ -4,8 +4,9 @@ line they are on, and edits that place an entry anywhere in the pipeline while k
 from __future__ import annotations
 
 import pytest
-from curator_kit.core.project import manifest as project
-from curator_kit.core.project.manifest import StageResources, StageSpec, clipping_to_stages, parse_manifest, place_stage
+from curator_kit.core.project.editing import clipping_to_stages, place_stage, stage_toml
+from curator_kit.core.project.loading import load_manifest, parse_manifest
+from curator_kit.core.project.manifest import StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.scaffold import save_manifest
 
@@ -125,7 +126,7 @@ def test_project_stage_params_are_any_json_value():
 def test_builtin_entries_round_trip(tmp_path):
     manifest = parse_manifest(SPLIT)
     save_manifest(manifest, tmp_path)
-    assert project.load_manifest(tmp_path) == manifest
+    assert load_manifest(tmp_path) == manifest
     assert "resources" not in (tmp_path / "curator-kit.toml").read_text()  # a built-in's own Resources
 
 
@@ -134,7 +135,7 @@ def test_place_before_and_after_keeps_comments():
     before = place_stage(SPLIT, stage, before="motion_filter")
     assert [s.name for s in parse_manifest(before).stages] == ["fixed_stride", "transcoding", "mine", "motion_filter"]
     assert '# score motion\n[[stages]]\nname = "motion_filter"' in before  # the comment stays with its entry
-    assert before.replace(project.stage_toml(stage) + "\n", "") == SPLIT
+    assert before.replace(stage_toml(stage) + "\n", "") == SPLIT
     after = place_stage(SPLIT, stage, after="fixed_stride")
     assert [s.name for s in parse_manifest(after).stages] == ["fixed_stride", "mine", "transcoding", "motion_filter"]
     last = place_stage(SPLIT, StageSpec("previews", builtin="previews", resources=None, params={"quality": 80}))

@@ -14,7 +14,7 @@ from curator_kit.core.pipeline.modelweights import (
     weights_findings,
 )
 from curator_kit.core.pipeline.spec import PipelineSpec, resolve_spec
-from curator_kit.core.project.manifest import parse_manifest
+from curator_kit.core.project.loading import parse_manifest
 from curator_kit.core.run.runplan import HostFacts, RunOptions, plan_run, plan_tests
 from curator_kit.errors import CuratorKitError
 

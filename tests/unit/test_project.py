@@ -7,6 +7,8 @@ from curator_kit.cli.params import GPUS, MOUNT, SIZE
 from curator_kit.core.parsers import Mount
 from curator_kit.core.pipeline.devices import NO_GPU, GpuRequest
 from curator_kit.core.project import manifest as project
+from curator_kit.core.project.editing import append_entry, dump_manifest
+from curator_kit.core.project.loading import find_project_dir, load_manifest, parse_manifest
 from curator_kit.core.project.manifest import EnvSpec, ModelSpec, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.scaffold import save_manifest
@@ -48,14 +50,14 @@ FULL = textwrap.dedent(
 
 def error_of(text: str) -> CuratorKitError:
     with pytest.raises(CuratorKitError) as caught:
-        project.parse_manifest(text)
+        parse_manifest(text)
     return caught.value
 
 
 def test_the_documented_example_parses() -> None:
     example = re.search(r"```toml\n(.*?)```", DOCS.read_text(), re.S)
     assert example is not None
-    manifest = project.parse_manifest(example.group(1))
+    manifest = parse_manifest(example.group(1))
     [stage] = manifest.stages
     assert (stage.name, stage.class_name, stage.env, stage.model) == (
         "blur_filter",
@@ -71,14 +73,14 @@ def test_the_documented_example_parses() -> None:
 
 
 def test_defaults_fill_what_is_left_out() -> None:
-    manifest = project.parse_manifest(MINIMAL)
+    manifest = parse_manifest(MINIMAL)
     assert manifest.project.curator_version == "1.4.0"
     assert manifest.stages == [] and manifest.models == [] and manifest.envs == {}
     assert manifest.run.gpus == NO_GPU and manifest.run.shm_size is None and manifest.run.mounts == []
 
 
 def test_numbers_become_floats_and_order_is_kept() -> None:
-    manifest = project.parse_manifest(FULL)
+    manifest = parse_manifest(FULL)
     assert [s.name for s in manifest.stages] == ["first", "second"]
     assert manifest.stages[1].resources == StageResources(cpus=2.0, gpu_memory_gb=8.0)
     assert isinstance(manifest.stages[1].resources.cpus, float)
@@ -147,34 +149,34 @@ def write_modules(root: Path, manifest: project.Manifest) -> None:
 
 
 def test_round_trip_through_tomli_w(tmp_path: Path) -> None:
-    manifest = project.parse_manifest(FULL)
+    manifest = parse_manifest(FULL)
     save_manifest(manifest, tmp_path)
     write_modules(tmp_path, manifest)
-    assert project.load_manifest(tmp_path) == manifest
+    assert load_manifest(tmp_path) == manifest
 
 
 def test_a_module_without_its_file_is_refused_at_load(tmp_path: Path) -> None:
-    manifest = project.parse_manifest(FULL)
+    manifest = parse_manifest(FULL)
     save_manifest(manifest, tmp_path)
     write_modules(tmp_path, manifest)
     (tmp_path / "stages" / "second.py").unlink()
     (tmp_path / "stages" / "second").mkdir()
     with pytest.raises(CuratorKitError, match=r"stages\[1\]\.module = 'stages.second' names no file") as error:
-        project.load_manifest(tmp_path)
+        load_manifest(tmp_path)
     assert "neither stages/second.py nor stages/second/__init__.py exists" in error.value.message
     (tmp_path / "stages" / "second" / "__init__.py").touch()  # a package is a module too
-    assert project.load_manifest(tmp_path) == manifest
+    assert load_manifest(tmp_path) == manifest
 
 
 def test_append_keeps_the_users_comments() -> None:
     stage = StageSpec("third", "stages.third", "ThirdStage", resources=StageResources(nvdecs=1))
-    text = project.append_entry(FULL, stage)
+    text = append_entry(FULL, stage)
     assert text.startswith(FULL)
-    assert [s.name for s in project.parse_manifest(text).stages] == ["first", "second", "third"]
+    assert [s.name for s in parse_manifest(text).stages] == ["first", "second", "third"]
     model = ModelSpec("clip", "models.clip", "ClipModel", "org/clip", files=["a.bin"])
-    text = project.append_entry(text, model)
-    text = project.append_entry(text, EnvSpec("torch", pip=["torch"]))
-    manifest = project.parse_manifest(text)
+    text = append_entry(text, model)
+    text = append_entry(text, EnvSpec("torch", pip=["torch"]))
+    manifest = parse_manifest(text)
     assert manifest.models == [model]
     assert list(manifest.envs) == ["opencv", "torch"]
     assert "# a comment the user wrote" in text
@@ -191,9 +193,9 @@ def test_append_keeps_the_users_comments() -> None:
 def test_append_refuses_rather_than_rewriting_away_the_comments(shape: str, entry: object, table: str) -> None:
     # Old main fell back to dump_manifest here, and the comment below was gone from the file.
     text = "# the team's notes on this pipeline\n" + MINIMAL + shape
-    project.parse_manifest(text)  # a valid manifest, just shaped so that appending cannot extend it
+    parse_manifest(text)  # a valid manifest, just shaped so that appending cannot extend it
     with pytest.raises(CuratorKitError) as raised:
-        project.append_entry(text, entry)
+        append_entry(text, entry)
     assert "rewriting the whole file would drop its comments" in raised.value.message
     assert f"as its own {table} table, then run the command again" in raised.value.fix
 
@@ -201,9 +203,9 @@ def test_append_refuses_rather_than_rewriting_away_the_comments(shape: str, entr
 def test_find_project_dir_walks_up(tmp_path: Path) -> None:
     (tmp_path / "curator-kit.toml").write_text(MINIMAL)
     (tmp_path / "stages" / "deep").mkdir(parents=True)
-    assert project.find_project_dir(tmp_path / "stages" / "deep") == tmp_path
+    assert find_project_dir(tmp_path / "stages" / "deep") == tmp_path
     with pytest.raises(CuratorKitError, match=r"no curator-kit\.toml in"):
-        project.find_project_dir(tmp_path.parent)
+        find_project_dir(tmp_path.parent)
 
 
 CLIPPING = textwrap.dedent(
@@ -225,12 +227,12 @@ CLIPPING = textwrap.dedent(
 
 
 def test_clipping_is_read_and_absent_means_none() -> None:
-    clipping = project.parse_manifest(CLIPPING).clipping
+    clipping = parse_manifest(CLIPPING).clipping
     assert clipping == project.ClippingSettings("fixed-stride", 5.0, 4.0, 1.0, "h264_nvenc", 2.0, 2, 8)
     assert clipping.enabled and clipping.uses_gpu
-    old = project.parse_manifest(MINIMAL).clipping  # a project made before [clipping] existed
+    old = parse_manifest(MINIMAL).clipping  # a project made before [clipping] existed
     assert old.method == "none" and not old.enabled and not old.uses_gpu
-    partial = project.parse_manifest(MINIMAL + '[clipping]\nmethod = "fixed-stride"\n').clipping
+    partial = parse_manifest(MINIMAL + '[clipping]\nmethod = "fixed-stride"\n').clipping
     assert partial == project.ClippingSettings(method="fixed-stride")
     assert (partial.clip_len_s, partial.encoder, partial.encoder_cpus) == (10.0, "libvpx-vp9", 1.0)
 
@@ -260,12 +262,12 @@ def test_clipping_validation(edit: tuple[str, str], message: str) -> None:
 
 
 def test_clipping_round_trips_and_stays_out_when_default(tmp_path: Path) -> None:
-    manifest = project.parse_manifest(CLIPPING)
+    manifest = parse_manifest(CLIPPING)
     save_manifest(manifest, tmp_path)
-    assert project.load_manifest(tmp_path) == manifest
-    assert "[clipping]" not in project.dump_manifest(project.parse_manifest(MINIMAL))
-    appended = project.append_entry(CLIPPING, StageSpec("third", "stages.third", "ThirdStage"))
-    assert appended.startswith(CLIPPING) and project.parse_manifest(appended).clipping == manifest.clipping
+    assert load_manifest(tmp_path) == manifest
+    assert "[clipping]" not in dump_manifest(parse_manifest(MINIMAL))
+    appended = append_entry(CLIPPING, StageSpec("third", "stages.third", "ThirdStage"))
+    assert appended.startswith(CLIPPING) and parse_manifest(appended).clipping == manifest.clipping
 
 
 # ---------------------------------------------------------------- values parsed at load, as the CLI parses them
@@ -299,7 +301,7 @@ def cli_error(param_type, text: str, option: str) -> str:
 )
 def test_run_gpus_take_what_the_cli_takes(text: str, request_: GpuRequest) -> None:
     # count=2 and device=GPU-... worked on the command line but were refused in the manifest.
-    assert project.parse_manifest(run_table(f'gpus = "{text}"')).run.gpus == request_
+    assert parse_manifest(run_table(f'gpus = "{text}"')).run.gpus == request_
     assert GPUS.convert(text, None, None) == request_
 
 
@@ -312,9 +314,7 @@ def test_run_gpus_zero_is_refused_at_load_with_the_clis_words() -> None:
 
 @pytest.mark.parametrize(("text", "size"), [("8g", 8 * 2**30), ("1t", 2**40), ("8gib", 8 * 2**30), ("512 MiB", 2**29)])
 def test_shm_size_takes_what_the_cli_takes(text: str, size: int) -> None:
-    assert (
-        project.parse_manifest(run_table(f'shm_size = "{text}"')).run.shm_size == size == SIZE.convert(text, None, None)
-    )
+    assert parse_manifest(run_table(f'shm_size = "{text}"')).run.shm_size == size == SIZE.convert(text, None, None)
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "0.1b", "8x"])
@@ -358,7 +358,7 @@ def test_new_entries_with_nan_are_refused_not_rewritten() -> None:
     # nan != nan made append_entry believe appending changed the meaning, and rewrite the whole file.
     stage = StageSpec("third", "stages.third", "ThirdStage", resources=StageResources(cpus=float("nan")))
     with pytest.raises(CuratorKitError, match=r"stages\.resources\.cpus = nan is not a number of CPUs"):
-        project.append_entry(FULL, stage)
+        append_entry(FULL, stage)
 
 
 INJECTIONS = [
@@ -414,11 +414,11 @@ def test_hand_edited_values_are_parsed(table: str, message: str) -> None:
 
 def test_typed_run_defaults_round_trip(tmp_path: Path) -> None:
     text = run_table('gpus = "device=GPU-1234,1"\nshm_size = "7.5g"\nmounts = ["models:/opt/models:ro", "/srv:/srv"]')
-    manifest = project.parse_manifest(text)
+    manifest = parse_manifest(text)
     assert manifest.run.mounts == [Mount("models", "/opt/models", True), Mount("/srv", "/srv", False)]
     assert manifest.run.shm_size == int(7.5 * 2**30)
     save_manifest(manifest, tmp_path)
     write_modules(tmp_path, manifest)
-    assert project.load_manifest(tmp_path) == manifest
-    appended = project.append_entry(text, EnvSpec("torch", pip=["torch>=2"]))
-    assert appended.startswith(text) and project.parse_manifest(appended).run == manifest.run
+    assert load_manifest(tmp_path) == manifest
+    appended = append_entry(text, EnvSpec("torch", pip=["torch>=2"]))
+    assert appended.startswith(text) and parse_manifest(appended).run == manifest.run

@@ -9,6 +9,7 @@ from curator_kit.core.findings import Code
 from curator_kit.core.parsers import parse_gpus, parse_mount, parse_size, parse_ulimit
 from curator_kit.core.pipeline.devices import HostGpu
 from curator_kit.core.pipeline.spec import CAPTURE_CPUS, resolve_spec
+from curator_kit.core.project.loading import parse_manifest
 from curator_kit.core.project.manifest import (
     ClippingSettings,
     Manifest,
@@ -16,7 +17,6 @@ from curator_kit.core.project.manifest import (
     RunDefaults,
     StageResources,
     StageSpec,
-    parse_manifest,
 )
 from curator_kit.core.run.runplan import (
     HostFacts,

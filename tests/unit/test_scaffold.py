@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 from curator_kit.core.project import scaffold
-from curator_kit.core.project.manifest import ClippingSettings, load_manifest
+from curator_kit.core.project.loading import load_manifest
+from curator_kit.core.project.manifest import ClippingSettings
 from curator_kit.core.project.scaffold import CuratorTarget, StageOptions
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.scaffold import write_plan

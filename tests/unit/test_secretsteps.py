@@ -18,7 +18,7 @@ from curator_kit.core.build.secretsteps import (
     stage_spans,
 )
 from curator_kit.core.pipeline.spec import resolve_spec
-from curator_kit.core.project.manifest import parse_manifest
+from curator_kit.core.project.loading import parse_manifest
 from curator_kit.errors import CuratorKitError
 
 SECRET = "pa55-SENTINEL"

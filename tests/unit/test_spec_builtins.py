@@ -17,14 +17,8 @@ from curator_kit.core.pipeline.spec import (
     missing_weights,
     resolve_spec,
 )
-from curator_kit.core.project.manifest import (
-    ClippingSettings,
-    Manifest,
-    ProjectInfo,
-    StageResources,
-    StageSpec,
-    parse_manifest,
-)
+from curator_kit.core.project.loading import parse_manifest
+from curator_kit.core.project.manifest import ClippingSettings, Manifest, ProjectInfo, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
 
 GOLDEN = Path(__file__).parent / "golden"

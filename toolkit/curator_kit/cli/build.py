@@ -11,7 +11,7 @@ from curator_kit.cli.output import say as _log
 
 
 def _load(project: Path | None):
-    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.loading import find_project_dir, load_manifest
 
     project_dir = find_project_dir(project or Path.cwd())
     return project_dir, load_manifest(project_dir)
@@ -131,7 +131,7 @@ def inspect_image(image: str | None, project: Path | None, as_json: bool) -> Non
     from curator_kit.engine.images import image_labels
 
     if image is None:
-        from curator_kit.core.project.manifest import find_project_dir
+        from curator_kit.core.project.loading import find_project_dir
         from curator_kit.ops.build import last_built_image
 
         image = last_built_image(find_project_dir(project or Path.cwd()))

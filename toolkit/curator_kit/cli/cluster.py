@@ -23,7 +23,7 @@ DIR = click.Path(path_type=Path, file_okay=False)
 
 
 def _load(project: Path | None) -> tuple[Path, Manifest]:
-    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.loading import find_project_dir, load_manifest
 
     project_dir = find_project_dir(project or ".")
     return project_dir, load_manifest(project_dir)

@@ -72,7 +72,8 @@ def _run_demo(plan, gpus: GpuRequest) -> int:
 
     from curator_kit.core.build.baseimage import BaseBuildOptions, plan_base_build
     from curator_kit.core.build.pipconfig import read_pip_settings
-    from curator_kit.core.project.manifest import MANIFEST_NAME, load_manifest
+    from curator_kit.core.constants import MANIFEST_NAME
+    from curator_kit.core.project.loading import load_manifest
     from curator_kit.core.run.runplan import RunOptions
     from curator_kit.engine.client import engine_address
     from curator_kit.ops.base_build import ensure_base

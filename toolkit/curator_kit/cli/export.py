@@ -145,7 +145,7 @@ def kuberay(
     Pods run as a non-root user under the Pod Security "restricted" rules. The document is checked
     against the chosen KubeRay release's CRD and those rules before it is written."""
     from curator_kit.core.export.kuberay import KubeRayOptions, check, render
-    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.loading import find_project_dir, load_manifest
     from curator_kit.ops.exportimage import export_image, local_image_labels
 
     project_dir = find_project_dir(project or Path.cwd())

@@ -26,7 +26,7 @@ def models() -> None:
 def pull(image: str | None, project: Path | None, names: tuple[str, ...]) -> None:
     """Download models (all of the project's when no NAME) into the cache [run] model_cache names."""
     from curator_kit.core.pipeline.modelweights import select_models
-    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.loading import find_project_dir, load_manifest
     from curator_kit.ops.build import last_built_image
     from curator_kit.ops.launch import open_session
     from curator_kit.ops.models import pull as pull_models
@@ -46,7 +46,7 @@ def pull(image: str | None, project: Path | None, names: tuple[str, ...]) -> Non
 @project_option()
 def list_models(image: str | None, project: Path | None) -> None:
     """Each model: its repository, where its weights are (baked, cached, missing) and their size."""
-    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.loading import find_project_dir, load_manifest
     from curator_kit.core.sizes import human_size
     from curator_kit.ops.build import last_built_image
     from curator_kit.ops.hostfacts import local_host

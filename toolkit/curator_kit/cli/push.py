@@ -20,7 +20,7 @@ from curator_kit.cli.params import IMAGE
 def push(registry: str | None, image: str | None, tag: str | None, project: Path | None, dry_run: bool) -> None:
     """Tag the image into REGISTRY and push it; `export kuberay` then uses that reference."""
     from curator_kit.core.build.registry import push_target
-    from curator_kit.core.project.manifest import find_project_dir
+    from curator_kit.core.project.loading import find_project_dir
     from curator_kit.ops.build import last_built_image
 
     project_dir = find_project_dir(project or Path.cwd())

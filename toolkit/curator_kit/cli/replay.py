@@ -38,7 +38,7 @@ def replay(
     image, in one process without Ray: per-task time and what process changed; a stage that raises
     shows its own traceback and exits non-zero."""
     from curator_kit.core.pipeline.capture import replay_output
-    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.loading import find_project_dir, load_manifest
     from curator_kit.core.run.runplan import RunOptions
     from curator_kit.ops.build import last_built_image
     from curator_kit.ops.launch import execute

@@ -112,7 +112,7 @@ def run(
     a crash; 128+N: signal N stopped it. With --cluster or --ray-address the pipeline's driver joins a
     Ray cluster and Xenna spreads the stages over its nodes."""
     from curator_kit.core.parsers import parse_command
-    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.loading import find_project_dir, load_manifest
     from curator_kit.core.run.runplan import RunOptions
     from curator_kit.errors import CuratorKitError
     from curator_kit.ops.build import planned_image

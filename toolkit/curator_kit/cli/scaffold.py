@@ -52,13 +52,13 @@ def _up_to(resource_name: str) -> str:
 
 
 def _project_root(project_dir: Path | None) -> Path:
-    from curator_kit.core.project.manifest import find_project_dir
+    from curator_kit.core.project.loading import find_project_dir
 
     return find_project_dir(project_dir or Path.cwd())
 
 
 def _report(plan: ScaffoldPlan, force: bool) -> None:
-    from curator_kit.core.project.manifest import MANIFEST_NAME
+    from curator_kit.core.constants import MANIFEST_NAME
     from curator_kit.ops.scaffold import write_plan
 
     for path in write_plan(plan, force):
@@ -277,13 +277,13 @@ def add(
 def stages(catalogue: bool, curator_version: str | None, project_dir: Path | None) -> None:
     """List the project's stages with resources, codec needs, envs and models (--catalogue: Curator's built-ins)."""
     from curator_kit.core.pipeline.spec import resolve_spec
-    from curator_kit.core.project.manifest import load_manifest
+    from curator_kit.core.project.loading import load_manifest
     from curator_kit.core.project.scaffold import stage_table
 
     if catalogue:
         from curator_kit.core.pipeline.catalogue import catalogue_for
         from curator_kit.core.pipeline.catalogue.listing import catalogue_lines
-        from curator_kit.core.project.manifest import find_project_dir
+        from curator_kit.core.project.loading import find_project_dir
         from curator_kit.errors import CuratorKitError
 
         if curator_version is None:

@@ -63,7 +63,7 @@ def shell(
     --output /data/output --video-limit 1` there runs the pipeline as edited. Without a PROJECT/input
     directory (or --input) no data is mounted."""
     from curator_kit.core.parsers import parse_command
-    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.loading import find_project_dir, load_manifest
     from curator_kit.core.run.runplan import RunOptions
     from curator_kit.ops.build import last_built_image
     from curator_kit.ops.launch import execute

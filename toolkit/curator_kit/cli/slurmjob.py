@@ -115,7 +115,7 @@ def slurm_script(project: Path | None, image: str | None, **values: Any) -> Slur
     """The job script for the project's image (the one given, the pushed one, else the last build),
     planned from the image's own pipeline spec; warnings are said on stderr."""
     from curator_kit.core.export.slurm import SlurmOptions, render_script
-    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.loading import find_project_dir, load_manifest
     from curator_kit.ops.exportimage import export_image, local_image_labels
 
     project_dir = find_project_dir(project or Path.cwd())

@@ -25,7 +25,7 @@ from curator_kit.cli.params import IMAGE
 def spec(project: Path | None, image: str | None, output: Path | None) -> None:
     """Print the pipeline spec: stage order, classes, parameters, resources, GPU and codec needs."""
     from curator_kit.core.pipeline.spec import resolve_spec
-    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.loading import find_project_dir, load_manifest
 
     if image:
         from curator_kit.engine.client import connect

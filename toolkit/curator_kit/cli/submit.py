@@ -25,7 +25,7 @@ def submit(slurm: bool, image: str | None, script_path: Path | None, project: Pa
     Prints the job id; the log goes where --log says, relative to the current directory."""
     from curator_kit.cli.output import say
     from curator_kit.cli.slurmjob import slurm_script
-    from curator_kit.core.project.manifest import find_project_dir
+    from curator_kit.core.project.loading import find_project_dir
     from curator_kit.core.project.state import state_dir
     from curator_kit.ops.slurm import sbatch, write_script
 

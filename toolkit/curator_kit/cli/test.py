@@ -28,7 +28,7 @@ def test(
 
     Arguments after `--` go to pytest: `curator-kit test -- -k brightness -x`.
     """
-    from curator_kit.core.project.manifest import find_project_dir, load_manifest
+    from curator_kit.core.project.loading import find_project_dir, load_manifest
     from curator_kit.ops.build import last_built_image
     from curator_kit.ops.launch import launch_tests, open_session
 

@@ -82,7 +82,7 @@ class DemoSummary:
 
 def scaffold_project(plan: DemoPlan, log: Log) -> None:
     """Made with the toolkit's own scaffolding, exactly as a user would: init, new-stage, new-writer."""
-    from curator_kit.core.project.manifest import load_manifest
+    from curator_kit.core.project.loading import load_manifest
     from curator_kit.core.project.scaffold import StageOptions, plan_init, plan_new_stage, plan_new_writer
     from curator_kit.ops.scaffold import save_manifest, write_plan
 

@@ -59,7 +59,7 @@ def default_results_dir() -> Path:
     here = Path.cwd()
     if is_results_dir(here):
         return here
-    from curator_kit.core.project.manifest import find_project_dir
+    from curator_kit.core.project.loading import find_project_dir
 
     try:
         return find_project_dir(here) / "output"

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from curator_kit.core.atomicfile import stage_text
 from curator_kit.core.constants import MANIFEST_NAME
-from curator_kit.core.project.manifest import dump_manifest, parse_manifest
+from curator_kit.core.project.editing import dump_manifest
+from curator_kit.core.project.loading import parse_manifest
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:

@@ -436,7 +436,7 @@ def writer_stages(stages: list[StageSpec], project_dir: Path) -> frozenset[str]:
 
 
 def _module_source(project_dir: Path, module: str) -> Path | None:
-    from curator_kit.core.project.manifest import module_source
+    from curator_kit.core.project.loading import module_source
 
     return module_source(project_dir, module)
 

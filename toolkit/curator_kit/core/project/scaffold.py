@@ -42,19 +42,9 @@ from curator_kit.core.pipeline.spec import (
     writer_stages,
 )
 from curator_kit.core.project import names, templating
-from curator_kit.core.project.manifest import (
-    EnvSpec,
-    Manifest,
-    ModelSpec,
-    ProjectInfo,
-    StageResources,
-    StageSpec,
-    append_entry,
-    clipping_to_stages,
-    parse_manifest,
-    place_stage,
-    read_manifest_text,
-)
+from curator_kit.core.project.editing import append_entry, clipping_to_stages, place_stage
+from curator_kit.core.project.loading import parse_manifest, read_manifest_text
+from curator_kit.core.project.manifest import EnvSpec, Manifest, ModelSpec, ProjectInfo, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
 
 # Task types a generated stage may take or produce: name -> module that defines it.
