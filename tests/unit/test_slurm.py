@@ -357,7 +357,7 @@ def test_cli_writes_the_script(project, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "image=docker://reg.local/demo:1\n" in text and "#SBATCH --time=0-01:30:00\n" in text
-    assert f"wrote {out} (job demo, log %x-%j.log): sbatch {out}" in result.output
+    assert f"wrote {out} (job demo, log %x-%j.log; submit: sbatch {out})" in result.output
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from curator_kit.cli.output import OUTPUT_FILE, project_option, write_output
+from curator_kit.cli.output import OUTPUT_FILE, emit, project_option
 from curator_kit.cli.output import say as _log
 
 
@@ -56,11 +56,7 @@ def dockerfile(project: Path | None, templates: Path | None, output: Path | None
     spec = resolve_spec(manifest, project_dir)
     team_dir = team_template_dir(templates, manifest.project.templates, project_dir)
     text = render_dockerfile(manifest, spec, team_dir, layout=_preview_layout(manifest, layout))
-    if output:
-        write_output(output, text)
-        click.echo(f"wrote {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+    emit(text, output)
 
 
 @click.command()

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from curator_kit.cli import params
-from curator_kit.cli.output import OUTPUT_FILE, project_option, say, write_output
+from curator_kit.cli.output import OUTPUT_FILE, emit, project_option, say
 from curator_kit.cli.slurmjob import slurm_options
 from curator_kit.core.constants import MAX_RAY_NODES
 from curator_kit.core.export.k8s import node_selector, toleration
@@ -171,11 +171,7 @@ def kuberay(
             details=tuple(problems),
         )
     text = exported.text()
-    if output_file:
-        write_output(output_file, text)
-        click.echo(f"wrote {output_file} ({options.kind} {exported.document['metadata']['name']})", err=True)
-    else:
-        click.echo(text, nl=False)
+    emit(text, output_file, f"{options.kind} {exported.document['metadata']['name']}")
 
 
 @export.command()
@@ -189,8 +185,4 @@ def slurm(image: str | None, output_file: Path | None, project: Path | None, **v
     from curator_kit.cli.slurmjob import slurm_script
 
     script = slurm_script(project, image, **values)
-    if output_file:
-        write_output(output_file, script.text)
-        click.echo(f"wrote {output_file} (job {script.job_name}, log {script.log}): sbatch {output_file}", err=True)
-    else:
-        click.echo(script.text, nl=False)
+    emit(script.text, output_file, f"job {script.job_name}, log {script.log}; submit: sbatch {output_file}")

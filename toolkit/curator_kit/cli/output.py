@@ -69,6 +69,16 @@ OUTPUT_FILE = OutputFile()
 OUTPUT_FILE_MODE = 0o644  # what `>` makes under the usual umask 022: a result to read and share
 
 
+def emit(text: str, output: Path | None, wrote: str = "") -> None:
+    """A command's result: on stdout, or into `-o FILE` (whole or not at all), saying so on stderr with
+    `wrote` after the file's name (what it is, how to use it)."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    write_output(output, text)
+    click.echo(f"wrote {output}{f' ({wrote})' if wrote else ''}", err=True)
+
+
 def write_output(path: Path, text: str) -> None:
     """A command's result written to `-o FILE`, whole or not at all (a file renamed over it), or one
     error line: never a traceback, never half a file."""
