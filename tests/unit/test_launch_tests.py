@@ -23,6 +23,8 @@ def test_the_tests_run_in_the_image_with_the_notes_said_first(tmp_path, monkeypa
     monkeypatch.setattr(
         "curator_kit.engine.containers.run_plan", lambda client, plan: started.append((client, plan)) or 5
     )
+    checked = []  # the plan goes through the one check (image, risky mounts) before anything starts
+    monkeypatch.setattr(launch, "check_plan", lambda session, plan, dry_run: checked.append(plan) or launch.Checked([]))
     said = []
     session = EngineSession(client="engine", info={}, host=HOST, engine=None)  # type: ignore[arg-type]
 
@@ -30,6 +32,7 @@ def test_the_tests_run_in_the_image_with_the_notes_said_first(tmp_path, monkeypa
 
     assert code == 5
     [(client, plan)] = started
+    assert checked == [plan]
     assert client == "engine" and plan.image == "demo:1" and plan.name.startswith("demo-test-")
     assert list(plan.command) == ["python", "-m", "pytest", "-p", "no:cacheprovider", "tests", "-k", "blur"]
     assert said == [

@@ -399,6 +399,7 @@ def launch_tests(
     """`curator-kit test`: the project's tests in its image, planned from the image's spec as a run is
     (weights cache, `--mount-code`); pytest's exit code. No data is mounted and no pipeline runs, so
     there is no preflight verdict, input sample or summary."""
+    from curator_kit.core.findings import decide
     from curator_kit.core.run.runplan import plan_tests
     from curator_kit.engine.containers import run_plan
     from curator_kit.ops.modelcache import ensure_model_dirs, weights_facts
@@ -422,6 +423,8 @@ def launch_tests(
         weights=weights,
         code_mounts=code_mounts,
     )
+    for warning in decide(check_plan(session, plan, dry_run=False).findings):  # risky mounts, the image
+        say(f"warning: {warning.one_line()}", "yellow")
     ensure_model_dirs(plan.model_dirs)
     for note in notes:
         say(f"note: {note.one_line()}", "yellow")

@@ -75,6 +75,7 @@ def pull(
     manifest: Manifest, project_dir: Path, image: str, names: tuple[str, ...], session: EngineSession, say: Say
 ) -> int:
     """Download the missing ones of `names` (all models when empty); 0 with nothing to do."""
+    from curator_kit.core.findings import decide
     from curator_kit.core.pipeline.modelweights import pull_command, select_models
     from curator_kit.core.run.runplan import RunOptions, plan_run
     from curator_kit.engine.containers import run_plan
@@ -105,6 +106,7 @@ def pull(
         )
         plan = plan_run(manifest, spec, project_dir, options, session.host)
         plan = replace(plan, name=f"{manifest.project.name}-pull-{plan.run_id}")
+        decide(plan.findings)  # the run's own rules (risky [run] mounts) before anything is made
         ensure_model_dirs(plan.model_dirs)
         say(f"pulling {', '.join(m.name for m in missing)} into {facts.cache_dir} with {image}", "cyan")
         return run_plan(session.client, plan)
