@@ -43,3 +43,8 @@ def codec_probe_script() -> Path:
     from curator_kit.core.constants import CODEC_PROBE_SCRIPT
 
     return base_images_dir() / CODEC_PROBE_SCRIPT
+
+
+def available_variants() -> list[str]:
+    """The base-image variants shipped: the folders of `base-images/` with a `variant.toml`."""
+    return sorted(p.parent.name for p in base_images_dir().glob("*/variant.toml"))

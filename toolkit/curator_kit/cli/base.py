@@ -8,8 +8,8 @@ import click
 
 from curator_kit.cli.output import say as _log
 from curator_kit.cli.params import INDEX_URL, Choice
-from curator_kit.core.build.baseimage import available_variants
 from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
+from curator_kit.resources import available_variants
 
 # The variants are the folders of base-images/ with a variant.toml: `base build` and `doctor` take those.
 VARIANT = Choice(available_variants())

@@ -12,7 +12,7 @@ from curator_kit.cli import params
 from curator_kit.cli.output import say
 from curator_kit.core.constants import MAX_RAY_NODES
 from curator_kit.core.export import slurmsyntax
-from curator_kit.core.export.slurm import (
+from curator_kit.core.export.slurmsyntax import (
     DEFAULT_CPUS_PER_NODE,
     DEFAULT_JOIN_TIMEOUT,
     DEFAULT_LOG,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from curator_kit.core.build.baseimage import available_variants, recipe_digest, stale_reason
+from curator_kit.core.build.baseimage import recipe_digest, stale_reason
 from curator_kit.core.build.imagelabels import base_versions_text
 from curator_kit.core.constants import (
     BASE_GPU_CHECK_IN_IMAGE,
@@ -18,6 +18,7 @@ from curator_kit.core.pipeline.codecs import codecs_in_labels, describe_codecs
 from curator_kit.core.pipeline.devices import NVIDIA_FIX, HostGpu, codec_engines
 from curator_kit.core.run.preflight import EngineFacts
 from curator_kit.errors import CuratorKitError
+from curator_kit.resources import available_variants
 
 if TYPE_CHECKING:
     import docker

@@ -38,7 +38,7 @@ from curator_kit.core.parsers import ParseError, parse_package_names
 from curator_kit.core.redact import mask_credentials
 from curator_kit.core.sizes import human_size
 from curator_kit.errors import CuratorKitError
-from curator_kit.resources import base_images_dir, dockerfile_base
+from curator_kit.resources import available_variants, base_images_dir, dockerfile_base
 
 # Shipped beside Dockerfile.base in base-images/ and sent in every base build context.
 RECIPE_SCRIPTS = ("build-ffmpeg.sh", "supported-ray.py", "check-image.py")
@@ -75,10 +75,6 @@ class Variant:
     @property
     def python_tag(self) -> str:
         return "cp" + self.python.replace(".", "")
-
-
-def available_variants() -> list[str]:
-    return sorted(p.parent.name for p in base_images_dir().glob("*/variant.toml"))
 
 
 def load_variant(name: str) -> Variant:

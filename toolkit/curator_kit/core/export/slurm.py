@@ -38,7 +38,18 @@ from curator_kit.core.constants import (
     OUTPUT_DIR,
     PROJECT_DIR_IN_IMAGE,
 )
-from curator_kit.core.export.slurmsyntax import cluster_path, memory, partition_list, slurm_word, time_limit
+from curator_kit.core.export.slurmsyntax import (
+    DEFAULT_CPUS_PER_NODE,
+    DEFAULT_JOIN_TIMEOUT,
+    DEFAULT_LOG,
+    MIN_JOIN_TIMEOUT,
+    RUNTIMES,
+    cluster_path,
+    memory,
+    partition_list,
+    slurm_word,
+    time_limit,
+)
 from curator_kit.core.findings import Code, Finding, notes_of, raise_refusals, warn, warnings_of
 from curator_kit.core.parsers import ParseError, Ulimit, parse_image_reference
 from curator_kit.core.pipeline.placement import Nodes, PipelineOptions, Placement, place
@@ -56,12 +67,7 @@ if TYPE_CHECKING:
     from curator_kit.core.pipeline.spec import PipelineSpec
     from curator_kit.core.project.manifest import Manifest
 
-RUNTIMES = ("pyxis", "apptainer", "docker")
 TEMPLATE = "slurm.sbatch.j2"
-DEFAULT_LOG = "%x-%j.log"  # sbatch's patterns: job name, job id; relative to where sbatch runs
-DEFAULT_CPUS_PER_NODE = 8
-DEFAULT_JOIN_TIMEOUT = 900  # seconds: a node's first start may import a multi-GB image
-MIN_JOIN_TIMEOUT = 10
 # Without --shared-dir the job's token goes here: home directories are on shared storage on
 # virtually every cluster, and the script expands $HOME on the node, as the user who runs the job.
 DEFAULT_SHARED_DIR = "$HOME/.curator-kit/slurm"

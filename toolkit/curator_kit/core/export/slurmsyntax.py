@@ -14,6 +14,13 @@ from typing import NoReturn
 
 from curator_kit.core.parsers import ParseError
 
+# A job's defaults, here (not in `slurm`) so that the CLI's options load without the planner.
+RUNTIMES = ("pyxis", "apptainer", "docker")
+DEFAULT_LOG = "%x-%j.log"  # sbatch's patterns: job name, job id; relative to where sbatch runs
+DEFAULT_CPUS_PER_NODE = 8
+DEFAULT_JOIN_TIMEOUT = 900  # seconds: a node's first start may import a multi-GB image
+MIN_JOIN_TIMEOUT = 10
+
 # What sbatch or a shell could read as syntax in a `#SBATCH` line: whitespace, quotes, `\` and `#`.
 _WORD_FORBIDDEN = re.compile(r"[\s'\"\\#]")
 WORD_RULE = "printable characters without whitespace, quotes, '\\' or '#'"
