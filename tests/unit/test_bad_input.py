@@ -182,6 +182,27 @@ CLI_CASES = [
     # issue 25: one list of variants (base-images/*/variant.toml) for doctor and base build
     (["doctor", "--variant", "foo"], "--variant 'foo' is not one of cpu, cuda"),
     (["base", "build", "--variant", "foo", "--dry-run"], "--variant 'foo' is not one of cpu, cuda"),
+    # a node's CPUs and GPUs: the bounds a stage's own resources have
+    (
+        ["cluster", "up", *IMAGE, "--dry-run", "--head-cpus", "99999999999999999999"],
+        "--head-cpus '99999999999999999999' is not a number of CPUs: it is above 1024",
+    ),
+    (
+        ["cluster", "up", *IMAGE, "--dry-run", "--cpus-per-worker", "0"],
+        "--cpus-per-worker '0' is not a number of CPUs: it is less than 1",
+    ),
+    (
+        ["export", "kuberay", *IMAGE, "--gpus-per-worker", "99999999999999999999"],
+        "--gpus-per-worker '99999999999999999999' is not a number of GPUs: it is above 64",
+    ),
+    (
+        ["export", "slurm", *IMAGE, "--input", "/a", "--output", "/b", "--cpus-per-node", "99999999999999999999"],
+        "--cpus-per-node '99999999999999999999' is not a number of CPUs",
+    ),
+    (
+        ["export", "slurm", *IMAGE, "--input", "/a", "--output", "/b", "--gpus-per-node", "-1"],
+        "--gpus-per-node '-1' is not a number of GPUs",
+    ),
 ]
 
 

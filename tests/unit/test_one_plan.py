@@ -157,3 +157,15 @@ def test_weights_on_a_named_volume_are_a_written_requirement(workdir: Path) -> N
     assert result.exit_code == 0, result.output
     assert "# Requires: model weights clip must be in PersistentVolumeClaim weights on every node." in result.output
     assert "claimName: weights" in result.output and "mountPath: /opt/models" in result.output
+
+
+def test_submit_refuses_an_image_never_built_or_pushed(workdir: Path) -> None:
+    """An export may plan before the first build; a submission would hand sbatch a job with no image."""
+    before = snapshot(workdir)
+    result = invoke(["submit", "--slurm", *REMOTE_DATA])
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    assert errors[0].endswith("[image-not-built]")
+    assert snapshot(workdir) == before
+    exported = invoke(["export", "slurm", *REMOTE_DATA])
+    assert exported.exit_code == 0 and "is not built yet: planned from the working tree" in exported.output

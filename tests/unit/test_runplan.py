@@ -271,7 +271,7 @@ def test_cli_plans_before_the_first_build(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["run", "--project", str(project), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("image      demo:latest\n")
-    assert "note       planned from the working tree: no engine answers" in result.output
+    assert "warning: planned from the working tree: no engine answers" in result.output
     (project / ".curator-kit").mkdir()
     (project / ".curator-kit" / "last-build.json").write_text('{"image": "demo:latest", "image_id": "sha256:1"}')
     result = CliRunner().invoke(main, ["run", "--project", str(project), "--dry-run"])
@@ -351,3 +351,16 @@ def test_a_capture_stage_is_counted_when_stages_are_scaled_to_stream(tmp_path):
 
 def codes_of(findings):
     return [finding.code for finding in findings]
+
+
+def test_a_value_taken_from_the_shell_is_passed_by_name_never_printed(tmp_path, monkeypatch):
+    """`--env HF_TOKEN` takes the shell's value: the container gets it, the printed `docker run` line
+    passes it by name (`-e HF_TOKEN`, as docker takes it from the shell again), the dry run too."""
+    monkeypatch.setenv("HF_TOKEN", "hf_SENTINEL_not_printed")
+    project = _project(tmp_path)
+    result = CliRunner().invoke(
+        main, ["run", "--project", str(project), "--image", "demo:1", "--dry-run", "-e", "HF_TOKEN"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "hf_SENTINEL_not_printed" not in result.output
+    assert " -e HF_TOKEN " in result.output.splitlines()[-1]

@@ -10,7 +10,7 @@ import click
 
 from curator_kit.cli.output import echo_table, project_option
 from curator_kit.cli.output import say as _say
-from curator_kit.cli.params import GPUS_PER_WORKER, HOST_ENV_ASSIGNMENT, IMAGE, LOCAL_WORKERS, SIZE, ULIMIT
+from curator_kit.cli.params import GPUS_PER_WORKER, HOST_ENV_ASSIGNMENT, IMAGE, LOCAL_WORKERS, NODE_CPUS, SIZE, ULIMIT
 from curator_kit.core.constants import MAX_LOCAL_WORKERS
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def cluster() -> None:
 )
 @click.option(
     "--cpus-per-worker",
-    type=click.IntRange(min=1),
+    type=NODE_CPUS,
     help="Ray logical CPUs per worker [default: cores left by head and driver / workers, >= 1].",
 )
 @click.option(
@@ -50,9 +50,7 @@ def cluster() -> None:
     show_default=True,
     help="none | N (worker i gets GPUs i*N..i*N+N-1) | all (every worker sees every GPU).",
 )
-@click.option(
-    "--head-cpus", type=click.IntRange(min=1), default=1, show_default=True, help="Ray logical CPUs of the head."
-)
+@click.option("--head-cpus", type=NODE_CPUS, default=1, show_default=True, help="Ray logical CPUs of the head.")
 @click.option("--input", "input_dir", type=DIR, help="Videos, mounted in every node [default: PROJECT/input].")
 @click.option("--output", "output_dir", type=DIR, help="Results, mounted in every node [default: PROJECT/output].")
 @click.option("--image", type=IMAGE, help="Image of every node [default: the project's last `curator-kit build`].")

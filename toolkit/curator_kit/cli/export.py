@@ -61,7 +61,7 @@ def export() -> None:
 @click.option("--cpus-per-worker", default="8", show_default=True, help="CPU limit of a worker (a quantity).")
 @click.option("--memory-per-worker", default="32Gi", show_default=True, help="Memory limit of a worker.")
 @click.option(
-    "--gpus-per-worker", type=click.IntRange(min=0), help="nvidia.com/gpu per worker [default: 1 if a stage needs one]."
+    "--gpus-per-worker", type=params.NODE_GPUS, help="nvidia.com/gpu per worker [default: 1 if a stage needs one]."
 )
 @click.option("--head-cpus", default="2", show_default=True, help="CPU limit of the head (it takes CPU work too).")
 @click.option("--head-memory", default="8Gi", show_default=True, help="Memory limit of the head.")

@@ -78,9 +78,10 @@ POD_PATH = Parsed("PATH|URL", parsers.parse_pod_path)
 EXECUTION_MODE = click.Choice(EXECUTION_MODES)
 
 
-def count_up_to(what: str, limit: int, why: str) -> Parsed:
-    """A count of nodes or workers from 1 to `limit` (a constant saying why), refused at once beyond it."""
-    return Parsed("N", partial(parsers.parse_bounded_count, what=what, limit=limit, why=why))
+def count_up_to(what: str, limit: int, why: str, minimum: int = 1) -> Parsed:
+    """A count of nodes, workers, CPUs or GPUs from `minimum` to `limit` (a constant saying why),
+    refused at once beyond it."""
+    return Parsed("N", partial(parsers.parse_bounded_count, what=what, limit=limit, why=why, minimum=minimum))
 
 
 class Choice(click.Choice):
@@ -104,4 +105,12 @@ LOCAL_WORKERS = count_up_to(
 )
 RAY_NODES = count_up_to(
     "a number of Ray nodes", MAX_RAY_NODES, "twice the 2,000 nodes of Ray's published scalability envelope"
+)
+# One node's CPUs and GPUs (a cluster's head or worker, a Slurm node): the bounds a stage's own
+# resources have (core.parsers.RESOURCE_LIMITS), so no node is sized beyond what a stage may ask.
+NODE_CPUS = count_up_to(
+    "a number of CPUs", parsers.RESOURCE_LIMITS["cpus"], "the most CPUs a stage may ask for (new-stage --cpus)"
+)
+NODE_GPUS = count_up_to(
+    "a number of GPUs", parsers.MAX_GPUS, "the most GPUs a stage may ask for (new-stage --gpus)", minimum=0
 )

@@ -40,7 +40,7 @@ def replay(
     from curator_kit.core.pipeline.capture import replay_output
     from curator_kit.core.project.loading import find_project_dir, load_manifest
     from curator_kit.core.run.runplan import RunOptions
-    from curator_kit.ops.build import last_built_image
+    from curator_kit.ops.build import planned_image
     from curator_kit.ops.launch import execute
 
     project_dir = find_project_dir(project or ".")
@@ -48,7 +48,9 @@ def replay(
     output_dir, note = replay_output(project_dir, output_dir, stage)
     if note:
         _say(f"note: {note}", "yellow")
-    options = RunOptions(input_dir=project_dir, output_dir=output_dir, image=image or last_built_image(project_dir))
+    options = RunOptions(
+        input_dir=project_dir, output_dir=output_dir, image=image or planned_image(project_dir, manifest)
+    )
     where = {"mount_code": mount_code, "replay": (stage, limit)}
     code = execute(manifest, project_dir, options, click.echo, _say, dry_run=dry_run, **where)
     if not dry_run:

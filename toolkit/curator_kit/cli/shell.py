@@ -65,7 +65,7 @@ def shell(
     from curator_kit.core.parsers import parse_command
     from curator_kit.core.project.loading import find_project_dir, load_manifest
     from curator_kit.core.run.runplan import RunOptions
-    from curator_kit.ops.build import last_built_image
+    from curator_kit.ops.build import planned_image
     from curator_kit.ops.launch import execute
 
     project_dir = find_project_dir(project or ".")
@@ -74,7 +74,7 @@ def shell(
     options = RunOptions(
         input_dir=input_dir,
         output_dir=output_dir or project_dir / "output",
-        image=image or last_built_image(project_dir),
+        image=image or planned_image(project_dir, manifest),
         gpus=gpus,
         shm_size=shm_size,
         env=env,

@@ -54,14 +54,14 @@ _OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     ),
     click.option(
         "--cpus-per-node",
-        type=click.IntRange(min=1),
+        type=params.NODE_CPUS,
         default=DEFAULT_CPUS_PER_NODE,
         show_default=True,
         help="CPUs per node.",
     ),
     click.option(
         "--gpus-per-node",
-        type=click.IntRange(min=0),
+        type=params.NODE_GPUS,
         help="GPUs per node (--gres=gpu:N) [default: 1 if a stage needs one].",
     ),
     click.option("--mem-per-node", type=params.Parsed("SIZE", slurmsyntax.memory), help="sbatch --mem, e.g. 64G."),
@@ -111,16 +111,18 @@ def slurm_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def slurm_script(project: Path | None, image: str | None, **values: Any) -> SlurmScript:
+def slurm_script(project: Path | None, image: str | None, *, submitting: bool = False, **values: Any) -> SlurmScript:
     """The job script for the project's image (the one given, the pushed one, else the last build),
-    planned from the image's own pipeline spec; warnings are said on stderr."""
+    planned from the image's own pipeline spec; warnings are said on stderr. `submitting`: the job is
+    handed to sbatch now, so an image never built is refused (an export may plan before the build)."""
     from curator_kit.core.export.slurm import SlurmOptions, render_script
     from curator_kit.core.project.loading import find_project_dir, load_manifest
     from curator_kit.ops.exportimage import export_image, local_image_labels
 
     project_dir = find_project_dir(project or Path.cwd())
     manifest = load_manifest(project_dir)
-    image = export_image(project_dir, manifest, image, say)
+    submitting = submitting and values.get("image_file") is None  # a squashfs/SIF file needs no build here
+    image = export_image(project_dir, manifest, image, say, submitting=submitting)
     script = render_script(manifest, project_dir, SlurmOptions(image=image, **values), local_image_labels(image, say))
     for warning in script.warnings:
         say(f"warning: {warning}", "yellow")

@@ -29,7 +29,7 @@ def submit(slurm: bool, image: str | None, script_path: Path | None, project: Pa
     from curator_kit.core.project.state import state_dir
     from curator_kit.ops.slurm import sbatch, write_script
 
-    script = slurm_script(project, image, **values)
+    script = slurm_script(project, image, submitting=True, **values)
     if script_path is None:
         script_path = state_dir(find_project_dir(project or Path.cwd())) / "slurm" / f"{script.job_name}.sbatch"
     write_script(script_path, script.text)

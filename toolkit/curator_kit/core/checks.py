@@ -42,12 +42,12 @@ def export_findings(
     output_path: str,
     image_labels: Mapping[str, str] | None,
     weights_at: str | None,
-    weights_option: str,
+    accept: str,
 ) -> list[Finding]:
     """What an export finds before it writes: a bad image reference, input and output that overlap (as
     the cluster's paths are written), weights the image does not bake with nowhere named to find them
-    (`weights_at`: the place the user named with `weights_option`), and the requirements the nodes must
-    meet, written into the file's header."""
+    (`weights_at`: the place the user named; `accept`: how to name it), and the requirements the nodes
+    must meet, written into the file's header."""
     findings = image_findings(image)
     findings += overlap_findings(input_path, output_path, local=False)
     findings.append(
@@ -57,7 +57,7 @@ def export_findings(
             "the export cannot look at the cluster's storage",
         )
     )
-    return findings + weights_on_nodes(manifest, spec, image, image_labels, weights_at, weights_option)
+    return findings + weights_on_nodes(manifest, spec, image, image_labels, weights_at, accept)
 
 
 def weights_on_nodes(
@@ -66,27 +66,26 @@ def weights_on_nodes(
     image: str,
     image_labels: Mapping[str, str] | None,
     weights_at: str | None,
-    weights_option: str,
+    accept: str,
 ) -> list[Finding]:
     """Weights the image does not bake, on nodes this machine cannot look at (an export's, an external
-    Ray cluster's): refused, unless the user named where the nodes have them (`weights_at`, given with
-    `weights_option`), which becomes a written requirement."""
-    findings: list[Finding] = []
-    needed = [*unbaked_models(manifest, spec, dict(image_labels) if image_labels is not None else None)]
-    needed += [weight for _stage, weight in spec.weights_needed if weight not in needed]
-    if needed and weights_at:
-        findings.append(
-            note(Code.WEIGHTS_ON_NODES, f"model weights {', '.join(needed)} must be in {weights_at} on every node")
+    Ray cluster's): refused, unless the user named where the nodes have them (`weights_at`), which
+    becomes a written requirement. `accept` says how to name it on this target."""
+    models = unbaked_models(manifest, spec, dict(image_labels) if image_labels is not None else None)
+    builtins = [weight for _stage, weight in spec.weights_needed if weight not in models]
+    needed = [*models, *builtins]
+    if not needed:
+        return []
+    if weights_at:
+        return [note(Code.WEIGHTS_ON_NODES, f"model weights {', '.join(needed)} must be in {weights_at} on every node")]
+    read = "were not read" if image_labels is None else "bake none of them"
+    # Only the project's [[models]] can be baked; Curator's built-ins read theirs from the model directory.
+    bake = " or bake them ([[models]] bake = true, then `curator-kit build` and `push`)" if models else ""
+    return [
+        refuse(
+            Code.WEIGHTS_MISSING,
+            f"the pipeline loads model weights {', '.join(needed)}, and {image}'s labels {read}: "
+            "its nodes would have no weights",
+            f"{accept}{';' if bake else ''}{bake}",
         )
-    elif needed:
-        read = "were not read" if image_labels is None else "bake none of them"
-        findings.append(
-            refuse(
-                Code.WEIGHTS_MISSING,
-                f"the pipeline loads model weights {', '.join(needed)}, and {image}'s labels {read}: "
-                "its nodes would have no weights",
-                f"pass {weights_option} naming where every node has them, or bake them "
-                "([[models]] bake = true, then `curator-kit build` and `push`)",
-            )
-        )
-    return findings
+    ]

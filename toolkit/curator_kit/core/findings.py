@@ -164,9 +164,10 @@ def decide(findings: Iterable[Finding], force: bool = False) -> list[Finding]:
     refused = refusals(found)
     blocking = [f for f in refused if not (force and f.code in FORCEABLE)]
     if blocking:
+        # In the order found; --force is offered only where it would get past every one of them.
         first, rest = blocking[0], blocking[1:]
         error = first.error(len(rest))
-        if first.code in FORCEABLE:
+        if all(f.code in FORCEABLE for f in blocking):
             error.fix = f"{first.fix}; or --force to run anyway" if first.fix else "--force to run anyway"
         error.details = tuple(f.message for f in rest)
         raise error

@@ -76,20 +76,21 @@ def parse_count(text: str) -> int:
     return count
 
 
-def parse_bounded_count(text: str, what: str, limit: int, why: str) -> int:
-    """A whole number from 1 to `limit` (`--workers`, `--nodes`); `why` says what the limit is.
+def parse_bounded_count(text: str, what: str, limit: int, why: str, minimum: int = 1) -> int:
+    """A whole number from `minimum` to `limit` (`--workers`, `--nodes`, a node's CPUs and GPUs); `why`
+    says what the limit is.
 
     Checked as text, before int(): a count is refused at once, whatever its length, and a plan never
     grows with a typo's number."""
-    fix = f"use a whole number from 1 to {limit}"
+    fix = f"use a whole number from {minimum} to {limit}"
     value = text.strip()
     if not _DIGITS.fullmatch(value):
         _refuse(text, what, "it is not a whole number", fix)
     digits = value.lstrip("0") or "0"
     if len(digits) > len(str(limit)) or int(digits) > limit:
         _refuse(text, what, f"it is above {limit}, {why}", fix)
-    if int(digits) < 1:
-        _refuse(text, what, "it is less than 1", fix)
+    if int(digits) < minimum:
+        _refuse(text, what, f"it is less than {minimum}", fix)
     return int(digits)
 
 
@@ -339,6 +340,13 @@ def parse_env_value(text: str) -> str:
     return _one_line(text, "an environment variable value", "keep the value on one line, without control characters")
 
 
+class HostValue(str):
+    """An environment value taken from this shell (`--env KEY`): the container gets it, but no printed
+    line does (`docker run -e KEY` takes it from the shell again), since that is how tokens are passed."""
+
+    __slots__ = ()
+
+
 def parse_env_assignment(text: str, host_env: Mapping[str, str] | None = None) -> tuple[str, str]:
     """`KEY=VALUE`; with `host_env`, a bare `KEY` takes the value set there (as `docker run -e KEY` does)."""
     key, has_value, value = text.partition("=")
@@ -348,7 +356,7 @@ def parse_env_assignment(text: str, host_env: Mapping[str, str] | None = None) -
             _refuse(text, "KEY=VALUE", "it has no '='", "e.g. OPENCV_LOG_LEVEL=ERROR")
         if key not in host_env:
             _refuse(text, "KEY=VALUE", "this shell does not set it", f"write {key}=VALUE")
-        value = host_env[key]
+        return key, HostValue(parse_env_value(host_env[key]))
     return key, parse_env_value(value)
 
 

@@ -18,6 +18,7 @@ from curator_kit.ops.launch import (
     Say,
     check_image,
     ensure_output_dir,
+    gate,
     give_to_user,
     image_presence,
     planning_facts,
@@ -86,7 +87,6 @@ def bring_up(
     session: EngineSession, plan: ClusterPlan, project_dir: Path, say: Say, *, force: bool
 ) -> tuple[int, str | None]:
     """Start the cluster after its checks: (Ray nodes started, dashboard URL or None)."""
-    from curator_kit.core.findings import decide
     from curator_kit.engine import cluster as engine_cluster
     from curator_kit.ops.modelcache import ensure_model_dirs
 
@@ -99,8 +99,7 @@ def bring_up(
             f"project {plan.project} has a cluster already ({', '.join(x.name for x in existing)})",
             "`curator-kit cluster status` shows it; `curator-kit cluster down` removes it",
         )
-    for warning in decide(check_cluster(session, plan, dry_run=False), force):
-        say(f"warning: {warning.one_line()}", "yellow")
+    gate(check_cluster(session, plan, dry_run=False), say, force)
     for line in plan.describe():
         say(line, None)
     ensure_output_dir(Path(plan.labels[LABEL_OUTPUT]), session.host)
@@ -275,7 +274,8 @@ def plan_driver(
 
         labels = _labels_if_present(client, spec_image)
         at = f"{MODEL_DIR_IN_IMAGE} on the cluster's nodes" if weights_on_nodes else None
-        plan.findings.extend(weights_check(manifest, spec, spec_image, labels, at, "--weights-on-nodes"))
+        accept = f"pass --weights-on-nodes if the cluster's nodes hold them at {MODEL_DIR_IN_IMAGE}"
+        plan.findings.extend(weights_check(manifest, spec, spec_image, labels, at, accept))
     if not cluster and spec.gpu_stages:
         names = ", ".join(s.name for s in spec.gpu_stages)
         need = f"{names} need GPUs (or NVDEC/NVENC): nodes of the cluster at {target.address} must have them"

@@ -13,9 +13,12 @@ if TYPE_CHECKING:
     from curator_kit.ops.launch import Say
 
 
-def export_image(project_dir: Path, manifest: Manifest, image: str | None, say: Say) -> str:
+def export_image(
+    project_dir: Path, manifest: Manifest, image: str | None, say: Say, *, submitting: bool = False
+) -> str:
     """The image an export is for: the one given, else the last push, else the last build, else the tag
-    `build` would give (a plan before the first build, from the working tree), saying which."""
+    `build` would give (a plan before the first build, from the working tree), saying which. A job that
+    is `submitting` now cannot run an image that was never built: that is refused."""
     from curator_kit.core.build.registry import last_push
     from curator_kit.core.project.state import LAST_BUILD, read_record
     from curator_kit.ops.build import planned_image
@@ -27,6 +30,14 @@ def export_image(project_dir: Path, manifest: Manifest, image: str | None, say: 
         return str(pushed["image"])
     image = planned_image(project_dir, manifest)
     if read_record(project_dir, LAST_BUILD) is None:
+        if submitting:
+            from curator_kit.core.findings import Code, refuse
+
+            raise refuse(
+                Code.IMAGE_NOT_BUILT,
+                f"{image} was never built or pushed: the job's nodes would have no image to run",
+                "run `curator-kit build` and `curator-kit push --registry R`, or pass --image (or --image-file)",
+            ).error()
         say(
             f"note: {image} is not built yet: planned from the working tree; `curator-kit build` and `push` it",
             "yellow",

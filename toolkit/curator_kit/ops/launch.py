@@ -71,6 +71,17 @@ def open_session() -> EngineSession:
     return EngineSession(client, info, engine_host(info, address), engine_facts(client, info))
 
 
+def gate(findings: list[Finding], say: Say, force: bool = False) -> None:
+    """Say every warning, then pass the one gate (`findings.decide`): a refusal raises, a forced one is
+    said. Warnings come first, so a refused command still shows what else was found."""
+    from curator_kit.core.findings import decide, warnings_of
+
+    for warning in warnings_of(findings):
+        say(f"warning: {warning.one_line()}", "yellow")
+    for forced in decide(findings, force)[len(warnings_of(findings)) :]:
+        say(f"warning: {forced.one_line()}", "yellow")
+
+
 def require_session(session: EngineSession | None, findings: list[Finding], force: bool) -> EngineSession:
     """The engine a real command needs. When none answered at planning, the plan's own refusals are
     said first (they need no engine), then the engine's own error."""
@@ -106,7 +117,7 @@ def image_spec(client: docker.DockerClient, image: str) -> PipelineSpec:
 
 def stale_image_note(image: str, baked: PipelineSpec, manifest: Manifest, project_dir: Path) -> Finding | None:
     """Say so when the working tree's pipeline is not the one the image will run."""
-    from curator_kit.core.findings import Code, note
+    from curator_kit.core.findings import Code, warn
     from curator_kit.core.pipeline.spec import resolve_spec
 
     try:
@@ -116,7 +127,7 @@ def stale_image_note(image: str, baked: PipelineSpec, manifest: Manifest, projec
     if not changes:
         return None
     stale = f"stale image: {image} runs its own pipeline ({'; '.join(changes)} since) -- run `curator-kit build`"
-    return note(Code.IMAGE_STALE, stale)
+    return warn(Code.IMAGE_STALE, stale)
 
 
 def planning_spec(
@@ -132,7 +143,7 @@ def planning_spec(
     and says so (`check_plan` refuses the real command for the missing image, after every other
     finding is known). A container that runs another command (`run --command`) may use any image:
     without a spec label the working tree's stands in."""
-    from curator_kit.core.findings import Code, note
+    from curator_kit.core.findings import Code, warn
     from curator_kit.core.parsers import ParseError, parse_image_reference
     from curator_kit.core.pipeline.spec import resolve_spec, spec_in_labels
     from curator_kit.engine.images import image_exists, image_labels
@@ -144,7 +155,7 @@ def planning_spec(
         known = False
     if not known:
         why = "no engine answers" if client is None else f"{image} is not built yet"
-        return resolve_spec(manifest, project_dir), [note(Code.SPEC_FROM_TREE, f"planned from the working tree: {why}")]
+        return resolve_spec(manifest, project_dir), [warn(Code.SPEC_FROM_TREE, f"planned from the working tree: {why}")]
     assert client is not None
     if not runs_pipeline and spec_in_labels(image_labels(client, image), image) is None:
         return resolve_spec(manifest, project_dir), []
@@ -217,13 +228,11 @@ def show_dry_run(
 ) -> None:
     """A dry run prints the plan (on stdout), its warnings, and then the refusal the real command would
     give (one `error:` line, non-zero exit): what it says is what the real command would do."""
-    from curator_kit.core.findings import decide
 
     for line in plan_lines:
         echo(line)
     _show_inputs(checked, say)
-    for warning in decide(checked.findings, force):
-        say(f"warning: {warning.one_line()}", "yellow")
+    gate(checked.findings, say, force)
 
 
 def execute(
@@ -353,15 +362,13 @@ def launch(
 ) -> int:
     """The container's exit code (128+N when signal N stopped it); refusals raise before anything is
     created or written. `checked`: the plan's findings when the caller checked it already."""
-    from curator_kit.core.findings import decide
     from curator_kit.engine.containers import RunInterrupted, run_plan
 
     checked = checked or check_plan(session, plan, dry_run=False)
     for line in plan.describe():
         say(line, None)
     _show_inputs(checked, say)
-    for warning in decide(checked.findings, force):
-        say(f"warning: {warning.one_line()}", "yellow")
+    gate(checked.findings, say, force)
     if plan.output_source is not None:
         ensure_output_dir(Path(plan.output_source), session.host)
     if plan.model_dirs:
@@ -399,7 +406,6 @@ def launch_tests(
     """`curator-kit test`: the project's tests in its image, planned from the image's spec as a run is
     (weights cache, `--mount-code`); pytest's exit code. No data is mounted and no pipeline runs, so
     there is no preflight verdict, input sample or summary."""
-    from curator_kit.core.findings import decide
     from curator_kit.core.run.runplan import plan_tests
     from curator_kit.engine.containers import run_plan
     from curator_kit.ops.modelcache import ensure_model_dirs, weights_facts
@@ -423,8 +429,7 @@ def launch_tests(
         weights=weights,
         code_mounts=code_mounts,
     )
-    for warning in decide(check_plan(session, plan, dry_run=False).findings):  # risky mounts, the image
-        say(f"warning: {warning.one_line()}", "yellow")
+    gate(check_plan(session, plan, dry_run=False).findings, say)  # risky mounts, the image
     ensure_model_dirs(plan.model_dirs)
     for note in notes:
         say(f"note: {note.one_line()}", "yellow")

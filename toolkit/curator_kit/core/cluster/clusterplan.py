@@ -45,7 +45,7 @@ from curator_kit.core.constants import (
     MODE_BATCH,
     RAY_TOKEN_IN_CONTAINER,
 )
-from curator_kit.core.findings import Code, Finding, note, refuse, unique
+from curator_kit.core.findings import Code, Finding, note, notes_of, refuse, unique
 from curator_kit.core.parsers import Mount, Ulimit
 from curator_kit.core.pipeline.devices import NO_GPU, GpuRequest
 from curator_kit.core.pipeline.modelweights import WeightsFacts, weights_findings
@@ -83,6 +83,8 @@ RAY_QUIET_ENV: dict[str, str] = {"RAY_USAGE_STATS_ENABLED": "0"}
 # Ray 2.60's token authentication: the GCS, raylets and the dashboard (its job API included) refuse a
 # caller without the token. The environment names the file, never the token; the file is mounted read-only.
 RAY_AUTH_ENV: dict[str, str] = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": RAY_TOKEN_IN_CONTAINER}
+# How a cluster's nodes get a mount (`cluster up` has no --mount): a [run] mounts entry of the manifest.
+MOUNTS_ENTRY = "a [run] mounts entry"
 # A node's /dev/shm findings: the cluster says its own (one size for every node), a driver its cluster's.
 SHM_CODES = frozenset({Code.SHM_DEFAULT, Code.SHM_SMALL})
 
@@ -289,7 +291,7 @@ class ClusterPlan:
             f"mount      {m.source} -> {m.target} ({'read-only' if m.read_only else 'writable'})"
             for m in self.head.mounts
         ]
-        lines += [f"note       {finding.message}" for finding in self.findings if not finding.refuses]
+        lines += [f"note       {finding.message}" for finding in notes_of(self.findings)]  # warnings: the gate
         return lines
 
     def docker_lines(self) -> list[str]:
@@ -657,7 +659,7 @@ def judge_cluster(plan: ClusterPlan, engine: EngineFacts, host_gpus: list[HostGp
     findings: list[Finding] = []
     for worker in plan.workers:
         probe = replace(worker, runs_pipeline=True)
-        findings += judge(probe, engine, host_gpus, select_gpus="--gpus-per-worker")
+        findings += judge(probe, engine, host_gpus, select_gpus="--gpus-per-worker", mount_option=MOUNTS_ENTRY)
     ids = [int(i) for w in plan.workers for i in w.gpus.device_ids if i.isdigit()]
     if ids and host_gpus and engine.local and max(ids) >= len(host_gpus):
         per = len(plan.workers[0].gpus.device_ids)

@@ -375,7 +375,7 @@ def render(
         output_path=options.output_path,
         image_labels=image_labels,
         weights_at=f"PersistentVolumeClaim {options.model_volume}" if options.model_volume else None,
-        weights_option="--model-volume CLAIM",
+        accept="pass --model-volume CLAIM, a PersistentVolumeClaim that holds them",
     )
     raise_refusals([*findings, *placed.findings])  # nothing is written for a job that cannot work
     warnings += gpu_export_warnings(pipeline, options.image, image_labels, gpus, options.gpu_memory_gib, "the head")

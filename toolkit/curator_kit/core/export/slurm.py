@@ -330,7 +330,7 @@ def render_script(
         output_path=str(paths["output_dir"]),
         image_labels=image_labels,
         weights_at=f"--model-cache {paths['model_cache']}" if paths["model_cache"] else None,
-        weights_option="--model-cache DIR",
+        accept="pass --model-cache DIR, a directory of the shared storage that holds them",
     )
     raise_refusals([*findings, *placed.findings])  # nothing is written for a job that cannot work
     execution, pipeline = placed.execution, placed.command

@@ -64,6 +64,7 @@ def judge(
     codecs: CodecFacts | None = None,
     *,
     select_gpus: str = "--gpus device=...",
+    mount_option: str = "--mount",
 ) -> list[Finding]:
     """What the engine and the host say of a plan (the plan's own findings are `plan.findings`): NVIDIA
     support, the codec engines of the selected GPUs, built-in weights under the model mount, whether
@@ -95,7 +96,7 @@ def judge(
             fix = f"pick GPUs that have them with {select_gpus}"
             findings += [refuse(Code.CODEC_ENGINES, problem, fix) for problem in refusals]
             findings += [warn(Code.CODEC_ENGINES_UNCHECKED, warning) for warning in warnings]
-    findings += _judge_weights(plan, spec, engine)
+    findings += _judge_weights(plan, spec, engine, mount_option)
     if codecs is not None:
         findings += _judge_codecs(plan, spec, codecs)
     if plan.executor != "xenna":
@@ -116,7 +117,7 @@ def _judge_codecs(plan: ContainerPlan, spec: PipelineSpec, facts: CodecFacts) ->
     return findings
 
 
-def _judge_weights(plan: ContainerPlan, spec: PipelineSpec, engine: EngineFacts) -> list[Finding]:
+def _judge_weights(plan: ContainerPlan, spec: PipelineSpec, engine: EngineFacts, mount_option: str) -> list[Finding]:
     """Built-ins read their weights from the run's model directory (a mount at MODEL_DIR_IN_IMAGE): one
     absent there is refused, named, before anything starts (Curator would try to download it mid-run)."""
     if not spec.weights_needed:
@@ -133,7 +134,8 @@ def _judge_weights(plan: ContainerPlan, spec: PipelineSpec, engine: EngineFacts)
             refuse(
                 Code.WEIGHTS_MISSING,
                 f"{who} needs model weights {', '.join(weights)}, absent from {where}",
-                f"mount a directory holding them: --mount DIR:{MODEL_DIR_IN_IMAGE}:ro, with DIR/{weights[0]} and so on",
+                f"mount a directory holding them: {mount_option} DIR:{MODEL_DIR_IN_IMAGE}:ro, with DIR/{weights[0]} "
+                "and so on",
             )
         )
     return findings

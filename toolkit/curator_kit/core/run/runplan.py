@@ -24,8 +24,8 @@ from curator_kit.core.constants import (
     PROJECT_DIR_IN_IMAGE,
     RUN_ID_ENV,
 )
-from curator_kit.core.findings import Code, Finding, note
-from curator_kit.core.parsers import Mount, Ulimit
+from curator_kit.core.findings import Code, Finding, note, notes_of
+from curator_kit.core.parsers import HostValue, Mount, Ulimit
 from curator_kit.core.pipeline.devices import GpuRequest, HostGpu, selected_gpus
 from curator_kit.core.pipeline.modelweights import WeightsFacts, cache_mounts, needed_models, weights_findings
 from curator_kit.core.pipeline.placement import Nodes, PipelineOptions, Placement, place
@@ -178,8 +178,8 @@ class ContainerPlan:
         argv += ["--user", self.user, "--workdir", self.working_dir]
         for mount in self.mounts:
             argv += ["--mount", mount.mount_flag()]
-        for key, value in self.env.items():
-            argv += ["-e", f"{key}={value}"]
+        for key, value in self.env.items():  # a value from this shell is passed by name, never printed
+            argv += ["-e", key if isinstance(value, HostValue) else f"{key}={value}"]
         for key, value in self.labels.items():
             argv += ["--label", f"{key}={value}"]
         return [*argv, self.image, *self.command]
@@ -205,7 +205,7 @@ class ContainerPlan:
         lines += [
             f"mount      {m.source} -> {m.target} ({'read-only' if m.read_only else 'writable'})" for m in self.mounts
         ]
-        lines += [f"note       {finding.message}" for finding in self.findings if not finding.refuses]
+        lines += [f"note       {finding.message}" for finding in notes_of(self.findings)]  # warnings: the gate
         return lines
 
 
