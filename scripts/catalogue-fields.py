@@ -1,14 +1,14 @@
 """Read the constructor fields of Curator's built-in stages from the installed nemo-curator.
 
 Runs inside a base image (it imports nemo_curator), reads a catalogue table of curator-kit
-(toolkit/curator_kit/core/catalogue/curator_X_Y.toml) and prints, as JSON, every dataclass field of
+(toolkit/curator_kit/core/pipeline/catalogue/curator_X_Y.toml) and prints, as JSON, every dataclass field of
 the classes it names (type, default), the module constants it names and the keys of those it takes
 allowed values from: the facts the table builds on. tests/integration/test_builtin_catalogue.py runs it
 again and compares.
 
-    docker run --rm -v "$PWD/toolkit/curator_kit/core/catalogue:/catalogue:ro" -v "$PWD/scripts:/scripts:ro" \
+    docker run --rm -v "$PWD/toolkit/curator_kit/core/pipeline/catalogue:/catalogue:ro" -v "$PWD/scripts:/scripts:ro" \
         curator-kit/base:1.4.0-cpu python /scripts/catalogue-fields.py /catalogue/curator_1_4.toml \
-        > toolkit/curator_kit/core/catalogue/curator_1_4.fields.json
+        > toolkit/curator_kit/core/pipeline/catalogue/curator_1_4.fields.json
 """
 
 from __future__ import annotations

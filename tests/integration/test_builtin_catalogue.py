@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOGUE = ROOT / "toolkit" / "curator_kit" / "core" / "catalogue"
+CATALOGUE = ROOT / "toolkit" / "curator_kit" / "core" / "pipeline" / "catalogue"
 GOLDEN = ROOT / "tests" / "unit" / "golden"
 MARKER = textwrap.dedent(
     """
