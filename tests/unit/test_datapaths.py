@@ -163,3 +163,18 @@ def test_summary_is_read_only_for_its_own_run(tmp_path):
     assert read_summary(tmp_path, "another-run") is None  # an older run's file is never shown as this one's
     (tmp_path / "curator-kit-summary.json").write_text('{"format": 1, "run_id": "r1"')  # half-written
     assert read_summary(tmp_path, "r1") is None
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "overlap"),
+    [
+        ("s3://b/in", "s3://b/in/out", "--output s3://b/in/out is inside --input s3://b/in"),
+        ("s3://b/in/", "s3://b/in", "--input s3://b/in/ and --output s3://b/in are the same directory"),
+        ("s3://b/in", "s3://b/input", None),  # a shared prefix is not nesting
+        ("/data/x/../y", "/data/y//z", "--output /data/y//z is inside --input /data/x/../y"),
+    ],
+)
+def test_a_clusters_paths_and_urls_are_compared_as_written(source, target, overlap):
+    found = overlap_findings(source, target, local=False)
+    assert [f.message for f in found if f.message.startswith(overlap or "-")] == ([found[0].message] if overlap else [])
+    assert len(found) == (1 if overlap else 0) and all("s3:/b" not in f.message for f in found)

@@ -131,14 +131,8 @@ def codes(findings: Iterable[Finding]) -> list[str]:
 
 
 def unique(findings: Iterable[Finding]) -> list[Finding]:
-    """In order, each (code, message) once: several nodes of a cluster find the same thing."""
-    seen: set[tuple[Code, str]] = set()
-    kept = []
-    for finding in findings:
-        if (finding.code, finding.message) not in seen:
-            seen.add((finding.code, finding.message))
-            kept.append(finding)
-    return kept
+    """In order, each finding once: several nodes of a cluster find the same thing (equal findings)."""
+    return list(dict.fromkeys(findings))
 
 
 # What --force may run past: what the engine and host say of GPUs, codecs and Xenna's mode, where the user

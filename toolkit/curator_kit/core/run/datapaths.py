@@ -7,6 +7,7 @@ them: absolute, with symlinks resolved, so a link cannot hide an overlap.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
@@ -43,30 +44,33 @@ def data_dir_findings(input_dir: Path | str, output_dir: Path | str, *, local: b
 
 def overlap_findings(input_dir: Path | str, output_dir: Path | str, *, local: bool = True) -> list[Finding]:
     """Refuse input and output that overlap: the output is mounted writable, so an overlap lets the
-    pipeline overwrite or delete input, or a later run read its own clips as new videos."""
-    if local:
-        source, target = real_path(input_dir), real_path(output_dir)
-    else:
-        source, target = PurePosixPath(_normal(str(input_dir))), PurePosixPath(_normal(str(output_dir)))
-    if not (_nested(source, target) or _nested(target, source)):
+    pipeline overwrite or delete input, or a later run read its own clips as new videos.
+
+    This machine's paths are compared with links resolved; a cluster's paths (`local=False`) as
+    written, '.', '..' and repeated slashes folded, and URLs (s3://...) by their text."""
+    source, target = (real_path(input_dir), real_path(output_dir)) if local else (input_dir, output_dir)
+    source_key, target_key = _comparable(source), _comparable(target)
+    inside = target_key.startswith(source_key + "/")
+    if not (source_key == target_key or inside or source_key.startswith(target_key + "/")):
         return []
-    if source == target:
+    if source_key == target_key:
         problem = f"--input {input_dir} and --output {output_dir} are the same directory"
-    elif target.is_relative_to(source):
+    elif inside:
         problem = f"--output {output_dir} is inside --input {input_dir}: a later run would read its own clips"
     else:
         problem = f"--input {input_dir} is inside --output {output_dir}: the writable output would expose the input"
-    shown = {str(input_dir), str(output_dir)}
-    if {str(source), str(target)} != shown:
-        problem += f" ({source} and {target} once links are resolved)" if local else f" ({source} and {target})"
+    if local and {str(source), str(target)} != {str(input_dir), str(output_dir)}:
+        problem += f" ({source} and {target} once links are resolved)"
     return [refuse(Code.DATA_OVERLAP, problem, OVERLAP_FIX)]
 
 
-def _normal(path: str) -> str:
-    """A cluster path as a POSIX path with '.', '..' and repeated slashes folded (no links to resolve)."""
-    import posixpath
-
-    return posixpath.normpath(path) if path.startswith("/") else path
+def _comparable(path: Path | str) -> str:
+    """A path as text to compare by prefix: POSIX paths folded ('.', '..', '//', a trailing '/'), a URL
+    (scheme://...) as written without its trailing '/'."""
+    text = str(path)
+    if "://" in text:
+        return text.rstrip("/")
+    return posixpath.normpath(text) if text.startswith("/") else text.rstrip("/")
 
 
 def host_mount_risk(mount: Mount, input_source: str | None) -> str | None:
