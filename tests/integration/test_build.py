@@ -6,9 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
-import ipaddress
 import json
-import os
 import secrets
 import shutil
 import signal
@@ -24,6 +22,7 @@ from pathlib import Path
 import kitcli
 import pytest
 from curator_kit.core.build.buildlog import StepCached, StepStarted
+from privateindex import bridge_gateway, self_signed_certificate
 
 # Every call here must succeed unless it says check=False.
 cli = partial(kitcli.cli, check=True)
@@ -186,31 +185,14 @@ def _probe_wheel(directory: Path) -> Path:
     return wheel
 
 
-def _bridge_gateway(docker_client) -> str:
-    """The host's address on the engine's default bridge: what a build step reaches the host at."""
-    config = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]
-    return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
-
-
 @pytest.fixture
 def private_index(docker_client, curator_base_image, tmp_path):
     """A PyPI-like simple index holding one wheel, over HTTPS (pip trusts plain HTTP on loopback only,
     which a build step cannot reach) with a self-signed certificate, answering only requests that
     carry the sentinel credential. Yields (index URL, certificate path, Authorization headers seen)."""
-    gateway = _bridge_gateway(docker_client)
+    gateway = bridge_gateway(docker_client)
     tls = tmp_path / "tls"  # outside the project: the key must never be in a build context
-    tls.mkdir()
-    # openssl from the base image, so the host needs none.
-    command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=curator-kit-test-index"
-    command += f" -addext subjectAltName=IP:{gateway} -keyout /tls/key.pem -out /tls/cert.pem"
-    docker_client.containers.run(
-        curator_base_image,
-        command.split(),
-        volumes={str(tls): {"bind": "/tls", "mode": "rw"}},
-        user=f"{os.getuid()}:{os.getgid()}",
-        network_disabled=True,
-        remove=True,
-    )
+    self_signed_certificate(docker_client, curator_base_image, gateway, tls)  # openssl from the base image
     root = tmp_path / "index"
     wheel = _probe_wheel(root)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
