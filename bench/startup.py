@@ -1,0 +1,91 @@
+"""CLI start-up: `curator-kit --help` and `curator-kit new-stage` against a bare `python -c pass`, in one run.
+
+    python bench/startup.py [-n 9]
+
+Runs the `curator-kit` console script next to this interpreter (as a user would; run the script with
+another venv's python to measure that venv's install) in a scratch project made by `curator-kit init`,
+interleaving the three commands round by round so that all of them see the same machine load. Prints
+the median of each, the differences and ratios to `python -c pass`, and the verdicts against the
+targets: `--help` within 80 ms of `python -c pass`, `new-stage` at most 0.15 s. Exits 1 when a target
+is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HELP_OVER_PYTHON_TARGET_S = 0.080
+NEW_STAGE_TARGET_S = 0.15
+
+
+def curator_kit_command() -> list[str]:
+    script = Path(sys.executable).with_name("curator-kit")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("curator-kit")
+    return [found] if found else [sys.executable, "-m", "curator_kit"]
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
+    return elapsed
+
+
+def describe(label: str, times: list[float]) -> str:
+    return (
+        f"{label:<24} median {statistics.median(times) * 1000:7.1f} ms   "
+        f"min {min(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--runs", type=int, default=9, help="measured runs of each command [default: 9]")
+    args = parser.parse_args()
+    kit = curator_kit_command()
+    python = [sys.executable, "-c", "pass"]
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as scratch:
+        root = Path(scratch)
+        timed([*kit, "init", "bench"], root)
+        project = root / "bench"
+        # One unmeasured round fills the OS file cache and writes the byte code.
+        timed(python, project)
+        timed([*kit, "--help"], project)
+        timed([*kit, "new-stage", "warm_up"], project)
+        times: dict[str, list[float]] = {"python": [], "help": [], "new-stage": []}
+        for index in range(args.runs):
+            times["python"].append(timed(python, project))
+            times["help"].append(timed([*kit, "--help"], project))
+            times["new-stage"].append(timed([*kit, "new-stage", f"stage_{index}"], project))
+    python_s, help_s, new_stage_s = (statistics.median(times[key]) for key in ("python", "help", "new-stage"))
+    print(f"{args.runs} runs each, interleaved; python: {sys.executable}; curator-kit: {' '.join(kit)}")
+    print(describe("python -c pass", times["python"]))
+    print(describe("curator-kit --help", times["help"]))
+    print(describe("curator-kit new-stage", times["new-stage"]))
+    help_over = help_s - python_s
+    print(
+        f"--help - python -c pass: {help_over * 1000:+.1f} ms (ratio {help_s / python_s:.2f}x); "
+        f"new-stage - python -c pass: {(new_stage_s - python_s) * 1000:+.1f} ms (ratio {new_stage_s / python_s:.2f}x)"
+    )
+    help_ok = help_over <= HELP_OVER_PYTHON_TARGET_S
+    new_stage_ok = new_stage_s <= NEW_STAGE_TARGET_S
+    print(
+        f"--help {'within' if help_ok else 'NOT within'} {HELP_OVER_PYTHON_TARGET_S * 1000:.0f} ms of python -c pass; "
+        f"new-stage {new_stage_s:.3f} s {'<=' if new_stage_ok else 'OVER'} {NEW_STAGE_TARGET_S} s"
+    )
+    return 0 if help_ok and new_stage_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
