@@ -8,11 +8,17 @@ interleaving the three commands round by round so that all of them see the same 
 the median of each, the differences and ratios to `python -c pass`, and the verdicts against the
 targets: `--help` within 80 ms of `python -c pass`, `new-stage` at most 0.15 s. Exits 1 when a target
 is missed.
+
+By default the commands run as on a user's install, where Python keeps the byte code it compiles: the
+byte code goes to a scratch PYTHONPYCACHEPREFIX, written by an unmeasured first round, even where this
+shell sets PYTHONDONTWRITEBYTECODE. `--env-as-is` runs them in this shell's environment unchanged
+(with PYTHONDONTWRITEBYTECODE set, every run compiles the sources that have no byte code yet).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -33,9 +39,9 @@ def curator_kit_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "curator_kit"]
 
 
-def timed(command: list[str], cwd: Path) -> float:
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
@@ -52,24 +58,39 @@ def describe(label: str, times: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--runs", type=int, default=9, help="measured runs of each command [default: 9]")
+    parser.add_argument(
+        "--env-as-is",
+        action="store_true",
+        help="run the commands in this environment unchanged [default: byte code kept, as on a user's install]",
+    )
     args = parser.parse_args()
     kit = curator_kit_command()
     python = [sys.executable, "-c", "pass"]
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as scratch:
         root = Path(scratch)
-        timed([*kit, "init", "bench"], root)
+        env = dict(os.environ)
+        if args.env_as_is:
+            mode = "this environment as is" + (
+                " (PYTHONDONTWRITEBYTECODE set: no byte code written)" if env.get("PYTHONDONTWRITEBYTECODE") else ""
+            )
+        else:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+            mode = "byte code kept (a scratch PYTHONPYCACHEPREFIX, written by the first round)"
+        timed([*kit, "init", "bench"], root, env)
         project = root / "bench"
-        # One unmeasured round fills the OS file cache and writes the byte code.
-        timed(python, project)
-        timed([*kit, "--help"], project)
-        timed([*kit, "new-stage", "warm_up"], project)
+        # One unmeasured round fills the OS file cache (and writes the byte code).
+        timed(python, project, env)
+        timed([*kit, "--help"], project, env)
+        timed([*kit, "new-stage", "warm_up"], project, env)
         times: dict[str, list[float]] = {"python": [], "help": [], "new-stage": []}
         for index in range(args.runs):
-            times["python"].append(timed(python, project))
-            times["help"].append(timed([*kit, "--help"], project))
-            times["new-stage"].append(timed([*kit, "new-stage", f"stage_{index}"], project))
+            times["python"].append(timed(python, project, env))
+            times["help"].append(timed([*kit, "--help"], project, env))
+            times["new-stage"].append(timed([*kit, "new-stage", f"stage_{index}"], project, env))
     python_s, help_s, new_stage_s = (statistics.median(times[key]) for key in ("python", "help", "new-stage"))
     print(f"{args.runs} runs each, interleaved; python: {sys.executable}; curator-kit: {' '.join(kit)}")
+    print(f"environment: {mode}")
     print(describe("python -c pass", times["python"]))
     print(describe("curator-kit --help", times["help"]))
     print(describe("curator-kit new-stage", times["new-stage"]))
