@@ -69,3 +69,39 @@ def test_unreachable_engine_is_one_line_and_nonzero(monkeypatch):
         "error: Docker engine not reachable at unix:///nonexistent/docker.sock -- start the daemon "
         "(scripts/ensure-docker as root, or `sudo systemctl start docker`) or set DOCKER_HOST"
     ]
+
+
+def test_parameter_types_name_functions_of_core_parsers():
+    # cli.params names its parsers as text so that core.parsers loads on first use: each name must be one.
+    from curator_kit.cli import params
+    from curator_kit.core import parsers
+
+    named = [kind for kind in vars(params).values() if isinstance(kind, params.Parsed) and isinstance(kind._parse, str)]
+    assert len(named) > 10
+    for kind in named:
+        assert callable(getattr(parsers, kind._parse, None)), kind._parse
+
+
+def test_command_modules_load_without_core_parsers():
+    # A command's start-up (and its --help) loads core.parsers only when a value is converted.
+    code = (
+        "import sys; from curator_kit.cli import main\n"
+        "for args in (['new-stage', '--help'], ['run', '--help'], ['cluster', 'up', '--help']):\n"
+        "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in ('curator_kit.core.parsers', 'packaging', 'jinja2', 'docker') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_a_refused_option_still_names_itself_and_its_code():
+    result = CliRunner().invoke(main, ["run", "--image", "Bad Image!", "--dry-run"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: --image 'Bad Image!' is not an image reference: ")
+    assert result.output.rstrip().endswith("[image-reference]")
+    result = CliRunner().invoke(main, ["new-stage", "x", "--cpus", "5000"])
+    assert (result.exit_code, result.output) == (
+        1,
+        "error: --cpus '5000' is not a number of CPUs: it is above 1024, the most one stage may ask for "
+        "-- use a number from 0 to 1024\n",
+    )

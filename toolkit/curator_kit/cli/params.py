@@ -2,38 +2,55 @@
 
 A value that does not parse raises CuratorKitError naming the option, which the CLI prints as one
 `error:` line with the parser's fix (click's own BadParameter would print usage lines and no fix).
-Only the standard library, click and `core.parsers` (itself standard-library only) load here.
+Only the standard library, click, `core.constants` and `core.findings` load here: `core.parsers` loads
+when a value is first converted, so a command's start-up and its --help never pay for it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from functools import partial
+from types import ModuleType
 from typing import Any
 
 import click
 
-from curator_kit.core import parsers
-from curator_kit.core.constants import EXECUTION_MODES, MAX_LOCAL_WORKERS, MAX_RAY_NODES
+from curator_kit.core.constants import (
+    EXECUTION_MODES,
+    MAX_GPUS,
+    MAX_LOCAL_WORKERS,
+    MAX_RAY_NODES,
+    RESOURCE_LIMITS,
+)
 from curator_kit.core.findings import Code
 from curator_kit.errors import CuratorKitError
 
 
-class Parsed(click.ParamType):
-    """A click type whose conversion is one of `core.parsers`' functions."""
+def _parsers() -> ModuleType:
+    from curator_kit.core import parsers
 
-    def __init__(self, name: str, parse: Callable[[str], Any], code: str | None = None) -> None:
+    return parsers
+
+
+class Parsed(click.ParamType):
+    """A click type whose conversion is one of `core.parsers`' functions: named (`"parse_gpus"`), or any
+    function of the text, resolved on first use."""
+
+    def __init__(self, name: str, parse: str | Callable[[str], Any], code: str | None = None) -> None:
         self.name = name
-        self.parse = parse
+        self._parse = parse
         self.code = code  # the finding code of a refusal, where a plan's check refuses the same value
+
+    def parse(self, text: str) -> Any:
+        parse = getattr(_parsers(), self._parse) if isinstance(self._parse, str) else self._parse
+        return parse(text)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not isinstance(value, str):
             return value  # a default given typed, or a value already converted
         try:
             return self.parse(value)
-        except parsers.ParseError as error:
+        except _parsers().ParseError as error:
             refused = error.at(_option_name(param))
             refused.code = self.code
             raise refused from None
@@ -47,33 +64,33 @@ def _option_name(param: click.Parameter | None) -> str:
 
 def _host_env_assignment(text: str) -> tuple[str, str]:
     # A bare KEY takes this shell's value, as `docker run -e KEY` does.
-    return parsers.parse_env_assignment(text, os.environ)
+    return _parsers().parse_env_assignment(text, os.environ)
 
 
 def resource(name: str) -> Parsed:
     """A stage resource (new-stage --cpus, --gpus, ...), bounded as the manifest bounds it."""
-    return Parsed("number", partial(parsers.parse_resource, name))
+    return Parsed("number", lambda text: _parsers().parse_resource(name, text))
 
 
-GPUS = Parsed("gpus", parsers.parse_gpus)
-GPUS_PER_WORKER = Parsed("none|all|N", parsers.parse_gpus_per_worker)
-SIZE = Parsed("size", parsers.parse_size)
-COUNT = Parsed("N", parsers.parse_count)
-ULIMIT = Parsed("NAME=SOFT[:HARD]", parsers.parse_ulimit)
-ENV_ASSIGNMENT = Parsed("KEY=VALUE", parsers.parse_env_assignment)
+GPUS = Parsed("gpus", "parse_gpus")
+GPUS_PER_WORKER = Parsed("none|all|N", "parse_gpus_per_worker")
+SIZE = Parsed("size", "parse_size")
+COUNT = Parsed("N", "parse_count")
+ULIMIT = Parsed("NAME=SOFT[:HARD]", "parse_ulimit")
+ENV_ASSIGNMENT = Parsed("KEY=VALUE", "parse_env_assignment")
 HOST_ENV_ASSIGNMENT = Parsed("KEY[=VALUE]", _host_env_assignment)
-MOUNT = Parsed("HOST:CONTAINER[:ro]", parsers.parse_mount)
+MOUNT = Parsed("HOST:CONTAINER[:ro]", "parse_mount")
 # The same refusal (and code) as a plan's check of an image reference from elsewhere (core.checks).
-IMAGE = Parsed("image", parsers.parse_image_text, code=Code.IMAGE_REFERENCE.value)
-HF_REPO = Parsed("ORG/NAME", parsers.parse_hf_repo)
-REVISION = Parsed("revision", parsers.parse_revision)
-HF_FILE = Parsed("file", parsers.parse_hf_file)
-REQUIREMENT = Parsed("requirement", parsers.parse_requirement)
-APT_PACKAGE = Parsed("package", parsers.parse_apt_package)
-INDEX_URL = Parsed("URL", parsers.parse_index_url)
-PARAM_ASSIGNMENT = Parsed("KEY=VALUE", parsers.parse_param_assignment)
-BATCH_SIZE = Parsed("N", parsers.parse_batch_size)
-POD_PATH = Parsed("PATH|URL", parsers.parse_pod_path)
+IMAGE = Parsed("image", "parse_image_text", code=Code.IMAGE_REFERENCE.value)
+HF_REPO = Parsed("ORG/NAME", "parse_hf_repo")
+REVISION = Parsed("revision", "parse_revision")
+HF_FILE = Parsed("file", "parse_hf_file")
+REQUIREMENT = Parsed("requirement", "parse_requirement")
+APT_PACKAGE = Parsed("package", "parse_apt_package")
+INDEX_URL = Parsed("URL", "parse_index_url")
+PARAM_ASSIGNMENT = Parsed("KEY=VALUE", "parse_param_assignment")
+BATCH_SIZE = Parsed("N", "parse_batch_size")
+POD_PATH = Parsed("PATH|URL", "parse_pod_path")
 # Xenna's mode: `run`, `export kuberay`, `export slurm` and `submit --slurm` take the same names.
 EXECUTION_MODE = click.Choice(EXECUTION_MODES)
 
@@ -81,7 +98,9 @@ EXECUTION_MODE = click.Choice(EXECUTION_MODES)
 def count_up_to(what: str, limit: int, why: str, minimum: int = 1) -> Parsed:
     """A count of nodes, workers, CPUs or GPUs from `minimum` to `limit` (a constant saying why),
     refused at once beyond it."""
-    return Parsed("N", partial(parsers.parse_bounded_count, what=what, limit=limit, why=why, minimum=minimum))
+    return Parsed(
+        "N", lambda text: _parsers().parse_bounded_count(text, what=what, limit=limit, why=why, minimum=minimum)
+    )
 
 
 class Choice(click.Choice):
@@ -107,10 +126,8 @@ RAY_NODES = count_up_to(
     "a number of Ray nodes", MAX_RAY_NODES, "twice the 2,000 nodes of Ray's published scalability envelope"
 )
 # One node's CPUs and GPUs (a cluster's head or worker, a Slurm node): the bounds a stage's own
-# resources have (core.parsers.RESOURCE_LIMITS), so no node is sized beyond what a stage may ask.
+# resources have (core.constants.RESOURCE_LIMITS), so no node is sized beyond what a stage may ask.
 NODE_CPUS = count_up_to(
-    "a number of CPUs", parsers.RESOURCE_LIMITS["cpus"], "the most CPUs a stage may ask for (new-stage --cpus)"
+    "a number of CPUs", RESOURCE_LIMITS["cpus"], "the most CPUs a stage may ask for (new-stage --cpus)"
 )
-NODE_GPUS = count_up_to(
-    "a number of GPUs", parsers.MAX_GPUS, "the most GPUs a stage may ask for (new-stage --gpus)", minimum=0
-)
+NODE_GPUS = count_up_to("a number of GPUs", MAX_GPUS, "the most GPUs a stage may ask for (new-stage --gpus)", minimum=0)

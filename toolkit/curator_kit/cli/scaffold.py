@@ -24,8 +24,7 @@ from curator_kit.cli.params import (
     REVISION,
     resource,
 )
-from curator_kit.core.constants import DEFAULT_CURATOR_VERSION
-from curator_kit.core.parsers import RESOURCE_LIMITS
+from curator_kit.core.constants import DEFAULT_CURATOR_VERSION, RESOURCE_LIMITS
 
 if TYPE_CHECKING:
     from curator_kit.core.project.scaffold import ScaffoldPlan

@@ -69,6 +69,12 @@ MAX_LOCAL_WORKERS = 1000
 # envelope is 2,000 nodes in one cluster; twice that is more than one Ray head has been shown to hold.
 MAX_RAY_NODES = 4096
 
+# What one stage may ask for (new-stage --cpus ..., [stages.resources]); a machine with more is not one
+# a Xenna stage is scheduled on. A cluster or Slurm node is bounded the same (cli.params), and
+# `core.parsers` refuses beyond them.
+RESOURCE_LIMITS: dict[str, int] = {"cpus": 1024, "gpu_memory_gb": 1024, "gpus": 64, "nvdecs": 64, "nvencs": 64}
+MAX_GPUS = 64
+
 # Xenna's execution modes, as `run --execution-mode`, [run] execution_mode, the exports and pipeline.py
 # take them: auto picks streaming or batch by one rule (`spec.choose_execution_mode`).
 MODE_AUTO = "auto"

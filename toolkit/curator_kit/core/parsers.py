@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, NoReturn
 from urllib.parse import urlsplit
 
+from curator_kit.core.constants import MAX_GPUS, RESOURCE_LIMITS
 from curator_kit.core.pipeline.devices import NO_GPU, GpuRequest
 from curator_kit.core.redact import mask_credentials
 from curator_kit.errors import CuratorKitError
@@ -151,8 +152,7 @@ def parse_finite(value: float | int | str, what: str = "a number", fix: str = "w
     return number
 
 
-# What one stage may ask for; a machine with more is not one a Xenna stage is scheduled on.
-RESOURCE_LIMITS: dict[str, int] = {"cpus": 1024, "gpu_memory_gb": 1024, "gpus": 64, "nvdecs": 64, "nvencs": 64}
+# Each bounded by core.constants.RESOURCE_LIMITS.
 _RESOURCE_WORDS = {
     "cpus": "a number of CPUs",
     "gpu_memory_gb": "an amount of GPU memory in GB",
@@ -182,7 +182,6 @@ def parse_resource(name: str, value: float | int | str) -> float | int:
 
 # ---------------------------------------------------------------- GPUs
 
-MAX_GPUS = 64
 GPUS_SYNTAX = "all | none | N | count=N | device=ID[,ID...]"
 # Indices, GPU-<uuid>, MIG-<uuid> (and the older MIG-GPU-<uuid>/gi/ci), MIG as gpu:instance.
 _GPU_ID = re.compile(r"[0-9]{1,2}|[0-9]{1,2}:[0-9]{1,2}|(?:GPU|MIG)-[A-Za-z0-9][A-Za-z0-9/_.:-]*")
