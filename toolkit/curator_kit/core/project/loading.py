@@ -10,7 +10,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import MISSING, fields
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,13 @@ def parse_manifest(text: str, source: str = MANIFEST_NAME) -> Manifest:
     return manifest
 
 
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    """A record's field types: get_type_hints evaluates the annotations' text, so each class's once (a
+    command reads its manifest several times: before, during and after an edit)."""
+    return typing.get_type_hints(cls)
+
+
 class TableReader:
     """Builds dataclasses from parsed TOML, rejecting unknown keys and wrong types with their line."""
 
@@ -157,7 +164,7 @@ class TableReader:
 
     def record(self, cls: type, value: Any, path: KeyPath, **fixed: Any) -> Any:
         body = self.table(value, path)
-        hints = typing.get_type_hints(cls)
+        hints = _field_types(cls)
         keyed = {f.metadata.get("toml", f.name): f for f in fields(cls) if f.name not in fixed}
         self.only(body, path, [key for key in keyed if key])
         kwargs = dict(fixed)

@@ -73,7 +73,9 @@ def check_release(version: str) -> None:
         )
 
 
+@cache
 def builtin_names() -> frozenset[str]:
     """Every built-in's name in every catalogued release: a project's own stage may not take one, or
-    `--before transcoding` and the spec's listing would name two stages."""
+    `--before transcoding` and the spec's listing would name two stages. (Asked of every stage each time
+    a manifest is read: the tables are package data, so the answer is computed once.)"""
     return frozenset(name for module in TABLES.values() for name in _load(module).builtins)
