@@ -1,6 +1,7 @@
 """Show build progress: a live display on a terminal, plain lines otherwise, or nothing.
 
-Renderers consume `buildlog` events; they never touch Docker.
+Renderers consume `buildlog` events; they never touch Docker. A step's line shows its instruction as
+`buildlog.shown_instruction` shortens it (a LABEL or ENV value of thousands of characters, cut).
 """
 
 from __future__ import annotations
@@ -10,7 +11,15 @@ import sys
 import time
 from typing import TextIO
 
-from curator_kit.core.build.buildlog import BuildEvent, BuildFailed, BuildSucceeded, StepCached, StepOutput, StepStarted
+from curator_kit.core.build.buildlog import (
+    BuildEvent,
+    BuildFailed,
+    BuildSucceeded,
+    StepCached,
+    StepOutput,
+    StepStarted,
+    shown_instruction,
+)
 
 
 class PlainProgress:
@@ -23,7 +32,7 @@ class PlainProgress:
 
     def handle(self, event: BuildEvent) -> None:
         if isinstance(event, StepStarted):
-            self._write(f"[{event.number}/{event.total}] {event.instruction}")
+            self._write(f"[{event.number}/{event.total}] {shown_instruction(event.instruction)}")
         elif isinstance(event, StepCached):
             self._write("  (cached)")
         elif isinstance(event, StepOutput) and self.show_output:
@@ -51,7 +60,7 @@ class LiveProgress:
         if isinstance(event, StepStarted):
             self._close_step()
             self._step, self._cached, self._step_started = event, False, time.monotonic()
-            self._status(f"[{event.number}/{event.total}] {event.instruction}")
+            self._status(f"[{event.number}/{event.total}] {shown_instruction(event.instruction)}")
         elif isinstance(event, StepCached):
             self._cached = True
         elif isinstance(event, StepOutput) and self._step:
@@ -66,7 +75,8 @@ class LiveProgress:
         if not self._step:
             return
         how = "cached" if self._cached else f"{time.monotonic() - self._step_started:.1f}s"
-        self._line(f"\u2713 [{self._step.number}/{self._step.total}] {self._step.instruction}  ({how})")
+        step = self._step
+        self._line(f"\u2713 [{step.number}/{step.total}] {shown_instruction(step.instruction)}  ({how})")
         self._step = None
 
     def _status(self, text: str) -> None:

@@ -20,6 +20,12 @@ STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 # Builder chatter that says nothing about the user's step.
 NOISE_RE = re.compile(r"^( ---> [0-9a-f]{12}$| ---> Running in |Removing intermediate container |Successfully built )")
 TAIL_LINES = 30
+# A LABEL or ENV value longer than this is cut in the progress line (never in the image).
+SHOWN_VALUE_CHARS = 80
+# KEY=VALUE as the builder reads a LABEL or ENV: the key bare or double-quoted; the value double-quoted
+# (with backslash escapes), single-quoted (as the engine writes the labels a build is given), or bare
+# up to the next blank.
+_KEY_VALUE = re.compile(r"""((?:"(?:[^"\\]|\\.)*"|[^\s="']+)=)("(?:[^"\\]|\\.)*"?|'[^']*'?|(?:[^\s\\]|\\.)+)""")
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,24 @@ class BuildLogParser:
             return
         self.tail.append(line)
         yield StepOutput(number, line)
+
+
+def shown_instruction(instruction: str, limit: int = SHOWN_VALUE_CHARS) -> str:
+    """A step's instruction as build progress shows it: each LABEL or ENV value longer than `limit`
+    characters (as written: a pipeline spec, a codecs list) is cut there, with an ellipsis and its length,
+    `… (3,412 chars)`. Only the display: the Dockerfile, the image and `inspect` keep the whole value."""
+    keyword, blank, arguments = instruction.partition(" ")
+    if keyword.upper() not in ("LABEL", "ENV") or len(arguments) <= limit:
+        return instruction
+    name, gap, rest = arguments.lstrip().partition(" ")
+    if keyword.upper() == "ENV" and "=" not in name:  # the old form, `ENV KEY the rest of the line`
+        indent = arguments[: len(arguments) - len(arguments.lstrip())]
+        return f"{keyword}{blank}{indent}{name}{gap}{_shortened(rest, limit)}"
+    return keyword + blank + _KEY_VALUE.sub(lambda pair: pair[1] + _shortened(pair[2], limit), arguments)
+
+
+def _shortened(value: str, limit: int) -> str:
+    return value if len(value) <= limit else f"{value[:limit]}\u2026 ({len(value):,} chars)"
 
 
 def parse_build_stream(chunks: Iterable[dict]) -> Iterator[BuildEvent]:
