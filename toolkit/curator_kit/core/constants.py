@@ -75,6 +75,14 @@ MAX_RAY_NODES = 4096
 RESOURCE_LIMITS: dict[str, int] = {"cpus": 1024, "gpu_memory_gb": 1024, "gpus": 64, "nvdecs": 64, "nvencs": 64}
 MAX_GPUS = 64
 
+# The pipeline spec's format, which pipeline.py reads (core.pipeline.spec writes it).
+# 2: built-in stages from the catalogue; writer flags, run-time fields and conversions in the spec.
+# 3: pipeline.py scales every stage's CPUs (`--cpu-scale`, the executor's `required_cpus`).
+SPEC_FORMAT = 3
+# `run --capture`: pipeline.py's pass-through stage before the captured one, and the CPUs it reserves.
+CAPTURE_STAGE = "curator_kit_capture"
+CAPTURE_CPUS = 0.25
+
 # Xenna's execution modes, as `run --execution-mode`, [run] execution_mode, the exports and pipeline.py
 # take them: auto picks streaming or batch by one rule (`spec.choose_execution_mode`).
 MODE_AUTO = "auto"

@@ -94,13 +94,12 @@ CODEC_TABLE: tuple[tuple[str, CodecEngines], ...] = (
     (r"\bV100\b", CodecEngines("V100", nvdec=1, nvenc=3)),
     (r"\bRTX 4090\b", CodecEngines("GeForce RTX 4090", nvdec=1, nvenc=2)),
 )
-_CODEC_PATTERNS = tuple((re.compile(pattern), engines) for pattern, engines in CODEC_TABLE)
 
 
 def codec_engines(gpu_name: str) -> CodecEngines | None:
     """The engines of a GPU model by its nvidia-smi name; None when the model is not in the table."""
-    for pattern, engines in _CODEC_PATTERNS:
-        if pattern.search(gpu_name):
+    for pattern, engines in CODEC_TABLE:  # compiled on first use (re caches them), not at every start
+        if re.search(pattern, gpu_name):
             return engines
     return None
 

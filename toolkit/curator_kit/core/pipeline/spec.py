@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curator_kit.core.constants import (
+    CAPTURE_CPUS,
+    CAPTURE_STAGE,
     EXECUTION_MODES,
     LABEL_SPEC,
     MANIFEST_NAME,
     MODE_BATCH,
     MODE_STREAMING,
     MODEL_DIR_IN_IMAGE,
+    SPEC_FORMAT,
 )
 from curator_kit.core.findings import Code, Finding, note, warn
 from curator_kit.core.pipeline.devices import CodecNeed
@@ -38,9 +41,6 @@ if TYPE_CHECKING:
     from curator_kit.core.pipeline.catalogue.placement import PlacedPart
     from curator_kit.core.project.manifest import Manifest, StageSpec
 
-# 2: built-in stages from the catalogue; writer flags, run-time fields and conversions in the spec.
-# 3: pipeline.py scales every stage's CPUs (`--cpu-scale`, the executor's `required_cpus`).
-SPEC_FORMAT = 3
 ROLES = ("reader", "clipping", "builtin", "custom", "writer")
 
 # Curator's XennaExecutor default share of the cores in streaming mode; Xenna allocates
@@ -54,9 +54,6 @@ CODEC_RESOURCES_UNTIL = (1, 1)
 MIN_GPU_FRACTION = 0.1
 # What Curator assumes a GPU holds where it sees none (`Resources` on a CPU-only machine).
 FALLBACK_GPU_MEMORY_GB = 24.0
-# `run --capture`: pipeline.py's pass-through stage before the captured one, and the CPUs it reserves.
-CAPTURE_STAGE = "curator_kit_capture"
-CAPTURE_CPUS = 0.25
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from curator_kit.core.constants import (
+    CAPTURE_CPUS,
     CAPTURE_DIR_NAME,
+    CAPTURE_STAGE,
     EXECUTION_MODES,
     EXIT_NOTHING_WRITTEN,
     MANIFEST_NAME,
@@ -26,6 +28,7 @@ from curator_kit.core.constants import (
     MODE_STREAMING,
     MODEL_DIR_IN_IMAGE,
     RUN_ID_ENV,
+    SPEC_FORMAT,
     SPEC_IN_IMAGE,
     SUMMARY_FILE_NAME,
     WEIGHTS_MARKER,
@@ -33,19 +36,14 @@ from curator_kit.core.constants import (
 )
 from curator_kit.core.parsers import parse_version
 from curator_kit.core.pipeline.catalogue import catalogue_for, check_release
-from curator_kit.core.pipeline.spec import (
-    CAPTURE_CPUS,
-    CAPTURE_STAGE,
-    SPEC_FORMAT,
-    PipelineSpec,
-    resolve_spec,
-    writer_stages,
-)
 from curator_kit.core.project import names, templating
 from curator_kit.core.project.editing import append_entry, clipping_to_stages, place_stage
 from curator_kit.core.project.loading import parse_manifest, read_manifest_text
 from curator_kit.core.project.manifest import EnvSpec, Manifest, ModelSpec, ProjectInfo, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
+
+if TYPE_CHECKING:
+    from curator_kit.core.pipeline.spec import PipelineSpec
 
 # Task types a generated stage may take or produce: name -> module that defines it.
 TASK_TYPES: dict[str, str] = {
@@ -335,6 +333,8 @@ def plan_add_builtin(
     spec = StageSpec(name, builtin=builtin, resources=None, params=checked)
     text, notes = _placed(project, spec, after, before)
     manifest = parse_manifest(text)
+    from curator_kit.core.pipeline.spec import resolve_spec
+
     resolved = resolve_spec(manifest, root)  # the order rules: a stage only after what it needs
     added = [stage for stage in resolved.stages if stage.entry == name]
     gpu = [stage.who for stage in added if stage.needs_gpu]
@@ -369,6 +369,8 @@ def plan_new_writer(root: Path, name: str, templates: Path | None = None) -> Sca
     class_name = names.check_stage_name(name, kind="writer")
     project = _Project.open(root)
     project.check_new_stage(name, class_name)
+    from curator_kit.core.pipeline.spec import writer_stages
+
     # spec.resolve_spec's rule: one writer a pipeline; a second would break every later command.
     existing = writer_stages([stage for stage in project.manifest.stages if not stage.builtin], root)
     if existing:
