@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 from curator_kit import __version__
 from curator_kit.cli import LAZY_COMMANDS, main
+from curator_kit.core.findings import Code
 
 HEAVY_MODULES = ("docker", "jinja2", "ray", "torch", "av", "requests")
 
@@ -80,6 +81,8 @@ def test_parameter_types_name_functions_of_core_parsers():
     assert len(named) > 10
     for kind in named:
         assert callable(getattr(parsers, kind._parse, None)), kind._parse
+    coded = [kind.code for kind in vars(params).values() if isinstance(kind, params.Parsed) and kind.code]
+    assert coded == ["IMAGE_REFERENCE"] and Code[coded[0]].value == "image-reference"
 
 
 def test_command_modules_load_without_core_parsers():
@@ -88,7 +91,8 @@ def test_command_modules_load_without_core_parsers():
         "import sys; from curator_kit.cli import main\n"
         "for args in (['new-stage', '--help'], ['run', '--help'], ['cluster', 'up', '--help']):\n"
         "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
-        "print(sorted(m for m in ('curator_kit.core.parsers', 'packaging', 'jinja2', 'docker') if m in sys.modules))"
+        "print(sorted(m for m in ('curator_kit.core.parsers', 'curator_kit.core.findings', 'packaging', 'jinja2',"
+        " 'docker') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"

@@ -2,8 +2,9 @@
 
 A value that does not parse raises CuratorKitError naming the option, which the CLI prints as one
 `error:` line with the parser's fix (click's own BadParameter would print usage lines and no fix).
-Only the standard library, click, `core.constants` and `core.findings` load here: `core.parsers` loads
-when a value is first converted, so a command's start-up and its --help never pay for it.
+Only the standard library, click and `core.constants` load here: `core.parsers` (and `core.findings`,
+for a refusal's code) load when a value is first converted, so a command's start-up and its --help
+never pay for them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from curator_kit.core.constants import (
     MAX_RAY_NODES,
     RESOURCE_LIMITS,
 )
-from curator_kit.core.findings import Code
 from curator_kit.errors import CuratorKitError
 
 
@@ -39,7 +39,7 @@ class Parsed(click.ParamType):
     def __init__(self, name: str, parse: str | Callable[[str], Any], code: str | None = None) -> None:
         self.name = name
         self._parse = parse
-        self.code = code  # the finding code of a refusal, where a plan's check refuses the same value
+        self.code = code  # the name of a refusal's finding Code, where a plan's check refuses the same value
 
     def parse(self, text: str) -> Any:
         parse = getattr(_parsers(), self._parse) if isinstance(self._parse, str) else self._parse
@@ -52,8 +52,16 @@ class Parsed(click.ParamType):
             return self.parse(value)
         except _parsers().ParseError as error:
             refused = error.at(_option_name(param))
-            refused.code = self.code
+            refused.code = _finding_code(self.code)
             raise refused from None
+
+
+def _finding_code(name: str | None) -> str | None:
+    if name is None:
+        return None
+    from curator_kit.core.findings import Code
+
+    return Code[name].value
 
 
 def _option_name(param: click.Parameter | None) -> str:
@@ -81,7 +89,7 @@ ENV_ASSIGNMENT = Parsed("KEY=VALUE", "parse_env_assignment")
 HOST_ENV_ASSIGNMENT = Parsed("KEY[=VALUE]", _host_env_assignment)
 MOUNT = Parsed("HOST:CONTAINER[:ro]", "parse_mount")
 # The same refusal (and code) as a plan's check of an image reference from elsewhere (core.checks).
-IMAGE = Parsed("image", "parse_image_text", code=Code.IMAGE_REFERENCE.value)
+IMAGE = Parsed("image", "parse_image_text", code="IMAGE_REFERENCE")
 HF_REPO = Parsed("ORG/NAME", "parse_hf_repo")
 REVISION = Parsed("revision", "parse_revision")
 HF_FILE = Parsed("file", "parse_hf_file")
