@@ -7,7 +7,8 @@ another venv's python to measure that venv's install) in a scratch project made 
 interleaving the three commands round by round so that all of them see the same machine load. Prints
 the median of each, the differences and ratios to `python -c pass`, and the verdicts against the
 targets: `--help` within 80 ms of `python -c pass`, `new-stage` at most 0.15 s. Exits 1 when a target
-is missed.
+is missed. The targets are on wall time; each command's CPU time (user + system) is printed beside
+it, which says less of what else the machine was doing.
 
 By default the commands run as on a user's install, where Python keeps the byte code it compiles: the
 byte code goes to a scratch PYTHONPYCACHEPREFIX, written by an unmeasured first round, even where this
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,19 +41,25 @@ def curator_kit_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "curator_kit"]
 
 
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+def timed(command: list[str], cwd: Path, env: dict[str, str], cpu: list[float] | None = None) -> float:
+    """The command's wall time; its CPU time (user + system) appended to `cpu`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
+    if cpu is not None:
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return elapsed
 
 
-def describe(label: str, times: list[float]) -> str:
+def describe(label: str, times: list[float], cpu: list[float]) -> str:
     return (
         f"{label:<24} median {statistics.median(times) * 1000:7.1f} ms   "
-        f"min {min(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms"
+        f"min {min(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms   "
+        f"(CPU median {statistics.median(cpu) * 1000:6.1f} ms)"
     )
 
 
@@ -84,16 +92,18 @@ def main() -> int:
         timed([*kit, "--help"], project, env)
         timed([*kit, "new-stage", "warm_up"], project, env)
         times: dict[str, list[float]] = {"python": [], "help": [], "new-stage": []}
+        cpu: dict[str, list[float]] = {key: [] for key in times}
         for index in range(args.runs):
-            times["python"].append(timed(python, project, env))
-            times["help"].append(timed([*kit, "--help"], project, env))
-            times["new-stage"].append(timed([*kit, "new-stage", f"stage_{index}"], project, env))
+            times["python"].append(timed(python, project, env, cpu["python"]))
+            times["help"].append(timed([*kit, "--help"], project, env, cpu["help"]))
+            times["new-stage"].append(timed([*kit, "new-stage", f"stage_{index}"], project, env, cpu["new-stage"]))
     python_s, help_s, new_stage_s = (statistics.median(times[key]) for key in ("python", "help", "new-stage"))
     print(f"{args.runs} runs each, interleaved; python: {sys.executable}; curator-kit: {' '.join(kit)}")
     print(f"environment: {mode}")
-    print(describe("python -c pass", times["python"]))
-    print(describe("curator-kit --help", times["help"]))
-    print(describe("curator-kit new-stage", times["new-stage"]))
+    print(f"machine: {os.cpu_count()} CPUs, load average {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
+    print(describe("python -c pass", times["python"], cpu["python"]))
+    print(describe("curator-kit --help", times["help"], cpu["help"]))
+    print(describe("curator-kit new-stage", times["new-stage"], cpu["new-stage"]))
     help_over = help_s - python_s
     print(
         f"--help - python -c pass: {help_over * 1000:+.1f} ms (ratio {help_s / python_s:.2f}x); "
