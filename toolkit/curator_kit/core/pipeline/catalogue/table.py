@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from curator_kit.core.parsers import ParseError
@@ -178,7 +178,9 @@ class Catalogue:
 
 def load_table(module_name: str) -> Catalogue:
     """curator_X_Y.toml + curator_X_Y.fields.json, shipped next to this module."""
-    folder = resources.files("curator_kit.core.pipeline.catalogue")
+    # Files of the package next to this module (as curator_kit.resources finds its data): importlib's
+    # resource readers would load zipfile and more at every start of a command that reads a manifest.
+    folder = Path(__file__).resolve().parent
     table = tomllib.loads(folder.joinpath(f"{module_name}.toml").read_text(encoding="utf-8"))
     facts = json.loads(folder.joinpath(f"{module_name}.fields.json").read_text(encoding="utf-8"))
     classes = {
