@@ -176,7 +176,7 @@ def image_missing(image: str, *, dry_run: bool) -> Finding:
     the working tree (so a project can be planned before its first build) and says so."""
     from curator_kit.core.findings import Code, refuse, warn
 
-    also = ": planned from the working tree; the real command refuses until it is built" if dry_run else ""
+    also = ": the real command refuses until it is built" if dry_run else ""
     return (warn if dry_run else refuse)(
         Code.IMAGE_NOT_BUILT,
         f"image {image} is not in the Docker engine{also}",
