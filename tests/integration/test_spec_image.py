@@ -72,8 +72,10 @@ def test_run_plans_from_the_image_and_says_when_the_tree_moved_on(built, project
     try:
         cli("new-stage", "second", "--cpus", "4", cwd=project)
         stale = cli("run", "--dry-run", "--image", built, cwd=project)
-        assert "stale image: curator-kit-test/spec-it:latest runs its own pipeline (stage second added since)" in (
-            stale.stdout
+        # A warning on every target (core.findings.Code.IMAGE_STALE), said on stderr beside the plan.
+        assert (
+            "warning: stale image: curator-kit-test/spec-it:latest runs its own pipeline (stage second added since)"
+            in (stale.stderr)
         )
         # The plan counts the image's stages: without `second` (4 CPUs) the sum stays what it was.
         assert (
