@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import filecmp
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -22,3 +24,19 @@ def curator_kit(*args: str, cwd: Path, quiet: bool = True) -> float:
     if result.returncode != 0:
         sys.exit(f"curator-kit {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return elapsed
+
+
+def differences(left: Path, right: Path, ignore: Iterable[str] = ()) -> list[str]:
+    """Files that differ byte for byte, or exist on one side only, below two output directories
+    (names in `ignore` are left out at every level)."""
+    found: list[str] = []
+
+    def walk(node: filecmp.dircmp, prefix: str) -> None:
+        found.extend(prefix + name for name in node.left_only + node.right_only + node.funny_files)
+        _, mismatch, errors = filecmp.cmpfiles(node.left, node.right, node.common_files, shallow=False)
+        found.extend(prefix + name for name in mismatch + errors)
+        for name, child in node.subdirs.items():
+            walk(child, f"{prefix}{name}/")
+
+    walk(filecmp.dircmp(left, right, ignore=list(ignore)), "")
+    return sorted(found)

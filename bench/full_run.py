@@ -14,7 +14,6 @@ first (not counted). Runs alternate, so a load change on the host hits both plan
 from __future__ import annotations
 
 import argparse
-import filecmp
 import statistics
 import subprocess
 import sys
@@ -24,26 +23,10 @@ from pathlib import Path
 from curator_kit.core.constants import DEFAULT_BASE_IMAGE, MODE_BATCH
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import curator_kit
+from _common import curator_kit, differences
 
 # Differs by design between two runs: the run id in the summary.
 RUN_SPECIFIC = {"curator-kit-summary.json"}
-
-
-def differences(left: Path, right: Path) -> list[str]:
-    """Files that differ, or exist on one side only, below two output directories."""
-    compared = filecmp.dircmp(left, right, ignore=list(RUN_SPECIFIC))
-    found: list[str] = []
-
-    def walk(node: filecmp.dircmp, prefix: str) -> None:
-        found.extend(prefix + name for name in node.left_only + node.right_only + node.funny_files)
-        _, mismatch, errors = filecmp.cmpfiles(node.left, node.right, node.common_files, shallow=False)
-        found.extend(prefix + name for name in mismatch + errors)
-        for name, child in node.subdirs.items():
-            walk(child, f"{prefix}{name}/")
-
-    walk(compared, "")
-    return found
 
 
 def main() -> None:
@@ -69,7 +52,7 @@ def main() -> None:
                 [sys.executable, "-m", "curator_kit", *dry], cwd=project, capture_output=True, text=True
             ).stdout
             plan_lines[name] = next((line.strip() for line in shown.splitlines() if "execution " in line), "?")
-        differ = differences(root / "default-0", root / "batch-0")
+        differ = differences(root / "default-0", root / "batch-0", RUN_SPECIFIC)
         default, batch = statistics.median(times["default"]), statistics.median(times["batch"])
         print(f"runs per plan: {args.repeat}, alternating")
         for name in plans:

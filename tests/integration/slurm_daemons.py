@@ -12,11 +12,14 @@ What Debian bookworm's packages (slurm-wlm 22.05.8, munge 0.5.15) needed on this
   CR_Core schedules CPUs. The node line is what `slurmd -C` reports for this host.
 - The pmix "can not load PMIx library" errors at start are harmless (MpiDefault=none).
 - KillWait=5: scancel's SIGKILL follows its SIGTERM after 5 s, not Slurm's default 30.
+- Jobs of any user: `sbatch --uid=USER --gid=GROUP` (root only) submits as USER, whose steps create
+  their per-node directories in the cluster's tmp, so that one is 1777 like /tmp.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -73,14 +76,25 @@ class SlurmCluster:
         # their per-node directories ($TMPDIR/curator-kit-JOBID) go with the cluster's directory.
         return {**os.environ, "SLURM_CONF": str(self.conf), "TMPDIR": str(self.root / "tmp")}
 
-    def run(self, *argv: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
-        result = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60, cwd=cwd)
+    def run(
+        self, *argv: str, check: bool = True, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        env = {**self.env, **(env or {})}
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, cwd=cwd)
         if check and result.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr or result.stdout}")
         return result
 
-    def sbatch(self, script: Path, cwd: Path) -> str:
-        return self.run("sbatch", "--parsable", str(script), cwd=cwd).stdout.strip().split(";")[0]
+    def sbatch(self, script: Path, cwd: Path, user: str | None = None) -> str:
+        """Submits as root, or (root's --uid/--gid) as USER with its primary group and its own HOME."""
+        options, env = [], {}
+        if user is not None:
+            account = pwd.getpwnam(user)
+            options = [f"--uid={account.pw_uid}", f"--gid={account.pw_gid}"]
+            # sbatch exports its environment into the job: not root's HOME, which USER cannot read.
+            env = {"HOME": account.pw_dir, "USER": user, "LOGNAME": user}
+        result = self.run("sbatch", "--parsable", *options, str(script), cwd=cwd, env=env)
+        return result.stdout.strip().split(";")[0]
 
     def job(self, job_id: str) -> dict[str, str]:
         """`scontrol show job` as KEY=VALUE pairs (Slurm keeps finished jobs for MinJobAge, 300 s)."""
@@ -160,6 +174,7 @@ def single_node_slurm() -> Iterator[SlurmCluster]:
         root.chmod(0o755)
         for name in ("munge", "state", "spool", "tmp"):
             (root / name).mkdir(mode=0o755)
+        (root / "tmp").chmod(0o1777)  # every job user's $TMPDIR/curator-kit-JOBID, as in /tmp
         key = root / "munge" / "munge.key"
         key.write_bytes(os.urandom(128))
         key.chmod(0o600)

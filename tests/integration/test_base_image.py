@@ -9,7 +9,15 @@ import json
 import os
 from pathlib import Path
 
+from nonroot import check_nonroot_user
+
 PIPELINES = Path(__file__).parent / "pipelines"
+
+
+def test_the_non_root_user_its_home_and_caches(docker_client, curator_base_image):
+    """curator (uid 1000) and an arbitrary uid in group 0 (OpenShift) both get its name and home, and
+    write every cache there (nonroot.check_nonroot_user)."""
+    check_nonroot_user(docker_client, curator_base_image)
 
 
 def run_in(client, image: str, command: list[str], **kwargs) -> str:
@@ -144,3 +152,14 @@ def test_libopenh264_clips_get_real_motion_scores(docker_client, curator_base_im
     assert all(r["global_mean"] >= 0 and r["per_patch_min_256"] >= 0 for r in records), records
     moving = [r for r in records if "bright" in r["video"]]
     assert moving and all(r["global_mean"] > 0 for r in moving), records
+
+
+def test_the_sbom_lists_the_stack_with_versions_and_licences(docker_client, curator_base_image, tmp_path):
+    """`curator-kit sbom` writes a CycloneDX 1.5 document the CycloneDX library validates and parses:
+    every venv distribution and Debian package, and nemo-curator, cosmos-xenna, ray, torch and ffmpeg with
+    versions and licences; `inspect` shows its label's summary (sbomcheck.check_image_sbom)."""
+    from sbomcheck import check_image_sbom
+
+    named = check_image_sbom(docker_client, curator_base_image, tmp_path)
+    assert named["torch"][0].startswith("2.14.1") and named["ray"][0] == "2.57.0"
+    assert named["cosmos-xenna"] == ("0.2.0", ["Apache-2.0"])  # its licence file: no licence metadata

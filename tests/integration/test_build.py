@@ -109,6 +109,45 @@ def test_stage_edit_reuses_every_dependency_layer(built, project, docker_client)
     assert code_step not in cached
 
 
+def test_code_only_rebuild_runs_one_step_and_keeps_every_label(built, project, docker_client, curator_base_image):
+    """`build` after a stage edit: only the code's COPY runs, with no label-only build after it, and the
+    codecs label is still the image's probe answer; the base image is recorded by id."""
+    from curator_kit.core.constants import LABEL_BASE_ID, LABEL_CODECS
+    from curator_kit.core.pipeline.codecs import codecs_in_labels
+
+    cli("build", "--tag", TAG, cwd=project)  # settles the edits of the tests before
+    before = docker_client.images.get(TAG).labels
+    stage = project / "stages" / "tagger.py"
+    stage.write_text(stage.read_text() + "\n# a code-only change\n")
+    result = cli("build", "--tag", TAG, cwd=project)
+    progress = result.stderr.splitlines()
+    steps = [
+        (line.split("] ", 1)[1], after)
+        for line, after in zip(progress, [*progress[1:], ""], strict=True)
+        if line.startswith("[")
+    ]
+    ran = [step for step, after in steps if after != "  (cached)" and not step.startswith("FROM ")]
+    assert ran == ["COPY project/ /workspace/"], result.stderr
+    assert sum(line.startswith("built ") for line in progress) == 1, result.stderr
+    labels = docker_client.images.get(TAG).labels
+    assert labels[LABEL_CODECS] == before[LABEL_CODECS] and codecs_in_labels(labels).ffmpeg is not None
+    assert labels[LABEL_BASE_ID] == docker_client.images.get(curator_base_image).id
+    assert f"base built on    {labels[LABEL_BASE_ID]}" in cli("inspect", cwd=project).stdout
+
+
+def test_the_images_sbom_is_its_own_and_lists_the_envs_packages(built, project, tmp_path):
+    """The facts step writes the project image's own SBOM (named after the project, not inherited from
+    the base): the env's pip and apt packages are components; the label summarises it."""
+    target = tmp_path / "sbom.cdx.json"
+    result = cli("sbom", "-o", str(target), cwd=project)
+    assert "warning" not in result.stderr, result.stderr
+    bom = json.loads(target.read_text())
+    assert bom["bomFormat"] == "CycloneDX" and bom["metadata"]["component"]["name"] == "build-it"
+    purls = {component.get("purl", "") for component in bom["components"]}
+    assert "pkg:pypi/tabulate@0.9.0" in purls and any(purl.startswith("pkg:deb/debian/jq@") for purl in purls)
+    assert "sbom             CycloneDX 1.5, " in cli("inspect", cwd=project).stdout
+
+
 def test_failed_step_names_the_step_and_leaves_no_tag(project, docker_client, tmp_path):
     broken_tag = "curator-kit-test/broken:latest"
     broken = tmp_path / "broken"

@@ -290,17 +290,19 @@ def test_push_then_export_kuberay_parses_in_the_image(
         [
             "python",
             "-c",
-            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+            "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
             "/p/rayjob.yaml",
         ],
         volumes={str(project): {"bind": "/p", "mode": "ro"}},
         remove=True,
     )
-    document = json.loads(parsed)
+    secret, document = json.loads(parsed)  # the Secret with the generated Ray token, then the RayJob
     from curator_kit.core.export.kuberay import check
 
     assert check(document) == []
-    assert document["kind"] == "RayJob"
+    assert document["kind"] == "RayJob" and secret["kind"] == "Secret"
+    assert secret["stringData"]["auth_token"] not in exported.stderr  # on stdout only, as asked
+    assert "note: the YAML on stdout holds a new Ray token" in exported.stderr
     worker = document["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
     assert worker["image"] == remote and worker["resources"]["limits"]["nvidia.com/gpu"] == 1
     docker_client.images.remove(remote, force=True)

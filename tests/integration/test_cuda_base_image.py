@@ -12,8 +12,9 @@ from pathlib import Path
 
 import kitcli
 import pytest
-from curator_kit.core.constants import BASE_GPU_CHECK_IN_IMAGE, LABEL_BASE_VERSIONS
+from curator_kit.core.constants import BASE_GPU_CHECK_IN_IMAGE, LABEL_BASE_VERSIONS, NONROOT_GID, NONROOT_UID
 from curator_kit.engine.images import run_in_image
+from nonroot import check_nonroot_user
 from test_gpu_standin import plan_for, standin  # noqa: F401 -- the stand-in NVIDIA engine fixture
 
 cli = partial(kitcli.cli, check=True)
@@ -36,9 +37,24 @@ print("\\n".join(f for f in found if f and "/virtualenv/seed/wheels/" not in f))
 """
 
 
+def test_the_non_root_user_its_home_and_caches(docker_client, cuda_base_image):
+    """As on the cpu base, Triton's cache (torch's CUDA wheels bring Triton) included."""
+    check_nonroot_user(docker_client, cuda_base_image)
+
+
 @pytest.fixture(scope="module")
 def check_output(docker_client, cuda_base_image) -> str:
-    return run_in_image(docker_client, cuda_base_image, ["python", BASE_GPU_CHECK_IN_IMAGE])
+    """The image's no-GPU check as a pod runs it: the non-root user, no capability, no privilege gain."""
+    output = docker_client.containers.run(
+        cuda_base_image,
+        ["python", BASE_GPU_CHECK_IN_IMAGE],
+        user=f"{NONROOT_UID}:{NONROOT_GID}",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        network_disabled=True,
+        remove=True,
+    )
+    return output.decode()
 
 
 def test_the_no_gpu_check_passes_and_names_the_driver_libraries(check_output):
@@ -104,5 +120,15 @@ def test_a_project_on_the_cuda_base_runs_its_tests_on_cpu(cuda_base_image, tmp_p
         result = cli("test", "--image", tag, cwd=project, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
         assert " passed" in result.stdout
+        check_nonroot_user(docker_client, tag)  # a project image keeps its base's user, home and caches
     finally:
         docker_client.images.remove(tag, force=True)
+
+
+def test_the_sbom_lists_the_cuda_stack_with_versions_and_licences(docker_client, cuda_base_image, tmp_path):
+    """As on the cpu base: a CycloneDX 1.5 SBOM of the venv (the CUDA wheels included), the Debian or Ubuntu
+    packages and ffmpeg (sbomcheck.check_image_sbom)."""
+    from sbomcheck import check_image_sbom
+
+    named = check_image_sbom(docker_client, cuda_base_image, tmp_path)
+    assert named["torch"][0].startswith("2.10.")

@@ -128,6 +128,8 @@ def test_base_build_with_an_index_password(index, curator_base_image, docker_cli
     shutil.copy(STAND_IN / "check-image.py", recipes / "check-image.py")
     real = Path(__file__).parents[2] / "base-images"
     shutil.copy(real / "probe-codecs.py", recipes / "probe-codecs.py")
+    # Shared, and read by `base build` itself: it summarises the image's SBOM (inherited from the cpu base) with it.
+    shutil.copy(real / "sbom.py", recipes / "sbom.py")
     for stub in ("build-ffmpeg.sh", "supported-ray.py"):  # shared scripts every context carries
         (recipes / stub).write_text("# not used by the stand-in recipe\n")
     # `base build` itself, its recipes read from the stand-in folder (base-images/ holds only real variants).

@@ -9,6 +9,7 @@ from functools import partial
 
 import kitcli
 import pytest
+from nonroot import check_nonroot_user
 from wheels import pure_python_wheel
 
 cli = partial(kitcli.cli, check=True)
@@ -65,6 +66,8 @@ def test_build_installs_with_uv_and_project_tests_pass(wheelhouse_project, docke
     result = kitcli.cli("test", "--", "-k", "probe_stage or requirement", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed" in result.stdout and "failed" not in result.stdout
+    # The user, its home and caches, as on the base: the build's steps (uv, as root) left none of them root's.
+    check_nonroot_user(docker_client, tag)
 
 
 def test_requirements_from_the_index_install_into_the_venv_without_a_uv_cache(
@@ -81,6 +84,7 @@ def test_requirements_from_the_index_install_into_the_venv_without_a_uv_cache(
         script = "python -c 'import tabulate; print(tabulate.__version__)'; ls -A /opt/uv_cache 2>/dev/null | wc -l"
         out = docker_client.containers.run(tag, ["sh", "-c", script], remove=True).decode().split()
         assert out == ["0.9.0", "0"]
+        check_nonroot_user(docker_client, tag)  # uv installed in the final stage as root: the home is none of its
     finally:
         if docker_client.images.list(name=tag):
             docker_client.images.remove(tag, force=True)

@@ -19,7 +19,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from curator_kit.core.constants import LABEL_PROJECT, LABEL_RUN_ID
+from curator_kit.core.constants import (
+    FALLBACK_HOME,
+    LABEL_PROJECT,
+    LABEL_RUN_ID,
+    NONROOT_GID,
+    NONROOT_HOME,
+    NONROOT_UID,
+    NONROOT_USER,
+)
 from curator_kit.core.parsers import parse_gpus, parse_size, parse_ulimit
 from curator_kit.core.pipeline.spec import resolve_spec
 from curator_kit.core.project.manifest import Manifest, ProjectInfo, RunDefaults
@@ -233,6 +241,42 @@ def test_output_files_belong_to_the_invoking_user(docker_client, bootstrap_image
     assert out.getvalue().decode().strip() == "/tmp"
     result = (tmp_path / "out" / "result").stat()
     assert (result.st_uid, result.st_gid) == (4321, 4322)
+
+
+@pytest.mark.parametrize(
+    ("uid", "gid", "home"),
+    [(NONROOT_UID, NONROOT_GID, NONROOT_HOME), (4242, 0, NONROOT_HOME), (4321, 4322, FALLBACK_HOME)],
+    ids=["the-image-user", "a-uid-in-group-0", "another-user"],
+)
+def test_home_is_the_images_where_the_invoking_user_can_write_it(
+    docker_client, curator_base_image, tmp_path, engine_ulimits, uid, gid, home
+):
+    """On curator-kit's base, `run` keeps the invoking user (outputs are theirs) and gives it the image's
+    home where it can write it (its owner, group 0), else /tmp; caches and getpass work either way."""
+    from curator_kit.engine.containers import run_plan
+    from curator_kit.ops.launch import image_home
+
+    if os.getuid() != 0:
+        pytest.skip("chown needs root")
+    local = local_host()
+    host = HostFacts(local.cpus, local.memory_bytes, uid=uid, gid=gid)
+    (tmp_path / "out").mkdir()
+    os.chown(tmp_path / "out", uid, gid)
+    script = (
+        'touch /data/output/result && mkdir -p "$HOME/.cache/huggingface/hub" && touch "$HOME/.cache/huggingface/hub/x"'
+        " && python -c \"import getpass, os; print(getpass.getuser(), os.path.expanduser('~'))\""
+    )
+    found_home = image_home(docker_client, curator_base_image)
+    assert found_home == NONROOT_HOME
+    plan = make_plan(
+        tmp_path, curator_base_image, ("sh", "-c", script), host=host, ulimits=engine_ulimits, image_home=found_home
+    )
+    assert plan.user == f"{uid}:{gid}" and plan.env["HOME"] == home
+    out = io.BytesIO()
+    assert run_plan(docker_client, plan, out=out) == 0, out.getvalue().decode()
+    assert out.getvalue().decode().split() == [NONROOT_USER, home]
+    result = (tmp_path / "out" / "result").stat()
+    assert (result.st_uid, result.st_gid) == (uid, gid)
 
 
 def _project(tmp_path: Path) -> tuple[Path, str]:

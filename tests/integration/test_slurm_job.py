@@ -1,6 +1,7 @@
 """`export slurm --runtime docker` on a real Slurm: a single-node cluster started here (slurm_daemons),
-the generated script submitted with sbatch, the pipeline's clips and metadata in the output; and
-`scancel` in the middle of a run, which must leave no container and no token behind.
+the generated script submitted with sbatch as a non-root user of the docker group (the containers
+run as its uid and the clips are written as it), the pipeline's clips and metadata in the output; and
+`scancel` in the middle of a run (submitted by root), which must leave no container and no token behind.
 
 With one node the head is also the only worker; the driver joins it as a second Ray node. The
 project is scaffolded by curator-kit: 1-second fixed-stride clips of two 2-second sample videos,
@@ -9,21 +10,31 @@ one small CPU stage, Curator's clip writer.
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
+import shutil
+import subprocess
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
+import docker.errors
 import pytest
 from engine_limits import startable_ulimits
 from kitcli import cli, ok
-from slurm_daemons import missing_programs, single_node_slurm
+from slurm_daemons import TERMINAL_STATES, missing_programs, single_node_slurm
 
 VIDEOS = 2
 SECONDS = 2.0
 CLIP_LEN_S = 1.0
 JOB_TIMEOUT_S = 600
+JOB_USER = "curator-kit-slurm"
+DOCKER_SOCKET = Path("/var/run/docker.sock")
 
 
 def replace_once(path: Path, old: str, new: str) -> None:
@@ -42,6 +53,41 @@ def slurm():
         pytest.skip(f"no Slurm can be started: {why}")
     with single_node_slurm() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def job_user() -> Iterator[pwd.struct_passwd]:
+    """A non-root user who may use Docker, to submit the job as (`sbatch --uid --gid`, root only).
+
+    A user the script's `--user "$(id -u):$(id -g)"` runs the containers as, so that nothing runs as
+    uid 0 by accident. Docker's socket is the docker group's (0660), so the user's primary group is
+    docker. Created here only when absent, as a system user without a home, and deleted at the end;
+    an existing user of that name is used as it is, never modified: it must be in the docker group.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("not root: only root may submit a job as another user")
+    try:
+        docker_group = grp.getgrnam("docker")
+    except KeyError:
+        pytest.fail("no docker group here: the job's user reaches the engine through it")
+    if DOCKER_SOCKET.exists() and DOCKER_SOCKET.stat().st_gid != docker_group.gr_gid:
+        pytest.fail(f"{DOCKER_SOCKET} is not the docker group's: the job's user could not reach Docker")
+    try:
+        user = pwd.getpwnam(JOB_USER)
+    except KeyError:
+        user = None
+    if user is not None:
+        if user.pw_uid == 0 or (docker_group.gr_gid != user.pw_gid and JOB_USER not in docker_group.gr_mem):
+            pytest.fail(f"the user {JOB_USER} exists but is root or not in the docker group (left as it is)")
+        yield user
+        return
+    command = ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent"]
+    command += ["--shell", "/usr/sbin/nologin", "--gid", "docker", JOB_USER]
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    try:
+        yield pwd.getpwnam(JOB_USER)
+    finally:
+        subprocess.run(["userdel", JOB_USER], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +112,21 @@ def image(project, docker_client) -> str:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
+def data(job_user) -> Iterator[Path]:
+    """The videos, the outputs, the logs and the shared directory: the job user's (root's jobs may
+    write there too). Not under pytest's tmp root, which is 0700: the job's user could not reach it."""
     from curator_kit.ops.samples import make_sample_videos
 
-    data = tmp_path_factory.mktemp("slurm-data")
-    make_sample_videos(data / "videos", count=VIDEOS, seconds=SECONDS)
-    (data / "shared").mkdir()
-    return data
+    data = Path(tempfile.mkdtemp(prefix="curator-kit-slurm-data-"))
+    try:
+        data.chmod(0o755)
+        make_sample_videos(data / "videos", count=VIDEOS, seconds=SECONDS)
+        (data / "shared").mkdir()
+        for path in (data, *data.rglob("*")):
+            os.chown(path, job_user.pw_uid, job_user.pw_gid)
+        yield data
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def job_options(image: str, data: Path, docker_client, output: str) -> list[str]:
@@ -94,20 +148,40 @@ def containers_of(docker_client, project: str, job_id: str) -> list[str]:
     return [name.lstrip("/") for c in found for name in c["Names"] if name.lstrip("/").startswith(prefix)]
 
 
+def container_users(slurm, docker_client, job_id: str, timeout: float) -> dict[str, str]:
+    """Config.User of each of the job's containers, inspected while they run, until the job ends."""
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while slurm.job(job_id)["JobState"] not in TERMINAL_STATES and time.monotonic() < deadline:
+        for name in containers_of(docker_client, "slurm-it", job_id):
+            if name not in seen:
+                with suppress(docker.errors.NotFound):  # removed between the list and the inspect
+                    seen[name] = docker_client.api.inspect_container(name)["Config"]["User"]
+        time.sleep(1)
+    return seen
+
+
 def log_of(data: Path, job_id: str) -> str:
     path = data / f"job-{job_id}.log"
     return path.read_text(errors="replace") if path.exists() else "(no log)"
 
 
-def test_the_pipeline_runs_as_a_slurm_job(slurm, project, image, data, docker_client) -> None:
+def test_the_pipeline_runs_as_a_slurm_job(slurm, job_user, project, image, data, docker_client) -> None:
+    # Submitted as a user of the docker group, not root: the containers run as its uid and gid.
+    uid, gid = job_user.pw_uid, job_user.pw_gid
     script = data / "out.sbatch"
     ok(cli("export", "slurm", *job_options(image, data, docker_client, "out"), "-o", str(script), cwd=project))
     started = time.monotonic()
-    job_id = slurm.sbatch(script, cwd=data)
+    job_id = slurm.sbatch(script, cwd=data, user=job_user.pw_name)
+    users = container_users(slurm, docker_client, job_id, JOB_TIMEOUT_S)
     info = slurm.wait(job_id, JOB_TIMEOUT_S)
     log = log_of(data, job_id)
-    print(f"job {job_id}: {info['JobState']} in {time.monotonic() - started:.0f} s")
+    print(f"job {job_id}: {info['JobState']} in {time.monotonic() - started:.0f} s; containers' users {users}")
     assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", log
+    assert info["UserId"] == f"{job_user.pw_name}({uid})" and info["GroupId"].endswith(f"({gid})")
+    node = slurm.node
+    assert {f"slurm-it-slurm-{job_id}-{role}-{node}" for role in ("head", "driver")} <= users.keys(), users
+    assert set(users.values()) == {f"{uid}:{gid}"}, users
 
     output = data / "out"
     clips = sorted((output / "clips").glob("*.mp4"))
@@ -118,6 +192,8 @@ def test_the_pipeline_runs_as_a_slurm_job(slurm, project, image, data, docker_cl
         record = json.loads(meta.read_text())
         assert record["duration_span"][1] - record["duration_span"][0] == pytest.approx(CLIP_LEN_S)
     assert len(list((output / "processed_videos").glob("*.json"))) == VIDEOS
+    owners = {str(path.relative_to(output)): path.stat().st_uid for path in output.rglob("*")}
+    assert owners and set(owners.values()) == {uid}, owners  # written by the containers, as the user
     assert "all 2 Ray nodes are up" in log  # the head (also the only worker) and the driver
     assert "Ray head at " in log and "pipeline finished" in log
     assert containers_of(docker_client, "slurm-it", job_id) == []

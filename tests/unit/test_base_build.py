@@ -83,14 +83,27 @@ def test_index_unreachable_tells_a_refused_connection():
     assert base_build.index_unreachable("http://127.0.0.1:9/simple", timeout=5).startswith("does not answer")
 
 
-def test_label_versions_records_the_base_images_codecs_too(monkeypatch):
-    """The versions the recipe's check wrote and the codecs its probe finds (run in a container, as the
-    recipe does not carry the probe) go on in one label-only build."""
-    from curator_kit.core.constants import LABEL_BASE_VERSIONS, LABEL_CODECS
+SBOM = (
+    '{"bomFormat": "CycloneDX", "specVersion": "1.5", "components": ['
+    '{"name": "torch", "version": "2.14.1", "purl": "pkg:pypi/torch@2.14.1",'
+    ' "licenses": [{"expression": "BSD-3-Clause"}]},'
+    '{"name": "zlib1g", "version": "1:1.2.13", "purl": "pkg:deb/debian/zlib1g@1:1.2.13"}]}\n'
+)
+
+
+def test_label_versions_records_the_base_images_codecs_and_sbom_too(monkeypatch):
+    """The versions the recipe's check wrote, the codecs its probe finds (run in a container, as the
+    recipe does not carry the probe) and the summary of the SBOM its last step wrote go on in one
+    label-only build."""
+    import hashlib
+    import json
+
+    from curator_kit.core.constants import LABEL_BASE_VERSIONS, LABEL_CODECS, LABEL_SBOM, SBOM_IN_IMAGE
 
     probe = '{"ffmpeg": {"version": "5.1.9", "decoders": ["h264"], "encoders": ["libopenh264"]}, "pyav": null}'
     monkeypatch.setattr(base_build, "read_image_file", lambda _client, _tag, _path: '{"torch": "2.14.1"}')
-    monkeypatch.setattr("curator_kit.engine.images.read_image_file", lambda _client, _tag, _path: None)
+    files = {SBOM_IN_IMAGE: SBOM}  # the codecs file is absent: the probe runs
+    monkeypatch.setattr("curator_kit.engine.images.read_image_file", lambda _client, _tag, path: files.get(path))
     monkeypatch.setattr("curator_kit.engine.images.run_in_image", lambda _client, _tag, command: probe + "\n")
     labelled: dict = {}
 
@@ -104,3 +117,27 @@ def test_label_versions_records_the_base_images_codecs_too(monkeypatch):
     assert labelled[LABEL_BASE_VERSIONS] == '{"torch":"2.14.1"}'
     assert '"decoders":["h264"]' in labelled[LABEL_CODECS] and '"pyav":null' in labelled[LABEL_CODECS]
     assert "codecs    ffmpeg 5.1.9: decodes h264; encodes libopenh264" in messages
+    assert json.loads(labelled[LABEL_SBOM]) == {
+        "format": "CycloneDX",
+        "spec": "1.5",
+        "components": {"python": 1, "deb": 1, "other": 0},
+        "unknown-licences": 1,
+        "versions": {"torch": "2.14.1"},
+        "sha256": hashlib.sha256(SBOM.encode()).hexdigest(),
+        "path": SBOM_IN_IMAGE,
+    }
+    assert (
+        "sbom      CycloneDX 1.5, 2 components (1 python, 1 deb, 0 other), 1 without a known licence; torch 2.14.1"
+        in messages
+    )
+
+
+def test_a_base_image_without_its_sbom_is_refused(monkeypatch):
+    """The recipe's last step writes it: an image without it did not run that step."""
+    from curator_kit.errors import CuratorKitError
+
+    monkeypatch.setattr(base_build, "read_image_file", lambda _client, _tag, _path: '{"torch": "2.14.1"}')
+    monkeypatch.setattr("curator_kit.engine.images.read_image_file", lambda _client, _tag, _path: None)
+    monkeypatch.setattr("curator_kit.engine.images.run_in_image", lambda _client, _tag, command: '{"ffmpeg": null}')
+    with pytest.raises(CuratorKitError, match=r"has no /opt/curator-kit/sbom.cdx.json: its SBOM step did not run"):
+        base_build.label_versions(None, "base:cpu", None, lambda _m: None)

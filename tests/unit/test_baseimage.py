@@ -121,12 +121,13 @@ def test_no_host_pip_uses_the_variant_torch_index():
     assert plan.build_args["TORCHVISION_SPEC"] == "torchvision==0.29.1"
     assert plan.build_args["CURATOR_EXTRAS"] == "video_cpu,cv2"
     assert plan.build_args["PIP_EXTRA_INDEX_URL"] == CPU_INDEX
-    # The recipe's scripts travel with the Dockerfile: the ffmpeg build and the image's own check.
+    # The recipe's scripts travel with the Dockerfile: the ffmpeg build, the image's own check and its SBOM.
     assert sorted(plan.context.files) == [
         "Dockerfile",
         "build-ffmpeg.sh",
         "check-image.py",
         "pip-constraints.txt",
+        "sbom.py",
         "supported-ray.py",
     ]
     assert plan.context.directories == {"ca-certificates", "wheelhouse"}

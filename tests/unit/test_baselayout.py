@@ -3,12 +3,14 @@ pip in curator-kit's base, uv in NVIDIA's NeMo Curator image (a uv-made venv, po
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
+from curator_kit.core.build.baseimage import recipe_files, render_recipe
 from curator_kit.core.build.baselayout import (
     VENV_PIP,
     BaseLayout,
@@ -215,3 +217,77 @@ def test_build_reads_the_layout_before_planning(project, monkeypatch):
     assert seen["image"] == "curator-kit/base:1.4.0-cpu"
     assert "uv pip install --no-cache --python /opt/venv/bin/python" in seen["dockerfile"]
     assert "base      venv /opt/venv (Python 3.13.7, uv-managed): uv installs; no ffmpeg on PATH" in seen["described"]
+
+
+class _OneImage:
+    """Just enough of docker.DockerClient for read_base_layout: one image, whose files are counted reads."""
+
+    def __init__(self, image_id: str) -> None:
+        self.images = self
+        self.image_id = image_id
+
+    def get(self, reference: str) -> object:
+        return type("Image", (), {"id": self.image_id, "attrs": {"Config": {"Env": ["PATH=/opt/venv/bin:/usr/bin"]}}})()
+
+
+def test_a_layout_read_once_is_kept_by_image_id(monkeypatch, tmp_path):
+    from curator_kit.ops import baselayout
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    reads: list[str] = []
+
+    def probe(client, image, read, check):
+        reads.append(image)
+        return {path: NVIDIA_PYVENV_CFG if path == read[0] else None for path in read}, {p for p in check if "uv" in p}
+
+    monkeypatch.setattr("curator_kit.engine.images.probe_image_files", probe)
+    first = baselayout.read_base_layout(_OneImage("sha256:aa"), "team/base:1")
+    # The same image under another tag: the kept layout, naming the tag it was asked for.
+    again = baselayout.read_base_layout(_OneImage("sha256:aa"), "team/base:latest")
+    assert reads == ["team/base:1"]
+    assert again == dataclasses.replace(first, read_from="team/base:latest")
+    # Another image id is read; a kept file that does not read as a layout is read again and replaced.
+    baselayout.read_base_layout(_OneImage("sha256:bb"), "team/base:1")
+    (baselayout.layout_cache_dir() / "aa.json").write_text('{"installer": "pip", "unknown": 1}')
+    assert baselayout.read_base_layout(_OneImage("sha256:aa"), "team/base:1") == first
+    assert reads == ["team/base:1", "team/base:1", "team/base:1"]
+
+
+def test_an_unwritable_layout_cache_costs_only_a_read(monkeypatch, tmp_path):
+    from curator_kit.ops import baselayout
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # a file where the directory would be
+    monkeypatch.setattr(
+        "curator_kit.engine.images.probe_image_files", lambda client, image, read, check: (dict.fromkeys(read), set())
+    )
+    layout = baselayout.read_base_layout(_OneImage("sha256:cc"), "plain/python:3")
+    assert layout.read_from == "plain/python:3"
+
+
+# ---------------------------------------------------------------- the non-root user
+
+CURATOR_PASSWD = "root:x:0:0:root:/root:/bin/bash\ncurator:x:1000:1000::/home/curator:/bin/bash\n"
+UBUNTU_PASSWD = "root:x:0:0:root:/root:/bin/bash\nubuntu:x:1000:1000:Ubuntu:/home/ubuntu:/bin/bash\n"
+
+
+def test_the_layout_says_whether_the_image_has_the_nonroot_user():
+    dirs = path_dirs(NVIDIA_ENV)
+    assert decide_layout("img", None, dirs, frozenset(), CURATOR_PASSWD).nonroot_user
+    assert not decide_layout("img", None, dirs, frozenset(), UBUNTU_PASSWD).nonroot_user  # NVIDIA's Ubuntu
+    assert not decide_layout("img", None, dirs, frozenset(), "curator:x:1001:1001::/home/curator:/bin/sh").nonroot_user
+    assert not decide_layout("img", None, dirs, frozenset(), None).nonroot_user
+
+
+def test_a_base_without_the_user_gets_it_in_the_project_image_and_one_with_it_does_not():
+    manifest = parse_manifest((GOLDEN / "manifest.toml").read_text())
+    with_user = render_dockerfile(manifest, spec_of(manifest), layout=UV_LAYOUT)
+    without = render_dockerfile(manifest, spec_of(manifest), layout=dataclasses.replace(UV_LAYOUT, nonroot_user=False))
+    assert "useradd" not in with_user and "ENV HOME=" not in with_user
+    # the recipes' own step, word for word, then HOME: after every RUN of the build, before the labels
+    step = without[without.index("RUN if user=$(getent passwd 1000)") : without.index("ENV HOME=/home/curator")]
+    assert step in render_recipe(recipe_files("cpu")[0][1])
+    assert "--home-dir /home/curator --create-home" in step and "chown -R 1000:0 /home/curator" in step
+    run_steps = [line for line in without.splitlines() if line.startswith("RUN ")]
+    assert without.index(run_steps[-1]) < without.index("ENV HOME=/home/curator") < without.index("LABEL ")
+    assert "ENV HOME=/home/curator \\\n    USER=curator\n" in without

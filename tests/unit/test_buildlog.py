@@ -9,6 +9,8 @@ from curator_kit.core.build.buildlog import (
     BuildFailed,
     BuildSucceeded,
     StepCached,
+    StepImage,
+    StepImages,
     StepOutput,
     StepStarted,
     parse_build_stream,
@@ -23,22 +25,36 @@ def test_steps_output_cache_and_success():
         {"stream": "Step 1/3 : FROM debian\n"},
         {"stream": " ---> 0123456789ab\n"},
         {"stream": "Step 2/3 : RUN echo hi"},
-        {"stream": "\n ---> Using cache\n"},
+        {"stream": "\n ---> Using cache\n ---> 00000000cafe\n"},
         {"stream": "Step 3/3 : RUN make\n ---> Running in abcdef\npart"},
         {"stream": "ial line\n"},
-        {"stream": "Removing intermediate container abcdef\n"},
+        {"stream": "Removing intermediate container abcdef\n ---> 0000000000fe\n"},
         {"aux": {"ID": "sha256:feed"}},
         {"stream": "Successfully built feed\nSuccessfully tagged x:y\n"},
     ]
     events = list(parse_build_stream(chunks))
     assert events == [
         StepStarted(1, 3, "FROM debian"),
+        StepImage(1, "0123456789ab"),
         StepStarted(2, 3, "RUN echo hi"),
         StepCached(2),
+        StepImage(2, "00000000cafe"),
         StepStarted(3, 3, "RUN make"),
         StepOutput(3, "partial line"),
+        StepImage(3, "0000000000fe"),
         BuildSucceeded("sha256:feed"),
     ]
+
+
+def test_step_images_keeps_the_image_each_instruction_left_and_forwards_every_event():
+    shown: list[object] = []
+    steps = StepImages(display=type("Display", (), {"handle": lambda _self, event: shown.append(event)})())
+    events = [StepStarted(1, 2, "FROM debian"), StepImage(1, "0123456789ab"), StepStarted(2, 2, "RUN make")]
+    events += [StepCached(2), StepImage(2, "00000000cafe"), BuildSucceeded("sha256:feed")]
+    for event in events:
+        steps.handle(event)
+    assert steps.by_instruction == {"FROM debian": "0123456789ab", "RUN make": "00000000cafe"}
+    assert shown == events
 
 
 def test_failure_carries_step_and_tail():
@@ -71,7 +87,7 @@ def _pairs(step: str) -> dict[str, str]:
 def test_the_golden_label_step_is_shown_with_its_long_values_cut():
     (label,) = _golden_steps("LABEL")
     shown = shown_instruction(label)
-    assert len(label) > 3000 and len(shown) < 1000
+    assert len(label) > 3000 and len(shown) < 1200
     values = _pairs(label)
     spec = values["curator-kit.pipeline-spec"]
     assert len(spec) > 2000
@@ -114,4 +130,4 @@ def test_progress_shows_the_cut_line_and_the_event_keeps_the_whole_step(progress
         progress.handle(event)
     written = stream.getvalue()
     assert f"[19/20] {shown_instruction(label)}" in written
-    assert label not in written and max(len(line) for line in written.splitlines()) < 1000
+    assert label not in written and max(len(line) for line in written.splitlines()) < 1200

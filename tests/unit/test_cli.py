@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -96,6 +97,42 @@ def test_command_modules_load_without_core_parsers():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_new_stage_imports_only_what_it_uses_and_compiles_its_templates_once(tmp_path):
+    # new-stage's start-up (issue 27): a manifest without built-ins builds no catalogue; nothing of the
+    # spec, the engine, the model cache or the findings; its templates compiled once, then kept.
+    from curator_kit.core.project.scaffold import plan_init
+    from curator_kit.ops.scaffold import write_plan
+
+    write_plan(plan_init(tmp_path / "p", "p", "1.4.0"))
+    unused = (
+        "curator_kit.core.pipeline.catalogue.table",
+        "curator_kit.core.pipeline.spec",
+        "curator_kit.core.findings",
+        "curator_kit.ops.modelcache",
+        "curator_kit.engine",
+        "docker",
+        "packaging",
+        "tomli_w",
+    )
+    code = (
+        "import sys, jinja2\n"
+        "compiled = []\n"
+        "compile_source = jinja2.Environment.compile\n"
+        "jinja2.Environment.compile = lambda self, *a, **k: compiled.append(a[1]) or compile_source(self, *a, **k)\n"
+        "from curator_kit.cli import main\n"
+        "try:\n    main(['new-stage', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+        f"print(compiled, sorted(m for m in {unused!r} if m in sys.modules))"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def new_stage(name: str) -> str:
+        run = subprocess.run([sys.executable, "-c", code, name], cwd=tmp_path / "p", env=env, capture_output=True)
+        return run.stdout.decode().strip().splitlines()[-1]
+
+    assert new_stage("first") == "['stage.py.j2', 'stage_test.py.j2'] []"
+    assert new_stage("second") == "[] []"
 
 
 def test_a_refused_option_still_names_itself_and_its_code():

@@ -23,11 +23,16 @@ from curator_kit.core.cluster.clusterplan import (
     worker_gpus,
 )
 from curator_kit.core.constants import (
+    FALLBACK_HOME,
     LABEL_CLUSTER,
     LABEL_CLUSTER_CODE,
     LABEL_PROJECT,
     LABEL_RAY_CPUS,
     LABEL_ROLE,
+    NONROOT_GID,
+    NONROOT_HOME,
+    NONROOT_UID,
+    NONROOT_USER,
     PIPELINE_IN_IMAGE,
 )
 from curator_kit.core.findings import Code, Severity, codes, refusals
@@ -287,6 +292,23 @@ def test_mount_code_mounts_the_code_on_every_node_and_says_so_in_a_label(tmp_pat
     plain = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, cluster_options(tmp_path), HOST)
     assert LABEL_CLUSTER_CODE not in plain.head.labels
     assert not cluster_info(plain.head.labels, "demo-ray-head", "sha256:" + "a" * 64, [plain.head.labels]).code_mounted
+
+
+def test_every_node_and_the_driver_get_the_home_a_run_gets(tmp_path):
+    """runplan.container_home, through the image HOME `ops` read: the node's user owns it here."""
+    owner = replace(HOST, uid=NONROOT_UID, gid=NONROOT_GID)
+    options = cluster_options(tmp_path, image_home=NONROOT_HOME)
+    plan = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, options, owner)
+    assert {(n.env["HOME"], n.env["USER"]) for n in plan.nodes} == {(NONROOT_HOME, NONROOT_USER)}
+    other = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, options, HOST)  # uid 1000, gid 1001
+    assert {n.env["HOME"] for n in other.nodes} == {NONROOT_HOME}
+    stranger = plan_cluster(manifest(), spec_of(manifest(), tmp_path), tmp_path, options, replace(HOST, uid=1234))
+    assert {n.env["HOME"] for n in stranger.nodes} == {FALLBACK_HOME}
+    cluster = info(tmp_path)
+    target = RayTarget(cluster.ray_address, cluster)
+    spec = spec_of(manifest(), tmp_path)
+    driver = plan_ray_run(manifest(), spec, tmp_path, run_options(tmp_path, image_home=NONROOT_HOME), owner, target)
+    assert driver.env["HOME"] == NONROOT_HOME
 
 
 def run_options(tmp_path, **overrides) -> RunOptions:

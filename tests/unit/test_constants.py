@@ -117,9 +117,32 @@ def test_base_recipes_spell_no_label_key_and_render_the_constants(recipe):
     text = recipe.read_text()
     assert [key for key in LABEL_KEYS if key in text] == []
     rendered = render_recipe(recipe)
-    assert _label_keys(rendered) == LABEL_KEYS == set(RECIPE_NAMES.values())
+    assert _label_keys(rendered) == LABEL_KEYS == {v for k, v in RECIPE_NAMES.items() if k.startswith("LABEL_")}
     assert f'{constants.LABEL_BASE_RECIPE}="${{RECIPE}}"' in rendered
     assert not re.search(r"\{\{|\{#|\{%", rendered)  # nothing left for Jinja, its comment gone with it
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.relative_to(data_root()).as_posix())
+def test_base_recipes_make_the_non_root_user_of_the_constants_in_their_final_stage(recipe):
+    """The user, its home and group-0 caches: spelled as the constants, made in the final stage (not
+    `system`, whose change would rebuild ffmpeg and the venv) after the venv is copied in and before the
+    late ARGs (a new toolkit version re-runs only the check), with HOME and USER set after the build's own
+    steps."""
+    uid, gid, home, user = constants.NONROOT_UID, constants.NONROOT_GID, constants.NONROOT_HOME, constants.NONROOT_USER
+    text = recipe.read_text()
+    assert str(uid) not in text and home not in text  # spelled only as {{ NONROOT_... }}
+    rendered = render_recipe(recipe)
+    final = rendered[rendered.rindex("\nFROM ") :]
+    assert "useradd" not in rendered[: rendered.rindex("\nFROM ")]
+    step = f"useradd --no-log-init --uid {uid} --gid {gid} --home-dir {home} --create-home"
+    assert f"groupadd --gid {gid} {user}" in final and step in final
+    assert f"chown -R {uid}:0 {home}" in final and f"chmod -R g=u {home}" in final
+    assert f"{home}/.cache/huggingface {home}/.cache/torch {home}/.triton/cache" in final
+    # A FROM image's user of that uid or group of that gid (Ubuntu's `ubuntu`) gives way first.
+    assert final.index(f"getent passwd {uid}") < final.index(f"getent group {gid}") < final.index("groupadd")
+    assert final.index("COPY --from=venv") < final.index(step) < final.index("ARG TOOLKIT_VERSION")
+    steps = [line for line in final.splitlines() if line and not line.startswith("#")]
+    assert steps[-4:] == [" && rm -rf /tmp/* /root/.cache", f"ENV HOME={home} \\", f"    USER={user}", 'CMD ["python"]']
 
 
 def test_the_base_build_sends_the_rendered_recipe_and_digests_it():

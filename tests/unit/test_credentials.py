@@ -286,7 +286,7 @@ class FakeEngine:
         self.api = self
 
     def get(self, reference: str) -> object:
-        return object()
+        return type("Image", (), {"attrs": {}, "id": "sha256:base"})()
 
     def build(self, **kwargs):
         return self.stream(kwargs)
@@ -408,8 +408,10 @@ class FakeStepEngine(FakeEngine):
 def test_build_never_sends_the_secret_to_the_builder_and_mounts_it_for_the_step(project: Path, monkeypatch) -> None:
     engine = FakeStepEngine()
     monkeypatch.setattr("curator_kit.engine.client.connect", lambda: engine)
-    # The codecs label goes on with a label-only build (a context holding only `FROM tag`): not this test's.
-    monkeypatch.setattr("curator_kit.ops.build.record_codecs", lambda _client, _plan, _progress, _log: "sha256:ab")
+    # The facts labels are checked against the image (a label-only build when it moved): not this test's.
+    monkeypatch.setattr(
+        "curator_kit.ops.build.record_facts", lambda _client, _plan, image_id, known, *_rest: (image_id, known)
+    )
     result = CliRunner().invoke(main, ["build"])
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output and "ci-bot:****@pypi.corp.example" in result.output

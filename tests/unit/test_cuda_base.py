@@ -44,7 +44,9 @@ def test_the_cuda_recipe_shares_the_cpu_stages_word_for_word():
 def test_the_cuda_plan_sends_its_own_recipe_and_leaves_vllm_out_with_the_reason():
     plan = plan_base_build(BaseBuildOptions(variant="cuda"), None)
     assert plan.context.files["Dockerfile"] == render_recipe(base_images_dir() / "cuda/Dockerfile").encode()
-    assert {"check-image.py", "check-cuda.py", "build-pycuda.sh", "curator-requirements.py"} <= set(plan.context.files)
+    assert {"check-image.py", "check-cuda.py", "build-pycuda.sh", "curator-requirements.py", "sbom.py"} <= set(
+        plan.context.files
+    )
     args = plan.build_args
     assert args["LEAVE_OUT"] == "vllm" and "cupy-cuda12x" in args["CUDA_PACKAGES"]
     # video_cuda12 caps torch at 2.11.0; PyPI's 2.11.0 is CUDA 13, so the CUDA 12 pair below it.
@@ -64,6 +66,7 @@ def test_the_cpu_plan_is_untouched_by_the_cuda_recipe():
         "build-ffmpeg.sh",
         "supported-ray.py",
         "check-image.py",
+        "sbom.py",
     ]
 
 

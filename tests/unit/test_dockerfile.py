@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from curator_kit import __version__
-from curator_kit.core.build.dockerfile import codec_needs, render_dockerfile, stage_records
+from curator_kit.core.build.dockerfile import codec_needs, facts_step, render_dockerfile, stage_records
 from curator_kit.core.pipeline.spec import resolve_spec
 from curator_kit.core.project.loading import parse_manifest
 from curator_kit.core.project.manifest import ClippingSettings
@@ -45,10 +45,15 @@ def test_cache_order_dependencies_before_code():
         # the codec probe: after the dependencies, before the weights, the spec and the code (cached on code changes)
         text.index("probe-codecs.py --write"),
         text.index("download_weights_on_node"),
-        text.index("COPY project/ /workspace/"),
+        # the labels and CMD before the code: a code-only change rebuilds one step, the code's COPY
         text.index("LABEL"),
+        text.index("CMD "),
+        text.index("COPY project/ /workspace/"),
     ]
     assert positions == sorted(positions)
+    assert text.rstrip().splitlines()[-1] == "COPY project/ /workspace/"
+    # `build` finds the facts step in the builder's output by this line
+    assert facts_step("golden-pipeline") in text.splitlines()
     assert "--no-install-recommends" in text and "rm -rf /var/lib/apt/lists/*" in text
     assert "NVIDIA_DRIVER_CAPABILITIES=compute,utility,video" in text
     # apt packages deduplicated across envs and sorted, in one layer

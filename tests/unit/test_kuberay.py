@@ -28,9 +28,11 @@ from curator_kit.core.export.kuberay_crds import (
     validate,
 )
 from curator_kit.core.export.podsecurity import restricted_problems
+from curator_kit.core.findings import Code, warnings_of
 from curator_kit.core.pipeline.spec import resolve_spec
 from curator_kit.core.project.manifest import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
+from pushedproject import pushed_project
 
 CPU_STAGE = StageSpec("probe", "stages.probe", "ProbeStage", resources=StageResources(cpus=1.0))
 GPU_STAGE = StageSpec("embed", "stages.embed", "EmbedStage", resources=StageResources(cpus=1.0, gpu_memory_gb=8))
@@ -93,8 +95,12 @@ def env_of(container):
 
 def variant_options(kind, version, scheduled):
     options = {"kind": kind, "kuberay_version": version}
+    if kind == "RayJob" and version < "1.5":
+        options["auth"] = False  # its operator could not follow an authenticated RayJob: refused unless opted out
     if scheduled:
         options |= SCHEDULING
+        if version.startswith("1.5.") or options.get("auth") is False:
+            del options["auth_secret"]  # 1.5's operator makes its own token; --no-auth names none
         if kind == "RayJob":
             options["active_deadline"] = 7200
             if version >= "1.3":
@@ -107,16 +113,19 @@ def variant_options(kind, version, scheduled):
 @pytest.mark.parametrize("gpu", [False, True], ids=["cpu", "gpu"])
 @pytest.mark.parametrize("scheduled", [False, True], ids=["plain", "scheduled"])
 def test_every_variant_passes_the_crd_and_restricted_and_round_trips(tmp_path, version, kind, gpu, scheduled):
-    exported = export(tmp_path, stages=[GPU_STAGE] if gpu else None, **variant_options(kind, version, scheduled))
+    options = variant_options(kind, version, scheduled)
+    exported = export(tmp_path, stages=[GPU_STAGE] if gpu else None, **options)
     document = exported.document
     assert exported.kuberay_version == version
     assert [str(p) for p in validate(document, version)] == []
     for path, template in pod_templates(document):
         assert restricted_problems(template, path) == []
     assert check(document, version) == []
-    # What is written is exactly what was validated.
-    assert yaml.safe_load(exported.text()) == document
-    assert [w for w in exported.warnings if "made from the project name" not in w] == []
+    # What is written is exactly what was validated (and the generated Secret, before it).
+    assert list(yaml.safe_load_all(exported.text())) == exported.documents
+    assert exported.documents[-1] == document
+    expected = {Code.NAME_DERIVED} | ({Code.RAY_NO_AUTH} if options.get("auth") is False else set())
+    assert {f.code for f in warnings_of(exported.findings)} == expected
 
     templates = pod_templates(document)
     assert len(templates) == (3 if kind == "RayJob" else 2)  # head, workers (, submitter)
@@ -143,7 +152,9 @@ def test_every_variant_passes_the_crd_and_restricted_and_round_trips(tmp_path, v
             assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror-cred"}]
             assert pod["spec"]["priorityClassName"] == "batch-high"
             [container] = pod["spec"]["containers"]
-            assert env_of(container)["RAY_AUTH_TOKEN"] == {"secretKeyRef": {"name": "ray-token", "key": "token"}}
+            if "auth_secret" in options:
+                ref = {"secretKeyRef": {"name": "ray-token", "key": "auth_token"}}
+                assert env_of(container)["RAY_AUTH_TOKEN"] == ref
         else:
             assert not {"nodeSelector", "tolerations", "imagePullSecrets", "priorityClassName"} & set(pod["spec"])
 
@@ -244,11 +255,11 @@ def test_auth_secret_wires_the_token_by_reference_only(tmp_path):
     for container in containers(exported.document):
         env = env_of(container)
         assert env["RAY_AUTH_MODE"] == "token"
-        assert env["RAY_AUTH_TOKEN"] == {"secretKeyRef": {"name": "ray-token", "key": "token"}}
+        assert env["RAY_AUTH_TOKEN"] == {"secretKeyRef": {"name": "ray-token", "key": "auth_token"}}
     assert len(containers(exported.document)) == 3  # head, worker, submitter
-    assert any("Secret ray-token" in line for line in exported.header)
-    plain = export(tmp_path).document
-    assert not any("RAY_AUTH_MODE" in env_of(c) for c in containers(plain))
+    assert cluster(exported.document)["authOptions"] == {"mode": "token", "secretName": "ray-token"}
+    assert exported.secret is None and exported.documents == [exported.document]  # the user's Secret, not ours
+    assert any("Secret ray-token" in line and "--from-literal=auth_token=" in line for line in exported.header)
 
 
 # --- names: Kubernetes' rules, refused with the rule, never rewritten ---------------------------------------
@@ -374,7 +385,10 @@ def test_node_selector_refused(text, message):
         ({"active_deadline": 2**31}, "out of range"),
         ({"kind": "RayCluster", "deletion_policy": "DeleteCluster"}, "--deletion-policy is a RayJob field"),
         ({"deletion_policy": "DeleteEverything"}, "is not a KubeRay deletion policy"),
-        ({"deletion_policy": "DeleteCluster", "kuberay_version": "1.2.2"}, "KubeRay 1.2.2's RayJob has no deletion"),
+        (
+            {"deletion_policy": "DeleteCluster", "kuberay_version": "1.2.2", "auth": False},
+            "KubeRay 1.2.2's RayJob has no deletion",
+        ),
         ({"kuberay_version": "1.5.0"}, r"KubeRay '1.5.0' has no checked-in CRD schema"),
         ({"kuberay_version": "0.6"}, "use one of 1.1.1, 1.2.2, 1.3.2, 1.4.2, 1.5.2, 1.6.2, 1.7.0"),
         ({"output_path": "o\nextra_top_level_key: injected\n#"}, "--output .* has a control character"),
@@ -407,7 +421,8 @@ def test_kuberay_version(text, version):
     ],
 )
 def test_deletion_policy_follows_the_kuberay_version(tmp_path, version, field, value):
-    exported = export(tmp_path, kuberay_version=version, deletion_policy="DeleteSelf")
+    auth = {} if version >= "1.5" else {"auth": False}  # before 1.5 a RayJob cannot be authenticated
+    exported = export(tmp_path, kuberay_version=version, deletion_policy="DeleteSelf", **auth)
     assert exported.document["spec"][field] == value
     assert check(exported.document, version) == []
     assert any("RayJobDeletionPolicy feature gate" in line for line in exported.header)
@@ -489,7 +504,7 @@ def head_container(d):
             f"{CONTAINER}.resources.limits.memory",
             "'8 GB' does not match",
         ),
-        (lambda d: head_container(d)["env"].append({"value": "x"}), f"{CONTAINER}.env[5]", "'name' is a required"),
+        (lambda d: head_container(d)["env"].append({"value": "x"}), f"{CONTAINER}.env[7]", "'name' is a required"),
         (
             lambda d: head_container(d)["securityContext"].update(runAsUser="root"),
             f"{CONTAINER}.securityContext.runAsUser",
@@ -636,14 +651,7 @@ def test_quantity(text, value):
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    root = tmp_path / "proj"
-    root.mkdir()
-    stage = '[[stages]]\nname = "probe"\nmodule = "stages.probe"\nclass = "ProbeStage"\n'
-    (root / "curator-kit.toml").write_text('[project]\nname = "demo"\n' + stage)
-    (root / "stages").mkdir()
-    (root / "stages" / "probe.py").write_text("")  # the module the stage names: load_manifest looks for it
-    (root / ".curator-kit").mkdir()
-    (root / ".curator-kit" / "last-push.json").write_text(json.dumps({"image": "reg.local/demo:1"}))
+    root = pushed_project(tmp_path)
     labels = {"value": {LABEL_RAY_VERSION: "2.60.0", LABEL_BASE_VARIANT: "cpu"}}
     monkeypatch.setattr("curator_kit.ops.exportimage.local_image_labels", lambda image, say: labels["value"])
     return root
@@ -666,13 +674,14 @@ def test_cli_writes_what_it_validated(project, tmp_path):
         "nvidia.com/gpu:NoSchedule",
     )
     result = cli(
-        project, *args, "--image-pull-secret", "regcred", "--kuberay-version", "v1.4", "--gpus-per-worker", "1"
+        project, *args, "--image-pull-secret", "regcred", "--kuberay-version", "v1.6", "--gpus-per-worker", "1"
     )
     assert result.exit_code == 0, result.output
     assert "curator-kit base build --variant cuda" in result.output  # GPU workers, cpu image
-    document = yaml.safe_load(out.read_text())
-    assert check(document, "1.4.2") == []
+    secret, document = yaml.safe_load_all(out.read_text())
+    assert check(document, "1.6.2") == []
     assert document["spec"]["submitterPodTemplate"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "demo-ray-auth"
 
 
 @pytest.mark.parametrize(

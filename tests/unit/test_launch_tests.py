@@ -19,6 +19,7 @@ def test_the_tests_run_in_the_image_with_the_notes_said_first(tmp_path, monkeypa
     manifest = Manifest(ProjectInfo("demo"), stages=[STAGE])
     stale = note(Code.IMAGE_STALE, "stale image: demo:1 runs its own pipeline")
     monkeypatch.setattr(launch, "planning_spec", lambda *args, **kw: (resolve_spec(manifest, tmp_path), [stale]))
+    monkeypatch.setattr(launch, "image_home", lambda client, image: "/home/curator")  # the image's ENV HOME
     started = []
     monkeypatch.setattr(
         "curator_kit.engine.containers.run_plan", lambda client, plan: started.append((client, plan)) or 5
@@ -35,6 +36,8 @@ def test_the_tests_run_in_the_image_with_the_notes_said_first(tmp_path, monkeypa
     assert checked == [plan]
     assert client == "engine" and plan.image == "demo:1" and plan.name.startswith("demo-test-")
     assert list(plan.command) == ["python", "-m", "pytest", "-p", "no:cacheprovider", "tests", "-k", "blur"]
+    # uid 1000 owns the image's home: the tests run with it, as `run` does (runplan.container_home)
+    assert (plan.user, plan.env["HOME"], plan.env["USER"]) == ("1000:1000", "/home/curator", "curator")
     assert said == [
         ("note: stale image: demo:1 runs its own pipeline", "yellow"),
         ("testing demo:1: python -m pytest -p no:cacheprovider tests -k blur", "cyan"),

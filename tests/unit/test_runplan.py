@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from curator_kit.cli import main
+from curator_kit.core.constants import FALLBACK_HOME, NONROOT_HOME, NONROOT_UID, NONROOT_USER
 from curator_kit.core.findings import Code
 from curator_kit.core.parsers import parse_gpus, parse_mount, parse_size, parse_ulimit
 from curator_kit.core.pipeline.devices import HostGpu
@@ -21,7 +22,9 @@ from curator_kit.core.project.manifest import (
 from curator_kit.core.run.runplan import (
     HostFacts,
     RunOptions,
+    container_home,
     default_shm_bytes,
+    home_in_environment,
     plan_run,
 )
 from curator_kit.engine.containers import docker_create_kwargs
@@ -50,6 +53,32 @@ def options(tmp_path: Path, **overrides) -> RunOptions:
     (tmp_path / "in").mkdir(exist_ok=True)  # a plan finds an input that is not there (INPUT_MISSING)
     values = {"input_dir": tmp_path / "in", "output_dir": tmp_path / "out", "image": "demo:latest", "run_id": "abc123"}
     return RunOptions(**(values | overrides))
+
+
+@pytest.mark.parametrize(
+    ("uid", "gid", "image_home", "home"),
+    [
+        (NONROOT_UID, 1000, NONROOT_HOME, NONROOT_HOME),  # the image's user
+        (NONROOT_UID, 1001, NONROOT_HOME, NONROOT_HOME),  # its owner, whatever its group
+        (4242, 0, NONROOT_HOME, NONROOT_HOME),  # group 0, as OpenShift runs an arbitrary uid
+        (0, 0, NONROOT_HOME, NONROOT_HOME),  # root (curator-kit run as root without sudo)
+        (1001, 1001, NONROOT_HOME, FALLBACK_HOME),  # another host user: not theirs to write
+        (NONROOT_UID, 1000, None, FALLBACK_HOME),  # the image was not read (a dry run without an engine)
+        (NONROOT_UID, 1000, "/root", FALLBACK_HOME),  # an image with a home of its own: not known writable
+    ],
+)
+def test_home_is_the_images_where_the_invoking_user_can_write_it(tmp_path, uid, gid, image_home, home):
+    host = replace(SMALL_HOST, uid=uid, gid=gid)
+    plan = plan_for(manifest(), tmp_path, options(tmp_path, image_home=image_home), host)
+    assert container_home(uid, gid, image_home) == home
+    assert plan.user == f"{uid}:{gid}"  # the container stays the invoking user's: outputs are theirs
+    assert (plan.env["HOME"], plan.env["USER"]) == (home, NONROOT_USER)
+    assert f"HOME={home}" in plan.docker_run_argv()
+
+
+def test_the_image_home_is_read_from_its_env():
+    assert home_in_environment(["PATH=/opt/venv/bin:/usr/bin", f"HOME={NONROOT_HOME}", "USER=curator"]) == NONROOT_HOME
+    assert home_in_environment(["PATH=/usr/bin", "HOMEDIR=/x"]) is None
 
 
 def test_gpu_plan_is_what_docker_needs(tmp_path):

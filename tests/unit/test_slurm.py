@@ -3,7 +3,6 @@ the pipeline the image's spec gives, Ray token auth, Slurm's value syntaxes, not
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from curator_kit.core.parsers import ParseError, Ulimit
 from curator_kit.core.pipeline.spec import resolve_spec
 from curator_kit.core.project.manifest import Manifest, ProjectInfo, RunDefaults, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
+from pushedproject import pushed_project
 
 GOLDEN = Path(__file__).parent / "golden"
 CPU_STAGE = StageSpec("probe", "stages.probe", "ProbeStage", resources=StageResources(cpus=1.0))
@@ -203,6 +203,8 @@ def test_mounts_per_runtime(tmp_path) -> None:
     assert "--network host --ipc host" in docker  # other nodes reach it; /dev/shm is the node's
     assert "--ulimit memlock=-1:-1" in docker and "--ulimit stack=67108864:67108864" in docker
     assert "docker rm --force" in docker and "export -f in_container" in docker
+    # The job's user, whose uid only the node knows: a HOME every uid writes, the image's user name (constants).
+    assert '--user "$(id -u):$(id -g)"' in docker and "--env HOME=/tmp --env USER=curator \\\n" in docker
 
 
 def test_gpus_per_node(tmp_path) -> None:
@@ -329,14 +331,7 @@ def test_words_partitions_memory_and_paths() -> None:
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A project with a last push, whose image labels come from a stand-in (no engine in unit tests)."""
-    root = tmp_path / "proj"
-    root.mkdir()
-    stage = '[[stages]]\nname = "probe"\nmodule = "stages.probe"\nclass = "ProbeStage"\n'
-    (root / "curator-kit.toml").write_text('[project]\nname = "demo"\n' + stage)
-    (root / "stages").mkdir()
-    (root / "stages" / "probe.py").write_text("")  # the module the stage names: load_manifest looks for it
-    (root / ".curator-kit").mkdir()
-    (root / ".curator-kit" / "last-push.json").write_text(json.dumps({"image": "reg.local/demo:1"}))
+    root = pushed_project(tmp_path)
     labels = {LABEL_SPEC: resolve_spec(manifest([CPU_STAGE]), root).to_json()}
     monkeypatch.setattr("curator_kit.ops.exportimage.local_image_labels", lambda image, say: labels)
     return root

@@ -45,6 +45,14 @@ def codec_probe_script() -> Path:
     return base_images_dir() / CODEC_PROBE_SCRIPT
 
 
+def sbom_script() -> Path:
+    """The in-image SBOM generator (`core.constants.SBOM_SCRIPT`), shipped beside check-image.py: base
+    recipes run it as their last step; a project image's build can copy it in and run it the same way."""
+    from curator_kit.core.constants import SBOM_SCRIPT
+
+    return base_images_dir() / SBOM_SCRIPT
+
+
 def available_variants() -> list[str]:
     """The base-image variants shipped: the folders of `base-images/` with a `variant.toml`."""
     return sorted(p.parent.name for p in base_images_dir().glob("*/variant.toml"))

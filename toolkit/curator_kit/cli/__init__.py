@@ -15,7 +15,6 @@ from typing import NamedTuple
 import click
 
 from curator_kit import __version__
-from curator_kit.core.redact import mask_credentials
 from curator_kit.errors import CuratorKitError
 
 
@@ -64,6 +63,11 @@ LAZY_COMMANDS: dict[str, Lazy] = {
     ),
     "build": Lazy("build:build", "Build the project's image on the curator base image, with streamed progress."),
     "inspect": Lazy("build:inspect_image", "Show what an image carries: stages, resources, codec needs, versions."),
+    "sbom": Lazy(
+        "sbom:sbom",
+        "Write an image's SBOM (CycloneDX 1.5 JSON): its Python distributions, Debian packages and ffmpeg, "
+        "with versions and licences.",
+    ),
     "test": Lazy("test:test", "Run the project's tests in its image; pytest's exit code is curator-kit's."),
     "run": Lazy("run:run", "Run the project's Xenna pipeline in a container; its exit code is curator-kit's."),
     "shell": Lazy(
@@ -140,7 +144,10 @@ class LazyGroup(click.Group):
 
 
 def _fail(error: CuratorKitError) -> None:
-    # Errors quote what users wrote, index URLs included: their credentials are masked here, once.
+    # Errors quote what users wrote, index URLs included: their credentials are masked here, once
+    # (imported on failure: `--help` does not load it).
+    from curator_kit.core.redact import mask_credentials
+
     for line in error.details:
         click.echo(f"  | {mask_credentials(line)}", err=True)
     click.secho(f"error: {mask_credentials(error.one_line())}", fg="red", err=True)

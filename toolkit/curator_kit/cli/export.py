@@ -9,10 +9,10 @@ from typing import Any
 import click
 
 from curator_kit.cli import params
-from curator_kit.cli.output import OUTPUT_FILE, emit, project_option, say
+from curator_kit.cli.output import OUTPUT_FILE, SECRET_FILE_MODE, emit, project_option, say
 from curator_kit.cli.slurmjob import slurm_options
 from curator_kit.core.constants import MAX_RAY_NODES
-from curator_kit.core.export.k8s import node_selector, toleration
+from curator_kit.core.export.k8s import dns1123_subdomain, node_selector, toleration
 from curator_kit.core.export.kuberay_crds import (
     DEFAULT_KUBERAY_VERSION,
     DELETION_POLICIES,
@@ -37,6 +37,14 @@ class _Parsed(click.ParamType):
             return self._parse(value)
         except CuratorKitError as error:
             self.fail(error.one_line(), param, ctx)
+
+
+def _secret_name(text: str) -> str:
+    return dns1123_subdomain(text, "--auth-secret (a Secret name)")
+
+
+# A Secret's name, by Kubernetes' rule: refused as one `error:` line naming the rule.
+SECRET_NAME = params.Parsed("NAME", _secret_name)
 
 
 @click.group()
@@ -123,7 +131,22 @@ def export() -> None:
     type=click.Choice(DELETION_POLICIES),
     help="What KubeRay deletes when the RayJob ends (KubeRay >= 1.3, feature gate RayJobDeletionPolicy).",
 )
-@click.option("--auth-secret", help="Ray token auth: RAY_AUTH_TOKEN from this Secret's key `token` in every pod.")
+@click.option(
+    "--auth-secret",
+    type=SECRET_NAME,
+    help="Ray token auth from this existing Secret's key `auth_token`, in every pod and the submitter "
+    "[default: a new Secret NAME-ray-auth with a new token, written with the document].",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Run Ray without token authentication: anyone who reaches the head's ports controls the cluster.",
+)
+@click.option(
+    "--client-port",
+    is_flag=True,
+    help="Expose Ray Client (port 10001) on the head's pod and Service [default: not exposed].",
+)
 @click.option(
     "--model-volume",
     help="A PersistentVolumeClaim holding the model weights the image does not bake, mounted read-only at the "
@@ -138,6 +161,7 @@ def kuberay(
     node_selectors: tuple[tuple[str, str], ...],
     tolerations: tuple[Any, ...],
     image_pull_secrets: tuple[str, ...],
+    no_auth: bool,
     **values: Any,
 ) -> None:
     """A KubeRay RayJob (or RayCluster): GPUs, /dev/shm, Xenna's Ray variables, the pipeline entrypoint.
@@ -157,6 +181,7 @@ def kuberay(
         node_selector=node_selectors,
         tolerations=tolerations,
         image_pull_secrets=image_pull_secrets,
+        auth=not no_auth,
         **values,
     )
     exported = render(manifest, project_dir, options, labels)
@@ -171,7 +196,18 @@ def kuberay(
             details=tuple(problems),
         )
     text = exported.text()
-    emit(text, output_file, f"{options.kind} {exported.document['metadata']['name']}")
+    what = f"{options.kind} {exported.document['metadata']['name']}"
+    if exported.secret is None:
+        emit(text, output_file, what)
+        return
+    secret = exported.secret["metadata"]["name"]
+    if output_file is None:  # the user's choice: say what the text holds, never the token itself
+        say(
+            f"note: the YAML on stdout holds a new Ray token (Secret {secret}): keep it private, "
+            "or write it with -o FILE (mode 0600)",
+            "yellow",
+        )
+    emit(text, output_file, f"{what} and Secret {secret} with a new Ray token; mode 0600", SECRET_FILE_MODE)
 
 
 @export.command()

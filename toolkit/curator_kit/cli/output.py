@@ -67,25 +67,26 @@ class OutputFile(click.Path):
 
 OUTPUT_FILE = OutputFile()
 OUTPUT_FILE_MODE = 0o644  # what `>` makes under the usual umask 022: a result to read and share
+SECRET_FILE_MODE = 0o600  # a result that holds a credential (a generated token): the user's alone
 
 
-def emit(text: str, output: Path | None, wrote: str = "") -> None:
-    """A command's result: on stdout, or into `-o FILE` (whole or not at all), saying so on stderr with
-    `wrote` after the file's name (what it is, how to use it)."""
+def emit(text: str, output: Path | None, wrote: str = "", mode: int = OUTPUT_FILE_MODE) -> None:
+    """A command's result: on stdout, or into `-o FILE` (whole or not at all, with `mode` from its first
+    byte), saying so on stderr with `wrote` after the file's name (what it is, how to use it)."""
     if output is None:
         click.echo(text, nl=False)
         return
-    write_output(output, text)
+    write_output(output, text, mode)
     click.echo(f"wrote {output}{f' ({wrote})' if wrote else ''}", err=True)
 
 
-def write_output(path: Path, text: str) -> None:
+def write_output(path: Path, text: str, mode: int = OUTPUT_FILE_MODE) -> None:
     """A command's result written to `-o FILE`, whole or not at all (a file renamed over it), or one
     error line: never a traceback, never half a file."""
     if (problem := _folder_problem(path)) is not None:
         raise problem
     try:
-        write_text_atomically(path, text, OUTPUT_FILE_MODE)
+        write_text_atomically(path, text, mode)
     except OSError as error:
         raise CuratorKitError(
             f"cannot write {path}: {error.strerror}", "give -o a file in a folder you can write"

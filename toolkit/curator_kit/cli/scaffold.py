@@ -28,6 +28,7 @@ from curator_kit.core.constants import DEFAULT_CURATOR_VERSION, RESOURCE_LIMITS
 
 if TYPE_CHECKING:
     from curator_kit.core.project.scaffold import ScaffoldPlan
+    from curator_kit.ops.templatecache import TemplateCache
 
 # Mirrors curator_kit.core.project.scaffold.TASK_TYPES and PRESETS (kept literal here so --help does not import them).
 TASK_TYPE_NAMES = ("VideoTask", "FileGroupTask")
@@ -54,6 +55,13 @@ def _project_root(project_dir: Path | None) -> Path:
     from curator_kit.core.project.loading import find_project_dir
 
     return find_project_dir(project_dir or Path.cwd())
+
+
+def _template_cache() -> TemplateCache | None:
+    """Compiled templates kept under the user's cache: a command renders without compiling them again."""
+    from curator_kit.ops.templatecache import template_cache
+
+    return template_cache()
 
 
 def _report(plan: ScaffoldPlan, force: bool) -> None:
@@ -98,7 +106,9 @@ def init(
     from curator_kit.core.project.scaffold import plan_init
 
     check_project_name(name)  # before NAME is used as a path
-    _report(plan_init(directory or Path(name), name, curator_version, base_image, templates, preset), force)
+    target = directory or Path(name)
+    plan = plan_init(target, name, curator_version, base_image, templates, preset, bytecode_cache=_template_cache())
+    _report(plan, force)
 
 
 @click.command("new-stage")
@@ -155,7 +165,7 @@ def new_stage(
     options = StageOptions(
         name, cpus, gpu_memory_gb, gpus, nvdecs, nvencs, batch_size, env, model, input_task, output_task, after, before
     )
-    _report(plan_new_stage(_project_root(project_dir), options, templates), force)
+    _report(plan_new_stage(_project_root(project_dir), options, templates, bytecode_cache=_template_cache()), force)
 
 
 @click.command("new-model")
@@ -184,7 +194,8 @@ def new_model(
     from curator_kit.core.project.scaffold import plan_new_model
 
     check_model_name(name)
-    plan = plan_new_model(_project_root(project_dir), name, hf_repo, revision, files, bake, templates)
+    root = _project_root(project_dir)
+    plan = plan_new_model(root, name, hf_repo, revision, files, bake, templates, bytecode_cache=_template_cache())
     _report(plan, force)
 
 
@@ -220,7 +231,7 @@ def new_writer(name: str, project_dir: Path | None, templates: Path | None, forc
     from curator_kit.core.project.scaffold import plan_new_writer
 
     check_stage_name(name, kind="writer")
-    _report(plan_new_writer(_project_root(project_dir), name, templates), force)
+    _report(plan_new_writer(_project_root(project_dir), name, templates, bytecode_cache=_template_cache()), force)
 
 
 @click.command("refresh-pipeline")
@@ -231,7 +242,7 @@ def refresh_pipeline(project_dir: Path | None, templates: Path | None, force: bo
     """Regenerate pipeline.py for this curator-kit's pipeline spec; the old file is kept as pipeline.py.orig."""
     from curator_kit.core.project.scaffold import plan_pipeline_refresh
 
-    _report(plan_pipeline_refresh(_project_root(project_dir), templates), force)
+    _report(plan_pipeline_refresh(_project_root(project_dir), templates, bytecode_cache=_template_cache()), force)
 
 
 @click.command("add")

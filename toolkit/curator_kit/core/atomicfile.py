@@ -11,11 +11,16 @@ def stage_text(target: Path, text: str, mode: int) -> Path:
     """`text` in a new temporary file beside `target`, with `mode`; rename it over `target` to commit.
 
     Beside it, so the rename stays on one filesystem and is atomic. On failure nothing is left."""
+    return stage_bytes(target, text.encode("utf-8"), mode)  # UTF-8, line ends as given
+
+
+def stage_bytes(target: Path, data: bytes, mode: int) -> Path:
+    """`stage_text` for bytes."""
     handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     temp = Path(name)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
         os.chmod(temp, mode)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -24,7 +29,11 @@ def stage_text(target: Path, text: str, mode: int) -> Path:
 
 
 def write_text_atomically(target: Path, text: str, mode: int) -> None:
-    temp = stage_text(target, text, mode)
+    write_bytes_atomically(target, text.encode("utf-8"), mode)
+
+
+def write_bytes_atomically(target: Path, data: bytes, mode: int) -> None:
+    temp = stage_bytes(target, data, mode)
     try:
         os.replace(temp, target)
     except BaseException:

@@ -97,9 +97,14 @@ DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 DRIVER_CAPABILITIES = "compute,utility,video"
 
 
+# The name of every base image's tag, and what its SBOM names as its subject (metadata.component): a project
+# image whose SBOM still names it has inherited its base's document, which lists none of its own packages.
+BASE_IMAGE_NAME = "curator-kit/base"
+
+
 def base_image_tag(curator_version: str, variant: str = "cpu") -> str:
     """The tag `curator-kit base build --variant VARIANT` produces."""
-    return f"curator-kit/base:{curator_version}-{variant}"
+    return f"{BASE_IMAGE_NAME}:{curator_version}-{variant}"
 
 
 def bootstrap_image_tag(suite: str) -> str:
@@ -119,6 +124,7 @@ def bench_image_tag(bench: str, tag: str = "latest") -> str:
 LABEL_OCI_TITLE = "org.opencontainers.image.title"
 LABEL_OCI_REVISION = "org.opencontainers.image.revision"
 LABEL_OCI_BASE_NAME = "org.opencontainers.image.base.name"
+LABEL_OCI_BASE_DIGEST = "org.opencontainers.image.base.digest"  # empty for a base built here
 # Besides these, base images carry (rendered into their recipes by `core.build.baseimage.render_recipe`):
 LABEL_OCI_DESCRIPTION = "org.opencontainers.image.description"
 LABEL_OCI_VERSION = "org.opencontainers.image.version"
@@ -136,6 +142,8 @@ LABEL_SPEC = "curator-kit.pipeline-spec"
 LABEL_BUILD_INPUTS = "curator-kit.build-inputs"
 # JSON {"model name": "revision"} of the weights `build` baked under MODEL_DIR_IN_IMAGE (never a token).
 LABEL_BAKED_MODELS = "curator-kit.baked-models"
+# The id of the base image a project image was built on (the tag can move; `build` says when it did).
+LABEL_BASE_ID = "curator-kit.base-id"
 # The digest of a build step's inputs, on the image committed from the throwaway container that ran it
 # with a secret mounted (core.build.secretsteps): a build whose digest finds the image reuses it.
 LABEL_BUILD_STEP = "curator-kit.build-step"
@@ -154,13 +162,34 @@ LABEL_CODECS = "curator-kit.codecs"
 CODEC_PROBE_SCRIPT = "probe-codecs.py"
 CODEC_PROBE_IN_IMAGE = f"/opt/curator-kit/{CODEC_PROBE_SCRIPT}"
 CODECS_IN_IMAGE = "/opt/curator-kit/codecs.json"
+# The image's SBOM: a CycloneDX 1.5 JSON document of its Python distributions, Debian packages and ffmpeg,
+# each with version, package URL and licence, written offline by SBOM_SCRIPT (shipped in base-images/
+# beside check-image.py; runs with any image's Python: `python SBOM_SCRIPT_IN_IMAGE --write SBOM_IN_IMAGE`)
+# as a base recipe's last step. `curator-kit sbom IMAGE` writes it out.
+SBOM_SCRIPT = "sbom.py"
+SBOM_SCRIPT_IN_IMAGE = f"/opt/curator-kit/{SBOM_SCRIPT}"
+SBOM_IN_IMAGE = "/opt/curator-kit/sbom.cdx.json"
+# Compact JSON {"format", "spec", "components": {"python", "deb", "other"}, "unknown-licences", "versions":
+# {nemo-curator, cosmos-xenna, ray, torch, ffmpeg}, "sha256" (of the document), "path"}: SBOM_SCRIPT's
+# summary of the document at "path", recorded by `base build` after the build and shown by `inspect`.
+LABEL_SBOM = "curator-kit.sbom"
 # The Ray version installed in the base image (project images inherit it); KubeRay's spec.rayVersion.
 LABEL_RAY_VERSION = "curator-kit.ray-version"
 
-# The non-root user (and group) Kubernetes pods of curator-kit images run as (`export kuberay`:
-# runAsUser/runAsGroup/fsGroup, Pod Security "restricted"): base and project images must provide it.
+# The non-root user (and group) of every curator-kit image: the base recipes make it (rendered in by
+# `core.build.baseimage.render_recipe`), project images inherit it, Kubernetes pods run as it (`export
+# kuberay`: runAsUser/runAsGroup/fsGroup, Pod Security "restricted"). Its home is the image's ENV HOME,
+# owned by NONROOT_UID and group 0 with the group's bits equal to the owner's (g=u), as is every cache
+# under it (~/.cache: Hugging Face, torch, XDG; ~/.triton/cache): OpenShift's restricted SCC runs a pod as
+# an arbitrary uid in group 0, which can write there too. The image's ENV USER names it, for
+# getpass.getuser() under a uid with no passwd entry. `core.run.runplan.container_home` decides HOME for
+# a container run as another user.
+NONROOT_USER = "curator"
 NONROOT_UID = 1000
 NONROOT_GID = 1000
+NONROOT_HOME = f"/home/{NONROOT_USER}"
+# HOME for a user that cannot write NONROOT_HOME (or an image that has none): every uid can write /tmp.
+FALLBACK_HOME = "/tmp"
 
 # Container labels written by `run` and `cluster`.
 LABEL_RUN_ID = "curator-kit.run-id"
@@ -175,5 +204,8 @@ LABEL_NODE_SHM = "curator-kit.node-shm"
 LABEL_OBJECT_STORE = "curator-kit.object-store"
 # "token" on nodes started with Ray token authentication; absent on clusters made before it.
 LABEL_RAY_AUTH = "curator-kit.ray-auth"
+# The bytes of a generated Ray auth token (`cluster up`, `export kuberay`): 256 bits, as Ray's own
+# `ray get-auth-token --generate` makes them.
+RAY_TOKEN_BYTES = 32
 # "mounted" on nodes of `cluster up --mount-code`: they run the project's working-tree code, and so does a driver.
 LABEL_CLUSTER_CODE = "curator-kit.cluster-code"

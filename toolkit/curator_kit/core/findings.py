@@ -74,6 +74,7 @@ class Code(StrEnum):
     PATHS_SHARED = "paths-shared"
     RAY_AUTH = "ray-auth"
     RAY_NO_AUTH = "ray-no-auth"
+    RAY_AUTH_UNSUPPORTED = "ray-auth-unsupported"  # token auth asked where the Ray or KubeRay cannot carry it
     RAY_TOKEN_ON_NODES = "ray-token-on-nodes"
     NEWER_BUILD = "newer-build"
     NAME_DERIVED = "name-derived"

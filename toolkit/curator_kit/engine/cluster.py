@@ -21,13 +21,8 @@ from curator_kit.core.cluster.clusterplan import (
     parse_ray_nodes,
 )
 from curator_kit.core.constants import LABEL_CLUSTER, LABEL_PROJECT, LABEL_ROLE
-from curator_kit.engine.containers import (
-    RunInterrupted,
-    create,
-    ignoring_stop_signals,
-    stop_signals,
-    translate_engine_error,
-)
+from curator_kit.engine.containers import RunInterrupted, create, translate_engine_error
+from curator_kit.engine.stopsignals import ignoring_stop_signals, stop_signals
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:

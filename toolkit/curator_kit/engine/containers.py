@@ -9,15 +9,15 @@ from __future__ import annotations
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from functools import partial
+from collections.abc import Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from curator_kit.core.constants import LABEL_RUN_ID
 from curator_kit.core.parsers import RLIMIT_NUMBERS
 from curator_kit.core.pipeline.devices import NVIDIA_FIX
 from curator_kit.core.run.runplan import ContainerPlan
+from curator_kit.engine.stopsignals import ignoring_stop_signals, stop_signals
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from docker.models.containers import Container
 
 STOP_TIMEOUT_S = 10  # SIGTERM to the init process, then SIGKILL: Ray gets a moment to shut down
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class RunInterrupted(CuratorKitError):
@@ -109,24 +108,9 @@ def stop_run_containers(client: docker.DockerClient, run_id: str) -> None:
             container.stop(timeout=STOP_TIMEOUT_S)
 
 
-@contextmanager
-def stop_signals(handler: Callable[[int, object], None] | signal.Handlers) -> Iterator[None]:
-    """SIGINT and SIGTERM go to `handler` inside the block; the previous handlers come back after."""
-    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
-
-
 def _interrupt(signum: int, _frame: object) -> None:
     # Raised in the main thread, out of a blocking log read too (PEP 475 retries only when handlers return).
     raise RunInterrupted(signum)
-
-
-# Cleanup must finish: a second Ctrl-C during it would leave the container behind.
-ignoring_stop_signals = partial(stop_signals, signal.SIG_IGN)
 
 
 def docker_create_kwargs(plan: ContainerPlan) -> dict[str, Any]:

@@ -6,13 +6,14 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit.core.build.buildcontext import BuildContext
 from curator_kit.core.build.buildlog import BuildEvent, BuildFailed, BuildLogParser, BuildProgress, BuildSucceeded
 from curator_kit.core.redact import mask_credentials
-from curator_kit.engine.containers import stop_signals
+from curator_kit.engine.stopsignals import stop_signals
 from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
@@ -75,6 +76,24 @@ def image_id_of(client: docker.DockerClient, reference: str) -> str | None:
         return str(client.images.get(reference).id)
     except ImageNotFound:
         return None
+
+
+@dataclass(frozen=True)
+class ImageIdentity:
+    image_id: str
+    digest: str  # the registry digest (`name@sha256:...`) it was pulled by; empty for an image built here
+
+
+def image_identity(client: docker.DockerClient, reference: str) -> ImageIdentity | None:
+    """The image's id and registry digest, or None when the engine does not have it."""
+    from docker.errors import ImageNotFound
+
+    try:
+        image = client.images.get(reference)
+    except ImageNotFound:
+        return None
+    digests = image.attrs.get("RepoDigests") or []
+    return ImageIdentity(str(image.id), str(digests[0]) if digests else "")
 
 
 def read_image_file(client: docker.DockerClient, reference: str, path: str) -> str | None:

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from curator_kit.core.build.baseimage import BaseBuildPlan, from_image_path, stale_reason
+from curator_kit.core.build.buildstages import StageBuild, stage_builds
 from curator_kit.core.constants import BASE_VERSIONS_IN_IMAGE, LABEL_BASE_VARIANT, LABEL_BASE_VERSIONS, LABEL_CODECS
 from curator_kit.core.sizes import human_size
 from curator_kit.engine.images import (
@@ -29,6 +30,7 @@ from curator_kit.ops.secretsteps import args_for, run_secret_steps, with_dockerf
 if TYPE_CHECKING:
     import docker
 
+    from curator_kit.core.build.buildcontext import BuildContext
     from curator_kit.ops.progress import Progress
 
 Log = Callable[[str], None]
@@ -117,27 +119,73 @@ def build_base(
             )
             context, nocache = with_dockerfile(context, dockerfile), False
         build_args = args_for(dockerfile, plan.build_args)
+        # Throwaway stages tagged first, so a prune cannot take them mid-build (the plan says why), those
+        # that need nothing of each other at once (ffmpeg's compile beside the venv's downloads); cut
+        # from the Dockerfile the secret steps left, which starts their stages from their results.
         stepped = {step.stage for step in plan.steps}
-        # Throwaway stages tagged first, so a prune cannot take them mid-build (the plan says why). The
-        # classic builder builds every stage above a target: the last one first carries --no-cache.
-        for stage in reversed([stage for stage in plan.kept_stages if stage not in stepped]):
-            build_image(
-                client,
-                context,
-                tag=plan.stage_tag(stage),
-                buildargs=build_args,
-                progress=progress,
-                nocache=nocache,
-                target=stage,
-            )
+        stages = [stage for stage in plan.kept_stages if stage not in stepped]
+        if stages:
+            builds = stage_builds(dockerfile, stages)
+            build_stages_at_once(client, context, builds, plan.stage_tag, build_args, progress, nocache)
             nocache = False  # the image's own build reuses what the stage builds just made
         build_image(client, context, tag=plan.tag, buildargs=build_args, progress=progress, nocache=nocache)
         return label_versions(client, plan.tag, progress, log)
 
 
+def build_stages_at_once(
+    client: docker.DockerClient,
+    context: BuildContext,
+    builds: list[StageBuild],
+    tag_of: Callable[[str], str],
+    build_args: dict[str, str],
+    progress: Progress,
+    nocache: bool,
+) -> None:
+    """Each stage build as soon as the ones it needs are done, each in a thread of its own (daemon: an
+    interrupt in the main thread ends the process, which closes their connections and so their builds),
+    tagged `tag_of(stage)`. `nocache` goes to the builds that need no other: the rest start from what
+    those just made."""
+    import queue
+    import threading
+
+    from curator_kit.ops.progress import stage_progress
+
+    lock = threading.Lock()
+    finished: queue.Queue[tuple[str, BaseException | None]] = queue.Queue()
+
+    def build(stage: StageBuild) -> None:
+        try:
+            build_image(
+                client,
+                with_dockerfile(context, stage.dockerfile),
+                tag=tag_of(stage.stage),
+                buildargs=build_args,
+                progress=stage_progress(progress, stage.stage, lock),
+                nocache=nocache and not stage.after,
+                target=stage.stage,
+            )
+        except BaseException as error:  # handed to the main thread, which raises it
+            finished.put((stage.stage, error))
+            return
+        finished.put((stage.stage, None))
+
+    waiting, running, done = list(builds), 0, set()
+    while waiting or running:
+        for stage in [stage for stage in waiting if set(stage.after) <= done]:
+            waiting.remove(stage)
+            threading.Thread(target=build, args=(stage,), name=f"build-{stage.stage}", daemon=True).start()
+            running += 1
+        name, error = finished.get()
+        running -= 1
+        if error is not None:
+            raise error
+        done.add(name)
+
+
 def label_versions(client: docker.DockerClient, tag: str, progress: Progress, log: Log) -> str:
     """Record what the image's own check found (torch, torchvision, ray, opencv, ffmpeg and its
-    encoders, ...) as a label: a label-only build on top, so the tag moves to an image that has it."""
+    encoders, ...), its codecs and its SBOM's summary as labels: a label-only build on top, so the tag
+    moves to an image that has them."""
     text = read_image_file(client, tag, BASE_VERSIONS_IN_IMAGE)
     try:
         versions = json.loads(text or "")
@@ -149,6 +197,7 @@ def label_versions(client: docker.DockerClient, tag: str, progress: Progress, lo
     log("versions  " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
     labels = {LABEL_BASE_VERSIONS: json.dumps(versions, sort_keys=True, separators=(",", ":"))}
     labels |= _codec_labels(client, tag, log)
+    labels |= _sbom_labels(client, tag, log)
     return add_labels(client, tag, labels, progress)
 
 
@@ -161,6 +210,16 @@ def _codec_labels(client: docker.DockerClient, tag: str, log: Log) -> dict[str, 
     for line in describe_codecs(codecs):
         log(f"codecs    {line}")
     return {LABEL_CODECS: codecs.to_label()}
+
+
+def _sbom_labels(client: docker.DockerClient, tag: str, log: Log) -> dict[str, str]:
+    """The summary of the SBOM the recipe's last step wrote (ops.imagesbom), as the `curator-kit.sbom` label."""
+    from curator_kit.core.build.sbom import sbom_text
+    from curator_kit.ops.imagesbom import sbom_labels
+
+    labels = sbom_labels(client, tag)
+    log(f"sbom      {sbom_text(labels)}")
+    return labels
 
 
 def ensure_base(client: docker.DockerClient, plan: BaseBuildPlan, progress: Progress, log: Log) -> str:

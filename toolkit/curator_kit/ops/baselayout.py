@@ -6,9 +6,13 @@ idle engine, 0.5-1.5 s on one at load 20, next to a build's minutes, so the answ
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit.core.build.baselayout import (
+    PASSWD,
     PIP_LAYOUT,
     PYVENV_CFG,
     BaseLayout,
@@ -21,6 +25,10 @@ from curator_kit.errors import CuratorKitError
 if TYPE_CHECKING:
     import docker
 
+    from curator_kit.engine.images import ImageIdentity
+
+LAYOUT_CACHE_FORMAT = 2
+
 # What `dockerfile` and `build --dry-run` say when they render for the assumed layout.
 ASSUMED_NOTE = (
     "note: the base image was not read ({reason}): the Dockerfile assumes pip in its venv, as in "
@@ -28,24 +36,65 @@ ASSUMED_NOTE = (
 )
 
 
-def require_base_image(client: docker.DockerClient, image: str) -> None:
-    from curator_kit.engine.images import image_exists
+def require_base_image(client: docker.DockerClient, image: str) -> ImageIdentity:
+    from curator_kit.engine.images import image_identity
 
-    if not image_exists(client, image):
+    identity = image_identity(client, image)
+    if identity is None:
         raise CuratorKitError(
             f"base image {image} is not in the engine",
             "build it with `curator-kit base build` (or set project.base_image in curator-kit.toml)",
         )
+    return identity
 
 
 def read_base_layout(client: docker.DockerClient, image: str) -> BaseLayout:
-    """The layout of `image`, which the engine must have (one line naming the fix otherwise)."""
+    """The layout of `image`, which the engine must have (one line naming the fix otherwise). An image id
+    names fixed content, so a layout read once is kept under the user's cache by that id: a rebuild asks
+    the engine for the id only, not for a container."""
     from curator_kit.engine.images import image_environment, probe_image_files
 
-    require_base_image(client, image)
+    identity = require_base_image(client, image)
+    known = _cached_layout(identity.image_id)
+    if known is not None:
+        return dataclasses.replace(known, read_from=image)
     dirs = path_dirs(image_environment(client, image))
-    texts, existing = probe_image_files(client, image, read=[PYVENV_CFG], check=paths_to_check(dirs))
-    return decide_layout(image, texts[PYVENV_CFG], dirs, existing)
+    texts, existing = probe_image_files(client, image, read=[PYVENV_CFG, PASSWD], check=paths_to_check(dirs))
+    layout = decide_layout(image, texts[PYVENV_CFG], dirs, existing, texts[PASSWD])
+    _keep_layout(identity.image_id, layout)
+    return layout
+
+
+def layout_cache_dir() -> Path:
+    from curator_kit.ops.usercache import user_cache_home
+
+    # Versioned: a layout kept by an older curator-kit lacks what a newer one reads (its passwd's user).
+    return user_cache_home() / "curator-kit" / "base-layouts" / f"v{LAYOUT_CACHE_FORMAT}"
+
+
+def _layout_file(image_id: str) -> Path:
+    return layout_cache_dir() / f"{image_id.removeprefix('sha256:')}.json"
+
+
+def _cached_layout(image_id: str) -> BaseLayout | None:
+    """The layout kept for `image_id`; None when there is none or it does not read as one."""
+    try:
+        data = json.loads(_layout_file(image_id).read_text())
+        return BaseLayout(**data) if isinstance(data, dict) else None
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _keep_layout(image_id: str, layout: BaseLayout) -> None:
+    """Best effort: an unwritable cache costs the next build one read of the image, nothing else."""
+    from curator_kit.core.atomicfile import write_text_atomically
+
+    target = _layout_file(image_id)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(target, json.dumps(dataclasses.asdict(layout), sort_keys=True), 0o644)
+    except OSError:
+        pass
 
 
 def layout_for_preview(image: str, choice: str) -> tuple[BaseLayout, str]:

@@ -12,6 +12,7 @@ from curator_kit.core.build.baselayout import PIP_LAYOUT, BaseLayout
 from curator_kit.core.build.buildcontext import BuildContext
 from curator_kit.core.build.credentials import BuildSecret
 from curator_kit.core.build.secretsteps import SecretStep
+from curator_kit.core.constants import LABEL_CODECS
 from curator_kit.core.project import state
 from curator_kit.core.sizes import human_size
 from curator_kit.errors import CuratorKitError
@@ -20,6 +21,7 @@ from curator_kit.ops.state import write_record
 if TYPE_CHECKING:
     import docker
 
+    from curator_kit.core.build.buildlog import StepImages
     from curator_kit.core.pipeline.spec import PipelineSpec
     from curator_kit.core.project.manifest import Manifest
     from curator_kit.ops.progress import Progress
@@ -103,13 +105,14 @@ def plan_project_build(
     from curator_kit.core.project.scaffold import check_pipeline_reads_the_spec
     from curator_kit.core.project.templating import team_template_dir
     from curator_kit.ops.hftoken import host_hf_token
+    from curator_kit.ops.templatecache import template_cache
 
     team_dir = team_template_dir(templates, manifest.project.templates, project_dir)
     check_pipeline_reads_the_spec(project_dir)
     spec = resolve_spec(manifest, project_dir)
     hf_token = host_hf_token() if any(model.bake for model in manifest.models) else ""
     secrets = build_secrets(manifest, hf_token, layout)
-    dockerfile = render_dockerfile(manifest, spec, team_dir, secrets, layout)
+    dockerfile = render_dockerfile(manifest, spec, team_dir, secrets, layout, template_cache())
     check_secrets_stay_out(dockerfile)  # a team's Dockerfile.j2 too
     files = project_files(project_dir, manifest.build.wheelhouse)
     context = build_project_context(project_dir, manifest, dockerfile, files, spec.to_json())
@@ -138,9 +141,30 @@ def project_files(project_dir: Path, wheelhouse: str = "") -> list[str]:
     return kept_files(project_dir, *excluded_patterns(project_dir, wheelhouse))
 
 
-def record_last_build(project_dir: Path, tag: str, image_id: str) -> Path:
-    record = {"image": tag, "image_id": image_id, "built_at": state.utc_timestamp()}
+def record_last_build(
+    project_dir: Path, tag: str, image_id: str, base_id: str = "", facts: ImageFacts | None = None
+) -> Path:
+    record = {"image": tag, "image_id": image_id, "built_at": state.utc_timestamp(), "base_id": base_id}
+    if facts is not None:
+        record |= {"facts_step": facts.step_image, "facts": facts.labels}
     return write_record(project_dir, state.LAST_BUILD, record)
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """The labels the facts step's files give (codecs, SBOM summary) and the image that step left: the
+    same image is the same files (empty when not known)."""
+
+    step_image: str
+    labels: dict[str, str]
+
+    @classmethod
+    def recorded(cls, record: dict) -> ImageFacts:
+        """What the last build recorded; nothing known from a record without it (or from an older one)."""
+        labels = record.get("facts")
+        if not isinstance(labels, dict):
+            return cls("", {})
+        return cls(str(record.get("facts_step", "")), {str(k): str(v) for k, v in labels.items()})
 
 
 def planned_image(project_dir: Path, manifest: Manifest) -> str:
@@ -160,38 +184,74 @@ def last_built_image(project_dir: Path) -> str:
 def execute_project_build(
     client: docker.DockerClient, plan: ProjectBuildPlan, progress: Progress, log: Callable[[str], None]
 ) -> str:
+    from curator_kit.core.build.buildlog import StepImages
     from curator_kit.core.build.dockerfile import base_image_of
     from curator_kit.engine.images import build_image, stop_build_on_signals
     from curator_kit.ops.baselayout import require_base_image
 
     with stop_build_on_signals():  # Ctrl-C anywhere in here: one line, exit 130
-        require_base_image(client, base_image_of(plan.manifest))
+        base_image = base_image_of(plan.manifest)
+        base = require_base_image(client, base_image)
+        last = state.read_record(plan.project_dir, state.LAST_BUILD) or {}
+        if last.get("base_id") and last["base_id"] != base.image_id:
+            moved = f"{last['base_id'][:19]} -> {base.image_id[:19]}"
+            log(f"note      {base_image} is another image than the last build used ({moved}): every layer rebuilds")
+        known = ImageFacts.recorded(last)
+        build_args = plan.build_args | label_arguments(base.image_id, base.digest, known)
         log(f"building {plan.tag} (context {len(plan.context.files)} files, {human_size(plan.context.size_bytes)})")
         context, nocache = plan.context, plan.nocache
         if plan.steps:  # the stages that read a secret first, in throwaway containers; then the rest
             from curator_kit.ops.secretsteps import run_secret_steps, with_dockerfile
 
             resolved = run_secret_steps(
-                client, plan.dockerfile, context, plan.build_args, plan.steps, progress, log, nocache
+                client, plan.dockerfile, context, build_args, plan.steps, progress, log, nocache
             )
             context, nocache = with_dockerfile(context, resolved), False
-        build_image(client, context, tag=plan.tag, progress=progress, buildargs=plan.build_args, nocache=nocache)
-        image_id = record_codecs(client, plan, progress, log)
-        record_last_build(plan.project_dir, plan.tag, image_id)
+        steps = StepImages(progress)
+        image_id = build_image(client, context, tag=plan.tag, progress=steps, buildargs=build_args, nocache=nocache)
+        image_id, facts = record_facts(client, plan, image_id, known, steps, progress, log)
+        record_last_build(plan.project_dir, plan.tag, image_id, base.image_id, facts)
     return image_id
 
 
-def record_codecs(
-    client: docker.DockerClient, plan: ProjectBuildPlan, progress: Progress, log: Callable[[str], None]
-) -> str:
-    """Label the built image with its codecs (the probe's answer its build step wrote) and say what
-    optional codec support it lacks; the id of the labelled image."""
-    from curator_kit.core.pipeline.codecs import describe_codecs, missing_support
-    from curator_kit.ops.imagecodecs import label_codecs
+def label_arguments(base_id: str, base_digest: str, known: ImageFacts) -> dict[str, str]:
+    """The build arguments the labels read that only the engine knows: the base image's identity and
+    the facts labels the last build recorded (checked after the build)."""
+    from curator_kit.core.build.dockerfile import BASE_DIGEST_ARG, BASE_ID_ARG, FACTS_LABEL_ARGS
 
-    image_id, codecs = label_codecs(client, plan.tag, progress)
+    facts = {arg: known.labels.get(label, "") for label, arg in FACTS_LABEL_ARGS.items()}
+    return {BASE_ID_ARG: base_id, BASE_DIGEST_ARG: base_digest, **facts}
+
+
+def record_facts(
+    client: docker.DockerClient,
+    plan: ProjectBuildPlan,
+    image_id: str,
+    known: ImageFacts,
+    steps: StepImages,
+    progress: Progress,
+    log: Callable[[str], None],
+) -> tuple[str, ImageFacts]:
+    """Make the built image's codecs and SBOM labels right and say what optional codec support it lacks;
+    the id of the labelled image and its facts. The labels the build was given are the last build's:
+    right when this build's facts step left the same image (a code-only rebuild: no second build);
+    otherwise the files the step wrote are read, and a label-only build records them if they moved."""
+    from curator_kit.core.build.dockerfile import facts_step
+    from curator_kit.core.pipeline.codecs import codecs_from_json, describe_codecs, missing_support
+    from curator_kit.engine.images import add_labels
+    from curator_kit.ops.imagefacts import read_image_facts
+
+    # No such step in a team's Dockerfile.j2 without it: the files are read every time.
+    step_image = steps.by_instruction.get(facts_step(plan.manifest.project.name), "")
+    labels = known.labels if step_image and step_image == known.step_image else {}
+    codecs = codecs_from_json(labels.get(LABEL_CODECS))
+    if codecs is None:
+        labels = read_image_facts(client, plan.tag)
+        codecs = codecs_from_json(labels[LABEL_CODECS])
+        if labels != known.labels:
+            image_id = add_labels(client, plan.tag, labels, progress)
     for line in describe_codecs(codecs):
         log(f"codecs    {line}")
     for line in missing_support(codecs, plan.spec):
         log(f"note      {line}")
-    return image_id
+    return image_id, ImageFacts(step_image, labels)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curator_kit.core.constants import LABEL_OUTPUT, LABEL_RAY_CPUS, LABEL_ROLE
+from curator_kit.core.constants import LABEL_OUTPUT, LABEL_RAY_CPUS, LABEL_ROLE, RAY_TOKEN_BYTES
 from curator_kit.errors import CuratorKitError
 from curator_kit.ops.launch import (
     EngineSession,
@@ -20,6 +20,7 @@ from curator_kit.ops.launch import (
     ensure_output_dir,
     gate,
     give_to_user,
+    image_home,
     image_presence,
     planning_facts,
     planning_spec,
@@ -68,17 +69,13 @@ def check_cluster(session: EngineSession | None, plan: ClusterPlan, *, dry_run: 
     return findings + judge_cluster(plan, session.engine, host_gpus)
 
 
-# 256 bits, as Ray's own `ray get-auth-token --generate` makes them.
-TOKEN_BYTES = 32
-
-
 def new_cluster_token(project_dir: Path, session: EngineSession) -> Path:
     """A fresh Ray token for the cluster about to start, in the project's state directory (mode 0600),
     owned by the user the nodes run as (they read it through a read-only bind mount)."""
     from curator_kit.core.project.state import RAY_TOKEN
     from curator_kit.ops.state import write_secret
 
-    path = write_secret(project_dir, RAY_TOKEN, secrets.token_hex(TOKEN_BYTES))
+    path = write_secret(project_dir, RAY_TOKEN, secrets.token_hex(RAY_TOKEN_BYTES))
     give_to_user(path, session.host)
     return path
 
@@ -266,6 +263,8 @@ def plan_driver(
         from curator_kit.ops.modelcache import weights_facts
 
         options = replace(options, weights=weights_facts(manifest, project_dir, host, client, spec_image))
+    if options.image_home is None:
+        options = replace(options, image_home=image_home(client, spec_image))
     plan = plan_ray_run(manifest, spec, project_dir, options, host, target)
     plan.findings.extend([*notes, *spec_notes])
     if not cluster:  # the external cluster's nodes load the weights the image does not bake

@@ -19,7 +19,7 @@ def local_host() -> HostFacts:
     uid, gid = os.getuid(), os.getgid()
     if uid == 0 and os.environ.get("SUDO_UID", "").isdigit() and os.environ.get("SUDO_GID", "").isdigit():
         uid, gid = int(os.environ["SUDO_UID"]), int(os.environ["SUDO_GID"])
-    from curator_kit.ops.modelcache import user_cache_home
+    from curator_kit.ops.usercache import user_cache_home
 
     return HostFacts(
         os.cpu_count() or 1, memory, uid, gid, memlock_cap=local_memlock_cap(), cache_home=user_cache_home()

@@ -2,7 +2,8 @@
 
 A project image's build step wrote the probe's answer into the image (cached until its dependencies
 change); an image without that file (a base image, a team's own Dockerfile.j2) runs the probe in a
-throwaway container. The label goes on with a label-only build, as `base build` records versions.
+throwaway container. `build` gives the label as a build argument (`ops.build.record_facts`); `base
+build` adds it with a label-only build, beside the versions it records.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from curator_kit.errors import CuratorKitError
 
 if TYPE_CHECKING:
     import docker
-
-    from curator_kit.ops.progress import Progress
 
 
 def probe_codecs(client: docker.DockerClient, image: str) -> ImageCodecs:
@@ -35,11 +34,3 @@ def probe_codecs(client: docker.DockerClient, image: str) -> ImageCodecs:
 def codec_labels(client: docker.DockerClient, image: str) -> dict[str, str]:
     """The label to record on `image` (a base build adds it to its versions label's build)."""
     return {LABEL_CODECS: probe_codecs(client, image).to_label()}
-
-
-def label_codecs(client: docker.DockerClient, image: str, progress: Progress) -> tuple[str, ImageCodecs]:
-    """Probe `image` and move its tag to the same image with the label; (new image id, the codecs)."""
-    from curator_kit.engine.images import add_labels
-
-    codecs = probe_codecs(client, image)
-    return add_labels(client, image, {LABEL_CODECS: codecs.to_label()}, progress), codecs

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from curator_kit.core.run.runplan import ContainerPlan, HostFacts, RunOptions
 
 Say = Callable[[str, str | None], None]
-# A run's or a cluster's options: both name an image and carry the weights and code mounts planned for it.
+# A run's or a cluster's options: both name an image and carry the weights, code mounts and image HOME
+# planned for it.
 Planned = TypeVar("Planned", "RunOptions", "ClusterOptions")
 
 
@@ -113,6 +114,17 @@ def image_spec(client: docker.DockerClient, image: str) -> PipelineSpec:
             "rebuild it with `curator-kit build`",
         )
     return spec
+
+
+def image_home(client: docker.DockerClient | None, image: str) -> str | None:
+    """The image's ENV HOME, from which `runplan.container_home` decides the container's HOME; None
+    without an engine or the image (a dry run plans HOME=/tmp then), or when the image sets none."""
+    from curator_kit.core.run.runplan import home_in_environment
+    from curator_kit.engine.images import image_environment, image_exists
+
+    if client is None or not image or not image_exists(client, image):
+        return None
+    return home_in_environment(image_environment(client, image))
 
 
 def stale_image_note(image: str, baked: PipelineSpec, manifest: Manifest, project_dir: Path) -> Finding | None:
@@ -301,8 +313,8 @@ def planning_facts(
     mount_code: bool,
 ) -> tuple[Planned, HostFacts, PipelineSpec, list[Finding]]:
     """What every local plan (a run's container, a cluster's nodes) is made from: the host (the engine's
-    view, else this machine's), the image's pipeline spec, where the models' weights are, and with
-    `mount_code` the project's code mounts; `options` comes back with the weights and mounts filled in."""
+    view, else this machine's), the image's pipeline spec, where the models' weights are, the image's HOME,
+    and with `mount_code` the project's code mounts; `options` comes back with those filled in."""
     from dataclasses import replace
 
     from curator_kit.ops.hostfacts import local_host
@@ -313,6 +325,8 @@ def planning_facts(
     spec, notes = planning_spec(client, options.image, manifest, project_dir, runs_pipeline=runs_pipeline)
     if options.weights is None:
         options = replace(options, weights=weights_facts(manifest, project_dir, host, client, options.image))
+    if options.image_home is None:
+        options = replace(options, image_home=image_home(client, options.image))
     if mount_code:
         from curator_kit.ops.codemount import code_mounts_for
 
@@ -429,6 +443,7 @@ def launch_tests(
         allow_host_mount=allow_host_mount,
         weights=weights,
         code_mounts=code_mounts,
+        image_home=image_home(session.client, image),
     )
     gate(check_plan(session, plan, dry_run=False).findings, say)  # risky mounts, the image
     ensure_model_dirs(plan.model_dirs)

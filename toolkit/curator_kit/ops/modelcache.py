@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,12 +14,6 @@ if TYPE_CHECKING:
 
     from curator_kit.core.project.manifest import Manifest
     from curator_kit.core.run.runplan import HostFacts
-
-
-def user_cache_home() -> Path:
-    """$XDG_CACHE_HOME, else ~/.cache: where the user's caches live on this host."""
-    configured = os.environ.get("XDG_CACHE_HOME", "")
-    return Path(configured) if os.path.isabs(configured) else Path.home() / ".cache"
 
 
 def cached_models(manifest: Manifest, cache: Path) -> dict[str, str]:

@@ -79,7 +79,7 @@ def pull(
     from curator_kit.core.pipeline.modelweights import pull_command, select_models
     from curator_kit.core.run.runplan import RunOptions, plan_run
     from curator_kit.engine.containers import run_plan
-    from curator_kit.ops.launch import check_image, planning_spec
+    from curator_kit.ops.launch import check_image, image_home, planning_spec
     from curator_kit.ops.modelcache import ensure_model_dirs, weights_facts
 
     wanted = select_models(manifest, names)
@@ -103,6 +103,7 @@ def pull(
             mount_data=False,
             weights=facts,
             weights_writable=True,
+            image_home=image_home(session.client, image),
         )
         plan = plan_run(manifest, spec, project_dir, options, session.host)
         plan = replace(plan, name=f"{manifest.project.name}-pull-{plan.run_id}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -94,6 +95,47 @@ class LiveProgress:
         self._clear_status()
         width = shutil.get_terminal_size((100, 20)).columns - 1
         print(text[:width], file=self.stream, flush=True)
+
+
+class StageLines:
+    """The progress of one of several builds that run at once: whole lines only, each named by its stage
+    (a live status line or step output would interleave with the others'): each step as it starts, and
+    how long it took when it ran. A failure still shows its step and log tail (the build's error)."""
+
+    def __init__(self, stage: str, stream: TextIO, lock: threading.Lock) -> None:
+        self.stage, self.stream, self.lock = stage, stream, lock
+        self._step: StepStarted | None = None
+        self._cached = False
+        self._started = self._step_started = time.monotonic()
+
+    def handle(self, event: BuildEvent) -> None:
+        if isinstance(event, StepStarted):
+            self._close_step()
+            self._step, self._cached, self._step_started = event, False, time.monotonic()
+            self._line(f"[{event.number}/{event.total}] {shown_instruction(event.instruction)}")
+        elif isinstance(event, StepCached):
+            self._cached = True
+        elif isinstance(event, BuildSucceeded):
+            self._close_step()
+            self._line(f"built {event.image_id[:19]} in {time.monotonic() - self._started:.1f}s")
+
+    def _close_step(self) -> None:
+        """A step that ran says how long it took: the one line of a long step that is not its start."""
+        if self._step is not None and not self._cached and not self._step.instruction.upper().startswith("FROM "):
+            self._line(f"[{self._step.number}/{self._step.total}] done in {time.monotonic() - self._step_started:.1f}s")
+        self._step = None
+
+    def _line(self, text: str) -> None:
+        with self.lock:
+            print(f"{self.stage:<10} {text}", file=self.stream, flush=True)
+
+
+def stage_progress(progress: Progress, stage: str, lock: threading.Lock) -> Progress | StageLines:
+    """What one of several builds at once shows: named lines on the stream `progress` writes to (nothing
+    when it writes nowhere)."""
+    if isinstance(progress, PlainProgress | LiveProgress):
+        return StageLines(stage, progress.stream, lock)
+    return progress
 
 
 class QuietProgress:

@@ -17,7 +17,7 @@ from packaging.version import Version
 
 from curator_kit import __version__
 from curator_kit.core.build.buildcontext import BuildContext
-from curator_kit.core.build.buildstages import final_image_stages, parse_stages
+from curator_kit.core.build.buildstages import StageBuild, final_image_stages, parse_stages, stage_builds
 from curator_kit.core.build.credentials import PIP_INDEX_ARGS, BuildSecret, check_secrets_stay_out, index_secret
 from curator_kit.core.build.pipconfig import PipSettings, local_path
 from curator_kit.core.build.secretsteps import SecretStep, plan_secret_steps
@@ -31,6 +31,11 @@ from curator_kit.core.constants import (
     LABEL_OCI_TITLE,
     LABEL_OCI_VERSION,
     LABEL_TOOLKIT_VERSION,
+    NONROOT_GID,
+    NONROOT_HOME,
+    NONROOT_UID,
+    NONROOT_USER,
+    SBOM_SCRIPT,
     base_image_tag,
     bootstrap_image_tag,
 )
@@ -41,8 +46,9 @@ from curator_kit.errors import CuratorKitError
 from curator_kit.resources import available_variants, base_images_dir, dockerfile_base
 
 # Shipped beside Dockerfile.base in base-images/ and sent in every base build context.
-RECIPE_SCRIPTS = ("build-ffmpeg.sh", "supported-ray.py", "check-image.py")
-# The names a recipe's Dockerfile spells as `{{ NAME }}` (its LABEL keys), rendered in by `render_recipe`.
+RECIPE_SCRIPTS = ("build-ffmpeg.sh", "supported-ray.py", "check-image.py", SBOM_SCRIPT)
+# The names a recipe's Dockerfile spells as `{{ NAME }}` (its LABEL keys and its non-root user), rendered in
+# by `render_recipe`.
 RECIPE_NAMES: dict[str, str] = {
     "LABEL_OCI_TITLE": LABEL_OCI_TITLE,
     "LABEL_OCI_DESCRIPTION": LABEL_OCI_DESCRIPTION,
@@ -52,6 +58,10 @@ RECIPE_NAMES: dict[str, str] = {
     "LABEL_BASE_RECIPE": LABEL_BASE_RECIPE,
     "LABEL_CURATOR_VERSION": LABEL_CURATOR_VERSION,
     "LABEL_TOOLKIT_VERSION": LABEL_TOOLKIT_VERSION,
+    "NONROOT_USER": NONROOT_USER,
+    "NONROOT_UID": str(NONROOT_UID),
+    "NONROOT_GID": str(NONROOT_GID),
+    "NONROOT_HOME": NONROOT_HOME,
 }
 
 
@@ -173,6 +183,12 @@ class BaseBuildPlan:
             steps=steps,
         )
 
+    def stage_builds(self) -> list[StageBuild]:
+        """The throwaway stages the builder makes (those no secret step makes), each as soon as the stages
+        it needs are made: side by side where they need nothing of each other."""
+        stepped = {step.stage for step in self.steps}
+        return stage_builds(self.dockerfile, [stage for stage in self.kept_stages if stage not in stepped])
+
     def stage_tag(self, stage: str) -> str:
         """`curator-kit/base:1.4.0-cuda` -> `curator-kit/base-stages:1.4.0-cuda-ffmpeg` (another
         repository: `doctor` lists the base repository's tags as base images)."""
@@ -197,8 +213,13 @@ class BaseBuildPlan:
         lines += [f"arg       {k}={v}" for k, v in sorted(self.build_args.items())]
         lines += [f"secret    {secret.describe()}" for secret in self.secrets]
         lines += [line for step in self.steps for line in step.describe()]
+        lines += [f"stage     {build.stage}{_after(build.after)}" for build in self.stage_builds()]
         lines += [f"note      {n}" for n in self.notes]
         return [mask_credentials(line) for line in lines]  # index URLs may carry user:password@
+
+
+def _after(stages: tuple[str, ...]) -> str:
+    return f" (after {', '.join(stages)})" if stages else ""
 
 
 def plan_base_build(options: BaseBuildOptions, host_pip: PipSettings | None = None) -> BaseBuildPlan:

@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from curator_kit.core.constants import VENV_IN_IMAGE
+from curator_kit.core.constants import NONROOT_UID, NONROOT_USER, VENV_IN_IMAGE
 from curator_kit.errors import CuratorKitError
 
 Installer = Literal["pip", "uv"]
 
 PYVENV_CFG = f"{VENV_IN_IMAGE}/pyvenv.cfg"
+PASSWD = "/etc/passwd"
 VENV_PIP = f"{VENV_IN_IMAGE}/bin/pip"
 # When the image's ENV has no PATH: what a container gets then.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -34,6 +35,7 @@ class BaseLayout:
     venv: str = VENV_IN_IMAGE
     uv_managed: bool = False  # pyvenv.cfg says uv made the venv
     ffmpeg: bool = True  # an ffmpeg on the image's PATH
+    nonroot_user: bool = True  # /etc/passwd has curator-kit's non-root user (NONROOT_USER, uid NONROOT_UID)
     read_from: str = ""
 
     @property
@@ -76,9 +78,11 @@ def paths_to_check(dirs: tuple[str, ...]) -> list[str]:
     return [VENV_PIP, *(f"{directory}/{tool}" for tool in ("pip", "uv", "ffmpeg") for directory in dirs)]
 
 
-def decide_layout(image: str, pyvenv_cfg: str | None, dirs: tuple[str, ...], existing: frozenset[str]) -> BaseLayout:
+def decide_layout(
+    image: str, pyvenv_cfg: str | None, dirs: tuple[str, ...], existing: frozenset[str], passwd: str | None = None
+) -> BaseLayout:
     """The layout of `image` from its pyvenv.cfg (None: no venv at VENV_IN_IMAGE), its PATH
-    directories and which of `paths_to_check(dirs)` exist.
+    directories, which of `paths_to_check(dirs)` exist and its /etc/passwd (PASSWD; None: absent).
 
     pip when the venv has it (what `pip` finds first on PATH then, as in curator-kit's base); else uv,
     when the image has a venv and uv on PATH (`uv pip install --python VENV/bin/python`); else pip
@@ -100,8 +104,15 @@ def decide_layout(image: str, pyvenv_cfg: str | None, dirs: tuple[str, ...], exi
         python=config.get("version_info") or config.get("version", ""),
         uv_managed="uv" in config,
         ffmpeg=on_path("ffmpeg"),
+        nonroot_user=has_nonroot_user(passwd or ""),
         read_from=image,
     )
+
+
+def has_nonroot_user(passwd: str) -> bool:
+    """Whether /etc/passwd's text has curator-kit's non-root user under its uid."""
+    wanted = (NONROOT_USER, str(NONROOT_UID))
+    return any(tuple(line.split(":")[0:3:2]) == wanted for line in passwd.splitlines())
 
 
 def require_installer(layout: BaseLayout, image: str) -> Installer:

@@ -17,8 +17,10 @@ from typing import Protocol
 from curator_kit.core.redact import printable_line
 
 STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+# The image a step left (short id), after its output or after "Using cache".
+STEP_IMAGE_RE = re.compile(r"^ ---> ([0-9a-f]{12})$")
 # Builder chatter that says nothing about the user's step.
-NOISE_RE = re.compile(r"^( ---> [0-9a-f]{12}$| ---> Running in |Removing intermediate container |Successfully built )")
+NOISE_RE = re.compile(r"^( ---> Running in |Removing intermediate container |Successfully built )")
 TAIL_LINES = 30
 # A LABEL or ENV value longer than this is cut in the progress line (never in the image).
 SHOWN_VALUE_CHARS = 80
@@ -41,6 +43,14 @@ class StepCached:
 
 
 @dataclass(frozen=True)
+class StepImage:
+    """The image step `number` left (short id): the same id when a later build takes it from the cache."""
+
+    number: int
+    image_id: str
+
+
+@dataclass(frozen=True)
 class StepOutput:
     number: int
     line: str
@@ -58,7 +68,7 @@ class BuildFailed:
     tail: tuple[str, ...]
 
 
-BuildEvent = StepStarted | StepCached | StepOutput | BuildSucceeded | BuildFailed
+BuildEvent = StepStarted | StepCached | StepImage | StepOutput | BuildSucceeded | BuildFailed
 
 
 class BuildProgress(Protocol):
@@ -111,10 +121,31 @@ class BuildLogParser:
         if line.strip() == "---> Using cache":
             yield StepCached(number)
             return
+        step_image = STEP_IMAGE_RE.match(line)
+        if step_image:
+            yield StepImage(number, step_image[1])
+            return
         if not line.strip() or NOISE_RE.match(line) or line.startswith("Successfully tagged "):
             return
         self.tail.append(line)
         yield StepOutput(number, line)
+
+
+@dataclass
+class StepImages:
+    """A build's display that also keeps the image each step left, by the step's instruction as the
+    Dockerfile has it: which layer a step's result is in, whether it ran or came from the cache."""
+
+    display: BuildProgress
+    by_instruction: dict[str, str] = field(default_factory=dict)
+    _current: StepStarted | None = None
+
+    def handle(self, event: BuildEvent) -> None:
+        if isinstance(event, StepStarted):
+            self._current = event
+        elif isinstance(event, StepImage) and self._current is not None:
+            self.by_instruction[self._current.instruction] = event.image_id
+        self.display.handle(event)
 
 
 def shown_instruction(instruction: str, limit: int = SHOWN_VALUE_CHARS) -> str:

@@ -21,6 +21,7 @@ class Stage:
     args: list[str] = field(default_factory=list)
     # (the instruction as written, its context sources): COPY/ADD without --from read the build context.
     context_reads: list[tuple[str, list[str]]] = field(default_factory=list)
+    copies_from: list[str] = field(default_factory=list)  # the stages (or images) of its COPY --from
 
 
 def logical_lines(text: str) -> list[str]:
@@ -56,7 +57,71 @@ def parse_stages(text: str) -> list[Stage]:
             stages[-1].args += [word.partition("=")[0] for word in words]
         elif keyword in ("COPY", "ADD") and "--from=" not in rest:
             stages[-1].context_reads.append((line, _sources(rest)))
+        elif keyword == "COPY":
+            stages[-1].copies_from += [w.split("=", 1)[1].lower() for w in rest.split() if w.startswith("--from=")]
     return stages
+
+
+@dataclass(frozen=True)
+class StageBuild:
+    """One stage built on its own (`target`): after the stage builds it needs, from a Dockerfile that holds
+    only the stages it is built from, so builds that need nothing of each other can run at once."""
+
+    stage: str
+    after: tuple[str, ...]
+    dockerfile: str
+
+
+def stage_builds(text: str, targets: list[str]) -> list[StageBuild]:
+    """The builds that make the stages `targets` (in an order that respects `after`), each stage once: a
+    stage two targets are built from (the system stage under both ffmpeg and the venv) is a build of its
+    own, first. The classic builder builds every stage above a target whatever it needs, one after the
+    other; a Dockerfile cut to the stages a target needs lets two targets build side by side. Its lines
+    are the full Dockerfile's as written, so each step's cache entry is the one the full build looks up."""
+    stages = parse_stages(text)
+    by_name = {stage.name: stage for stage in stages if stage.name}
+
+    def stage_of(reference: str) -> Stage | None:
+        return by_name.get(reference) or (stages[int(reference)] if reference.isdigit() else None)
+
+    def needed(stage: Stage) -> set[int]:
+        found: set[int] = set()
+        pending = [stage]
+        while pending:
+            current = pending.pop()
+            if current.index in found:
+                continue
+            found.add(current.index)
+            pending += [s for s in map(stage_of, [current.parent, *current.copies_from]) if s is not None]
+        return found
+
+    wanted = [by_name[name.lower()] for name in targets]
+    needs = {stage.index: needed(stage) for stage in wanted}
+    uses = [index for stage_needs in needs.values() for index in stage_needs]
+    shared = {index for index in uses if uses.count(index) > 1}
+    nodes = sorted(shared | set(needs))
+    preamble, segments = _stage_texts(text)
+    builds = []
+    for index in nodes:
+        stage_needs = needs.get(index) or needed(stages[index])
+        after = tuple(stages[other].name for other in nodes if other in stage_needs and other != index)
+        kept = "".join(segments[other] for other in sorted(stage_needs))
+        builds.append(StageBuild(stages[index].name, after, preamble + kept))
+    return builds
+
+
+def _stage_texts(text: str) -> tuple[str, list[str]]:
+    """The text before the first FROM, and each stage's text from its FROM line on, as written."""
+    parts: list[str] = [""]
+    continued = False
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if not continued and stripped.upper().startswith("FROM "):
+            parts.append("")
+        parts[-1] += line
+        if not stripped.startswith("#"):
+            continued = stripped.endswith("\\")
+    return parts[0], parts[1:]
 
 
 def final_image_stages(stages: list[Stage]) -> list[Stage]:

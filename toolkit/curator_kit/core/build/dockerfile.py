@@ -18,11 +18,12 @@ from curator_kit import __version__
 from curator_kit.core import constants
 from curator_kit.core.build.baselayout import PIP_LAYOUT, BaseLayout, require_installer
 from curator_kit.core.build.credentials import SECRETS_IN_STAGE, BuildSecret, hf_token_secret, index_secret
-from curator_kit.core.build.dockerescape import BuildArg
+from curator_kit.core.build.dockerescape import BuildArg, shell_quote
 from curator_kit.core.build.projectcontext import (
     CA_CERTS_IN_CONTEXT,
     CODEC_PROBE_IN_CONTEXT,
     PROJECT_IN_CONTEXT,
+    SBOM_SCRIPT_IN_CONTEXT,
     SPEC_IN_CONTEXT,
     WHEELHOUSE_IN_CONTEXT,
 )
@@ -31,21 +32,45 @@ from curator_kit.core.project import templating
 from curator_kit.core.project.templating import DOCKERFILE_TEMPLATE
 
 if TYPE_CHECKING:
+    import jinja2
+
     from curator_kit.core.pipeline.spec import PipelineSpec
     from curator_kit.core.project.manifest import Manifest
 
 __all__ = [
+    "BASE_DIGEST_ARG",
+    "BASE_ID_ARG",
+    "CODECS_ARG",
     "DOCKERFILE_TEMPLATE",
+    "FACTS_LABEL_ARGS",
     "GIT_REVISION_ARG",
+    "SBOM_ARG",
     "base_image_of",
     "build_secrets",
+    "facts_step",
     "image_labels",
     "render_dockerfile",
     "template_context",
 ]
 
-# The build argument `build` fills with the project's commit; labels read it as ${GIT_REVISION}.
+# The build arguments `build` fills for the labels, which read them as ${NAME}: the project's commit;
+# the base image the build starts from (its id, and its registry digest when it was pulled); the codecs
+# and SBOM summary the last build's facts step found (`ops.build` relabels when this build's facts step
+# is not that one).
 GIT_REVISION_ARG = "GIT_REVISION"
+BASE_ID_ARG = "BASE_IMAGE_ID"
+BASE_DIGEST_ARG = "BASE_IMAGE_DIGEST"
+CODECS_ARG = "IMAGE_CODECS"
+SBOM_ARG = "IMAGE_SBOM"
+LABEL_ARGS = (
+    (GIT_REVISION_ARG, "unknown"),
+    (BASE_ID_ARG, ""),
+    (BASE_DIGEST_ARG, ""),
+    (CODECS_ARG, ""),
+    (SBOM_ARG, ""),
+)
+# The labels the facts step's files give, each filled from its build argument.
+FACTS_LABEL_ARGS = {constants.LABEL_CODECS: CODECS_ARG, constants.LABEL_SBOM: SBOM_ARG}
 # The throwaway stage the installer (pip or uv, `core.build.baselayout`) runs in when it needs a wheelhouse
 # or index settings (which may carry credentials): only what it installs, under `--prefix`, is copied
 # into the image.
@@ -128,7 +153,19 @@ def image_labels(manifest: Manifest, spec: PipelineSpec) -> list[tuple[str, str 
         (constants.LABEL_CODEC_NEEDS, _compact_json(codec_needs(spec))),
         (constants.LABEL_SPEC, spec.to_json()),
         (constants.LABEL_BAKED_MODELS, baked_label(manifest)),
+        (constants.LABEL_BASE_ID, BuildArg(BASE_ID_ARG)),
+        (constants.LABEL_OCI_BASE_DIGEST, BuildArg(BASE_DIGEST_ARG)),
+        *((label, BuildArg(arg)) for label, arg in FACTS_LABEL_ARGS.items()),
     ]
+
+
+def facts_step(project_name: str) -> str:
+    """The step that writes what the image is made of, as Dockerfile.j2 renders it and the builder echoes
+    it: its codecs (CODECS_IN_IMAGE) and its SBOM (SBOM_IN_IMAGE). `build` reads which image this step left
+    to know whether either can have changed (a unit test holds the template to this line)."""
+    probe = f"python {shell_quote(constants.CODEC_PROBE_IN_IMAGE)} --write {shell_quote(constants.CODECS_IN_IMAGE)}"
+    sbom = f"python {shell_quote(constants.SBOM_SCRIPT_IN_IMAGE)} --write {shell_quote(constants.SBOM_IN_IMAGE)}"
+    return f"RUN {probe} && {sbom} --name {shell_quote(project_name)}"
 
 
 def build_inputs(manifest: Manifest) -> dict[str, str]:
@@ -231,7 +268,13 @@ def template_context(
             ("CURATOR_KIT_MODEL_DIR", constants.MODEL_DIR_IN_IMAGE),
         ],
         "baked_models": baked,
-        "git_revision_arg": GIT_REVISION_ARG,
+        "label_args": LABEL_ARGS,
+        # The user every image has, made here only when the base image lacks it (templates/nonroot-user.j2).
+        "nonroot_user": layout.nonroot_user,
+        "NONROOT_USER": constants.NONROOT_USER,
+        "NONROOT_UID": str(constants.NONROOT_UID),
+        "NONROOT_GID": str(constants.NONROOT_GID),
+        "NONROOT_HOME": constants.NONROOT_HOME,
         "labels": image_labels(manifest, spec),
         "command": ["python", constants.PIPELINE_IN_IMAGE, "--help"],
         "paths": {
@@ -251,6 +294,9 @@ def template_context(
             "codec_probe_in_context": CODEC_PROBE_IN_CONTEXT,
             "codec_probe": constants.CODEC_PROBE_IN_IMAGE,
             "codecs": constants.CODECS_IN_IMAGE,
+            "sbom_script_in_context": SBOM_SCRIPT_IN_CONTEXT,
+            "sbom_script": constants.SBOM_SCRIPT_IN_IMAGE,
+            "sbom": constants.SBOM_IN_IMAGE,
         },
     }
 
@@ -261,10 +307,12 @@ def render_dockerfile(
     team_dir: Path | None = None,
     secrets: list[BuildSecret] | None = None,
     layout: BaseLayout = PIP_LAYOUT,
+    bytecode_cache: jinja2.BytecodeCache | None = None,
 ) -> str:
     """The project's Dockerfile for the pipeline `spec` (`core.pipeline.spec.resolve_spec` of the manifest)
     on a base image of `layout`; `team_dir` (from `templating.team_template_dir`) may override
-    Dockerfile.j2. `secrets` decide only which paths and variables it names, never what it holds."""
-    environment = templating.make_environment(team_dir)
+    Dockerfile.j2. `secrets` decide only which paths and variables it names, never what it holds.
+    `bytecode_cache` (ops/templatecache) spares a rebuild compiling the template again."""
+    environment = templating.make_environment(team_dir, bytecode_cache)
     context = template_context(manifest, spec, secrets, layout)
     return templating.render(environment, DOCKERFILE_TEMPLATE, **context)

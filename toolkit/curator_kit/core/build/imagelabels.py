@@ -62,8 +62,10 @@ def describe_labels(image: str, labels: dict[str, str]) -> list[str]:
         f"toolkit version  {labels.get(constants.LABEL_TOOLKIT_VERSION, '-')}",
         f"git revision     {labels.get(constants.LABEL_GIT_REVISION, '-')}",
         f"base image       {labels.get(constants.LABEL_OCI_BASE_NAME, '-')}",
+        f"base built on    {_base_identity_text(labels)}",
         f"base variant     {_variant_text(labels)}",
         f"base stack       {base_versions_text(labels) or '-'}",
+        f"sbom             {_sbom_text(labels)}",
         f"codec needs      {_codec_text(labels.get(constants.LABEL_CODEC_NEEDS, '{}'))}",
         *codecs_lines(labels),
     ]
@@ -93,6 +95,21 @@ def describe_labels(image: str, labels: dict[str, str]) -> list[str]:
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
     return [*lines, "", *table]
+
+
+def _sbom_text(labels: dict[str, str]) -> str:
+    """The image's SBOM summary (core.build.sbom), and how to get the document."""
+    from curator_kit.core.build.sbom import sbom_text
+
+    text = sbom_text(labels)
+    return f"{text} (`curator-kit sbom` writes it)" if text else "-"
+
+
+def _base_identity_text(labels: dict[str, str]) -> str:
+    """The base image's id (the tag may have moved since) and its registry digest when it was pulled."""
+    image_id = labels.get(constants.LABEL_BASE_ID) or "-"
+    digest = labels.get(constants.LABEL_OCI_BASE_DIGEST) or ""
+    return f"{image_id} ({digest})" if digest else image_id
 
 
 def _pipeline_lines(labels: dict[str, str]) -> list[str]:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curator_kit.core.build.buildcontext import BuildContext
-from curator_kit.core.constants import CODEC_PROBE_SCRIPT, MANIFEST_NAME, SPEC_FILE_NAME, STATE_DIR
+from curator_kit.core.constants import CODEC_PROBE_SCRIPT, MANIFEST_NAME, SBOM_SCRIPT, SPEC_FILE_NAME, STATE_DIR
 from curator_kit.core.redact import mask_credentials
-from curator_kit.resources import codec_probe_script
+from curator_kit.resources import codec_probe_script, sbom_script
 
 if TYPE_CHECKING:
     from curator_kit.core.project.manifest import Manifest
@@ -44,6 +44,7 @@ WHEELHOUSE_IN_CONTEXT = f"{STATE_DIR}/wheelhouse"
 SPEC_IN_CONTEXT = f"{STATE_DIR}/{SPEC_FILE_NAME}"
 # The image's codec probe (base-images/probe-codecs.py), run by a build step before the project's code.
 CODEC_PROBE_IN_CONTEXT = f"{STATE_DIR}/{CODEC_PROBE_SCRIPT}"
+SBOM_SCRIPT_IN_CONTEXT = f"{STATE_DIR}/{SBOM_SCRIPT}"
 
 
 def dockerignore_patterns(project_dir: Path) -> list[str]:
@@ -78,6 +79,7 @@ def build_project_context(
     context.add_text("Dockerfile", dockerfile_text)
     context.add_text(SPEC_IN_CONTEXT, spec_json)
     context.add_file(CODEC_PROBE_IN_CONTEXT, codec_probe_script())
+    context.add_file(SBOM_SCRIPT_IN_CONTEXT, sbom_script())
     for relative in files:
         if relative == MANIFEST_NAME:
             # The image's copy of the manifest: its index URLs' credentials were for the build alone.

@@ -164,6 +164,7 @@ class ClusterOptions:
     # `--mount-code`: the project's code over the image's copy on every node (core.run.codemount); a driver
     # of `run --cluster` then mounts it too, so nodes and driver run the same code.
     code_mounts: tuple[Mount, ...] = ()
+    image_home: str | None = None  # the image's ENV HOME (runplan.container_home), as ops reads it
 
 
 def cluster_name(project: str) -> str:
@@ -351,6 +352,7 @@ def plan_cluster(
             allow_host_mount=options.allow_host_mount,
             weights=options.weights,
             code_mounts=options.code_mounts,
+            image_home=options.image_home,
         )
         plan = plan_run(manifest, spec, project_dir, run_options, host)
         given = ray_gpus(request)

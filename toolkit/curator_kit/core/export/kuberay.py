@@ -5,7 +5,11 @@ group from the same image, Xenna's Ray variables on every node, /dev/shm as a me
 emptyDir, NVIDIA_DRIVER_CAPABILITIES=compute,utility,video for NVDEC/NVENC, the GPUs as
 `nvidia.com/gpu` limits, and (for a RayJob) the pipeline as the entrypoint, which KubeRay's submitter
 pod hands to the head. Data must be where every pod sees it: a PersistentVolumeClaim mounted at
-/data in each pod (--data-pvc), or URLs the stages can read and write.
+/data in each pod (--data-pvc; the input read-only), or URLs the stages can read and write.
+
+Secure by default: Ray's token authentication is on (a new token in a Secret written with the document,
+or `--auth-secret NAME`; `--no-auth` turns it off, said as a warning and in the header), the head does
+not expose the Ray Client port (`--client-port` does), and the input is mounted read-only.
 
 Every pod runs as the images' non-root user and passes the Pod Security "restricted" profile
 (`podsecurity`); the document is checked against the CRD of the chosen KubeRay release
@@ -18,9 +22,11 @@ from __future__ import annotations
 
 import copy
 import math
+import posixpath
 import re
+import secrets
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +49,7 @@ from curator_kit.core.constants import (
     MODEL_DIR_IN_IMAGE,
     NONROOT_GID,
     NONROOT_UID,
+    RAY_TOKEN_BYTES,
 )
 from curator_kit.core.export.k8s import (
     Toleration,
@@ -59,12 +66,13 @@ from curator_kit.core.export.kuberay_crds import (
     DELETION_POLICIES,
     KINDS,
     NAME_LIMITS,
+    auth_option_fields,
     kuberay_version,
     spec_fields,
     validate,
 )
 from curator_kit.core.export.podsecurity import restricted_problems
-from curator_kit.core.findings import Code, Finding, notes_of, raise_refusals, warn, warnings_of
+from curator_kit.core.findings import Code, Finding, notes_of, raise_refusals, refuse, warn, warnings_of
 from curator_kit.core.pipeline.placement import Nodes, PipelineOptions, Placement, place
 from curator_kit.core.pipeline.spec import (
     PipelineSpec,
@@ -84,8 +92,12 @@ if TYPE_CHECKING:
 FALLBACK_RAY_VERSION = CURATOR_RAY_VERSIONS[DEFAULT_CURATOR_VERSION]
 DATA_MOUNT = "/data"
 GPU_RESOURCE = "nvidia.com/gpu"
-CLIENT_PORT = 10001
-AUTH_TOKEN_KEY = "token"  # the key of the Secret named by --auth-secret
+CLIENT_PORT = 10001  # Ray Client: exposed only with --client-port
+# Ray token authentication. The Secret's key is KubeRay's (RAY_AUTH_TOKEN_SECRET_KEY): the operator reads
+# it to authenticate its own requests to the head's job API (authOptions, KubeRay >= 1.6).
+AUTH_TOKEN_KEY = "auth_token"
+AUTH_SECRET_SUFFIX = "-ray-auth"  # a generated Secret is named after the RayJob or RayCluster
+MIN_TOKEN_AUTH_RAY = (2, 52, 0)  # the first Ray with token authentication (KubeRay checks the same)
 SUBMITTER_CPU = "1"
 SUBMITTER_MEMORY = "1Gi"
 INT32_MAX = 2**31 - 1
@@ -135,7 +147,11 @@ class KubeRayOptions:
     priority_class: str | None = None
     active_deadline: int | None = None  # RayJob spec.activeDeadlineSeconds
     deletion_policy: str | None = None  # RayJob, KubeRay >= 1.3 (feature gate RayJobDeletionPolicy)
-    auth_secret: str | None = None  # Ray token auth: RAY_AUTH_TOKEN from this Secret's key "token"
+    # Ray token auth, on unless `auth` is False (--no-auth): RAY_AUTH_TOKEN from this existing Secret's key
+    # auth_token, or (None) from a Secret with a new token, written into the export.
+    auth_secret: str | None = None
+    auth: bool = True
+    client_port: bool = False  # expose Ray Client (10001) on the head: container port, hence Service port
     # A PersistentVolumeClaim holding the model weights the image does not bake, mounted read-only at
     # the model directory of every Ray pod; without one, an image that does not bake them is refused.
     model_volume: str | None = None
@@ -151,31 +167,147 @@ class KubeRayExport:
     header: list[str]
     findings: list[Finding] = field(default_factory=list)
     kuberay_version: str = DEFAULT_KUBERAY_VERSION
+    # The Secret holding a new Ray token, written before the document (None: --auth-secret names one, the
+    # operator makes it, or --no-auth). Kept out of repr(): it holds the token.
+    secret: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def warnings(self) -> list[str]:
         """What the user hears on stderr (notes are written into the header instead)."""
         return [finding.message for finding in warnings_of(self.findings)]
 
+    @property
+    def documents(self) -> list[dict[str, Any]]:
+        """What `kubectl apply -f` creates, in order: a generated Secret, then the RayJob or RayCluster."""
+        return [self.secret, self.document] if self.secret is not None else [self.document]
+
     def text(self) -> str:
-        return dump(self.document, self.header)
+        return dump_all(self.documents, self.header)
 
 
-def _auth_env(options: KubeRayOptions) -> list[dict[str, Any]]:
-    if not options.auth_secret:
-        return []
-    secret = {"secretKeyRef": {"name": options.auth_secret, "key": AUTH_TOKEN_KEY}}
-    return [{"name": "RAY_AUTH_MODE", "value": "token"}, {"name": "RAY_AUTH_TOKEN", "valueFrom": secret}]
+@dataclass(frozen=True)
+class RayAuth:
+    """How the pods authenticate to Ray: not at all (`on` False), or with RAY_AUTH_TOKEN from `secret`'s key
+    AUTH_TOKEN_KEY (None while on: KubeRay 1.5's operator makes the Secret and wires it in itself)."""
+
+    on: bool
+    secret: str | None = None
+    generated: bool = False  # `secret` is written into the export with a new token
+    auth_options: dict[str, str] | None = None  # rayClusterSpec.authOptions: what tells the operator (KubeRay >= 1.5)
+
+    def env(self) -> list[dict[str, Any]]:
+        """RAY_AUTH_MODE and RAY_AUTH_TOKEN for a Ray or submitter container ([] where the operator adds them:
+        KubeRay 1.5 appends its own without looking, so ours would repeat them)."""
+        if self.secret is None:
+            return []
+        token = {"secretKeyRef": {"name": self.secret, "key": AUTH_TOKEN_KEY}}
+        return [{"name": "RAY_AUTH_MODE", "value": "token"}, {"name": "RAY_AUTH_TOKEN", "valueFrom": token}]
 
 
-def _env(manifest: Manifest, options: KubeRayOptions) -> list[dict[str, Any]]:
+def _release(version: str) -> tuple[int, ...]:
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    return tuple(int(part) for part in match.groups()) if match else (0, 0, 0)
+
+
+def ray_auth(options: KubeRayOptions, version: str, name: str, ray_version: str) -> tuple[RayAuth, list[Finding]]:
+    """Ray token authentication as this KubeRay release can carry it, or the finding that says why not.
+
+    The operator itself asks the head's job API (a RayJob's status): Ray refuses it without the token, so
+    the operator must know it. KubeRay >= 1.6 reads it from the Secret `authOptions.secretName` names;
+    1.5's authOptions names none, so its operator makes the Secret and gives it to every pod; older
+    releases cannot be told, which a RayCluster survives (the operator never asks its head) and a
+    RayJob does not (it would never see the job finish)."""
+    if not options.auth:
+        off = (
+            "Ray token authentication is off (--no-auth): whoever reaches the head's GCS (port 6379) or "
+            "dashboard (8265, whose job API runs any command) controls the cluster"
+        )
+        return RayAuth(on=False), [warn(Code.RAY_NO_AUTH, off, "leave out --no-auth")]
+    if _release(ray_version) < MIN_TOKEN_AUTH_RAY:
+        oldest = ".".join(map(str, MIN_TOKEN_AUTH_RAY))
+        return RayAuth(on=False), [
+            refuse(
+                Code.RAY_AUTH_UNSUPPORTED,
+                f"Ray {ray_version} has no token authentication (Ray {oldest} and newer have it): "
+                "the cluster would run open",
+                f"use an image with Ray {oldest} or newer, or pass --no-auth to run it without authentication",
+            )
+        ]
+    fields = auth_option_fields(version, options.kind)
+    secret = options.auth_secret or f"{name}{AUTH_SECRET_SUFFIX}"
+    generated = options.auth_secret is None
+    if "secretName" in fields:
+        return RayAuth(True, secret, generated, {"mode": "token", "secretName": secret}), []
+    if "mode" in fields:
+        if options.auth_secret is not None:
+            return RayAuth(on=False), [
+                refuse(
+                    Code.RAY_AUTH_UNSUPPORTED,
+                    f"KubeRay {version}'s authOptions cannot name a Secret: its operator makes its own token",
+                    "pass --kuberay-version 1.6 or newer, or leave out --auth-secret (the operator makes the token)",
+                )
+            ]
+        return RayAuth(True, auth_options={"mode": "token"}), []
+    if options.kind == "RayJob":
+        return RayAuth(on=False), [
+            refuse(
+                Code.RAY_AUTH_UNSUPPORTED,
+                f"KubeRay {version} cannot give its operator the Ray token (authOptions came in 1.5): the head's "
+                "job API would refuse the operator, which would never see the RayJob finish",
+                "pass --kuberay-version 1.6 or newer, or --no-auth to run it without authentication",
+            )
+        ]
+    return RayAuth(True, secret, generated), []
+
+
+def new_token() -> str:
+    """A new Ray token, as `cluster up` makes one (and Ray's own generator): 256 random bits in hex."""
+    return secrets.token_hex(RAY_TOKEN_BYTES)
+
+
+def _secret_document(name: str, options: KubeRayOptions, labels: dict[str, str], token: str) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if options.namespace:
+        metadata["namespace"] = options.namespace
+    metadata["labels"] = dict(labels)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": "Opaque",
+        "stringData": {AUTH_TOKEN_KEY: token},
+    }
+
+
+def _env(manifest: Manifest, auth: RayAuth) -> list[dict[str, Any]]:
     env = {
         **XENNA_RAY_ENV,
         **RAY_QUIET_ENV,
         "NVIDIA_DRIVER_CAPABILITIES": DRIVER_CAPABILITIES,
         **{str(k): str(v) for k, v in manifest.run.env.items()},
     }
-    return [*({"name": key, "value": value} for key, value in env.items()), *_auth_env(options)]
+    return [*({"name": key, "value": value} for key, value in env.items()), *auth.env()]
+
+
+def input_subpath(input_path: str) -> str | None:
+    """The input's folder in the data claim (`input` for /data/input), or None where the input is not in it
+    (a URL, a path elsewhere)."""
+    if not input_path.startswith("/"):
+        return None
+    relative = posixpath.relpath(posixpath.normpath(input_path), DATA_MOUNT)
+    if relative == "." or relative == ".." or relative.startswith("../"):
+        return None
+    return relative
+
+
+def _data_mounts(options: KubeRayOptions) -> list[dict[str, Any]]:
+    """The claim at /data, writable (the output is there), and the input's folder of it once more,
+    read-only, over the input's path: no pod can change the input."""
+    mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_MOUNT}]
+    folder = input_subpath(options.input_path)
+    if folder is not None:
+        mounts.append({"name": "data", "mountPath": f"{DATA_MOUNT}/{folder}", "subPath": folder, "readOnly": True})
+    return mounts
 
 
 def _container(name: str, image: str, env: list[dict[str, Any]], limits: dict[str, Any]) -> dict[str, Any]:
@@ -190,15 +322,15 @@ def _container(name: str, image: str, env: list[dict[str, Any]], limits: dict[st
 
 
 def _ray_container(
-    name: str, options: KubeRayOptions, manifest: Manifest, cpus: str, memory: str, gpus: int
+    name: str, options: KubeRayOptions, manifest: Manifest, auth: RayAuth, cpus: str, memory: str, gpus: int
 ) -> dict[str, Any]:
     limits: dict[str, Any] = {"cpu": cpus, "memory": memory}
     if gpus:
         limits[GPU_RESOURCE] = gpus
-    container = _container(name, options.image, _env(manifest, options), limits)
+    container = _container(name, options.image, _env(manifest, auth), limits)
     container["volumeMounts"] = [{"name": "dshm", "mountPath": "/dev/shm"}]
     if options.data_pvc:
-        container["volumeMounts"].append({"name": "data", "mountPath": DATA_MOUNT})
+        container["volumeMounts"] += _data_mounts(options)
     if options.model_volume:
         container["volumeMounts"].append({"name": "models", "mountPath": MODEL_DIR_IN_IMAGE, "readOnly": True})
     return container
@@ -230,10 +362,10 @@ def _ray_pod(container: dict[str, Any], options: KubeRayOptions, labels: dict[st
     return {"metadata": {"labels": dict(labels)}, "spec": {**_pod_spec([container], options), "volumes": volumes}}
 
 
-def _submitter_pod(options: KubeRayOptions, labels: dict[str, str]) -> dict[str, Any]:
+def _submitter_pod(options: KubeRayOptions, auth: RayAuth, labels: dict[str, str]) -> dict[str, Any]:
     """The pod that runs `ray job submit` (KubeRay fills in its command): ours, so that it is restricted,
     scheduled and pulled like the rest, and carries Xenna's variables and the auth token."""
-    env = [{"name": k, "value": v} for k, v in {**XENNA_RAY_ENV, **RAY_QUIET_ENV}.items()] + _auth_env(options)
+    env = [{"name": k, "value": v} for k, v in {**XENNA_RAY_ENV, **RAY_QUIET_ENV}.items()] + auth.env()
     limits = {"cpu": SUBMITTER_CPU, "memory": SUBMITTER_MEMORY}
     container = _container("ray-job-submitter", options.image, env, limits)
     return {"metadata": {"labels": dict(labels)}, "spec": {**_pod_spec([container], options), "restartPolicy": "Never"}}
@@ -314,6 +446,11 @@ def _check_values(options: KubeRayOptions) -> None:
             )
     if not 0 <= options.ttl_seconds <= INT32_MAX:
         raise CuratorKitError(f"TTL {options.ttl_seconds} is out of range", f"seconds, 0 to {INT32_MAX}")
+    if not options.auth and options.auth_secret is not None:
+        raise CuratorKitError(
+            "--no-auth and --auth-secret contradict each other",
+            "drop --no-auth to use the Secret, or drop --auth-secret",
+        )
 
 
 def _ray_version(options: KubeRayOptions, labels: Mapping[str, str] | None, warnings: list[Finding]) -> str:
@@ -348,10 +485,12 @@ def render(
     project_dir: Path,
     options: KubeRayOptions,
     image_labels: Mapping[str, str] | None = None,
+    token: Callable[[], str] = new_token,
 ) -> KubeRayExport:
     """The manifest as data (not yet checked: see `check`), its comment lines and warnings.
 
-    `image_labels` are the labels of `options.image` (None: they could not be read)."""
+    `image_labels` are the labels of `options.image` (None: they could not be read); `token` makes the
+    token of a generated Secret (called only when one is)."""
     _check_values(options)
     version = kuberay_version(options.kuberay_version)
     head_cpus = quantity(options.head_cpus, "--head-cpus")
@@ -377,17 +516,24 @@ def render(
         weights_at=f"PersistentVolumeClaim {options.model_volume}" if options.model_volume else None,
         accept="pass --model-volume CLAIM, a PersistentVolumeClaim that holds them",
     )
-    raise_refusals([*findings, *placed.findings])  # nothing is written for a job that cannot work
+    ray_version = _ray_version(options, image_labels, warnings)
+    auth, auth_findings = ray_auth(options, version, name, ray_version)
+    raise_refusals([*findings, *placed.findings, *auth_findings])  # nothing is written for a job that cannot work
+    warnings += auth_findings
     warnings += gpu_export_warnings(pipeline, options.image, image_labels, gpus, options.gpu_memory_gib, "the head")
-    head = _ray_container("ray-head", options, manifest, options.head_cpus, options.head_memory, 0)
+    head = _ray_container("ray-head", options, manifest, auth, options.head_cpus, options.head_memory, 0)
+    # Explicit ports (KubeRay's head Service takes them as they are; with none it would add Ray Client's).
     head["ports"] = [
         {"containerPort": RAY_PORT, "name": "gcs-server"},
         {"containerPort": DASHBOARD_PORT, "name": "dashboard"},
-        {"containerPort": CLIENT_PORT, "name": "client"},
     ]
-    worker = _ray_container("ray-worker", options, manifest, options.cpus_per_worker, options.memory_per_worker, gpus)
-    cluster_spec = {
-        "rayVersion": _ray_version(options, image_labels, warnings),
+    if options.client_port:
+        head["ports"].append({"containerPort": CLIENT_PORT, "name": "client"})
+    worker = _ray_container(
+        "ray-worker", options, manifest, auth, options.cpus_per_worker, options.memory_per_worker, gpus
+    )
+    cluster_spec: dict[str, Any] = {
+        "rayVersion": ray_version,
         "headGroupSpec": {
             # The head takes CPU work too (Xenna needs a CPU on every node: num-cpus 0 fails its node
             # probe), but no GPU work: GPU stages belong on the workers.
@@ -405,6 +551,8 @@ def render(
             }
         ],
     }
+    if auth.auth_options is not None:
+        cluster_spec["authOptions"] = dict(auth.auth_options)
     metadata: dict[str, Any] = {"name": name}
     if options.namespace:
         metadata["namespace"] = options.namespace
@@ -421,28 +569,62 @@ def render(
         + ".",
     ]
     if options.kind == "RayJob":
-        spec = _rayjob_spec(placed, options, version, cluster_spec, labels, header)
+        spec = _rayjob_spec(placed, options, auth, version, cluster_spec, labels, header)
     else:
         spec = cluster_spec
-    if options.auth_secret:
-        header.append(
-            f"Ray token auth: RAY_AUTH_TOKEN from Secret {options.auth_secret} (key {AUTH_TOKEN_KEY}); create it "
-            f"first, e.g. kubectl create secret generic {options.auth_secret} "
-            f"--from-literal={AUTH_TOKEN_KEY}=$(openssl rand -hex 32)"
-        )
+    header += _auth_header(auth, version)
+    if options.client_port:
+        header.append(f"The head exposes Ray Client on port {CLIENT_PORT} (--client-port).")
     if not options.data_pvc:
         header.append(
-            f"No --data-pvc: {options.input_path} and {options.output_path} must exist in every pod (or be URLs)."
+            f"No --data-pvc: {options.input_path} and {options.output_path} must exist in every pod (or be URLs); "
+            "mount the input read-only."
         )
+    elif input_subpath(options.input_path) is not None:
+        header.append(f"The input {options.input_path} is mounted read-only; the rest of --data-pvc is writable.")
     header += [f"Requires: {finding.message}." for finding in notes_of(findings)]
     header.append(f"Apply: kubectl apply -f FILE (KubeRay operator {version}; checked against its CRD).")
     document = {"apiVersion": API_VERSION, "kind": options.kind, "metadata": metadata, "spec": spec}
-    return KubeRayExport(document, header, [*warnings, *findings, *placed.findings], version)
+    secret = _secret_document(auth.secret, options, labels, token()) if auth.generated and auth.secret else None
+    return KubeRayExport(document, header, [*warnings, *findings, *placed.findings], version, secret)
+
+
+def _auth_header(auth: RayAuth, version: str) -> list[str]:
+    """What the header says of Ray token auth (never the token)."""
+    if not auth.on:
+        return [
+            "WARNING: Ray token authentication is OFF (--no-auth): whoever reaches the head's ports 6379 and "
+            "8265 can run code in the cluster."
+        ]
+    told = "; authOptions names it, so the operator authenticates too" if auth.auth_options else ""
+    if auth.secret is None:
+        return [
+            f"Ray token auth: KubeRay {version}'s operator makes the token (authOptions mode token) and gives it "
+            "to every pod and the submitter."
+        ]
+    if auth.generated:
+        lines = [
+            f"Ray token auth: a new token in Secret {auth.secret} (key {AUTH_TOKEN_KEY}), the first document "
+            f"below, for every pod and the submitter{told}. It is a credential: keep this file private. "
+            "Each export makes a new token."
+        ]
+    else:
+        lines = [
+            f"Ray token auth: RAY_AUTH_TOKEN from Secret {auth.secret} (key {AUTH_TOKEN_KEY}) in every pod and the "
+            f"submitter{told}. Create it first, e.g. kubectl create secret generic {auth.secret} "
+            f"--from-literal={AUTH_TOKEN_KEY}=$(openssl rand -hex 32)"
+        ]
+    if auth.auth_options is None:
+        lines.append(
+            f"KubeRay {version} has no authOptions: its operator does not know the token (a RayCluster's needs none)."
+        )
+    return lines
 
 
 def _rayjob_spec(
     placed: Placement,
     options: KubeRayOptions,
+    auth: RayAuth,
     version: str,
     cluster_spec: dict[str, Any],
     labels: dict[str, str],
@@ -468,7 +650,7 @@ def _rayjob_spec(
             )
         header.append(f"Deletion policy {policy}: the operator needs its RayJobDeletionPolicy feature gate enabled.")
     if "submitterPodTemplate" in fields:
-        spec["submitterPodTemplate"] = _submitter_pod(options, labels)
+        spec["submitterPodTemplate"] = _submitter_pod(options, auth, labels)
     else:  # no pinned release lacks it today; a submitter pod of KubeRay's own would not be 'restricted'
         header.append(f"KubeRay {version} has no submitterPodTemplate: its default submitter pod is not restricted.")
     spec["rayClusterSpec"] = cluster_spec
@@ -513,5 +695,11 @@ class _Dumper(yaml.SafeDumper):
 
 def dump(document: dict[str, Any], header: list[str] | None = None) -> str:
     """One YAML document (PyYAML's safe dumper, Kubernetes' block style); `header` lines as comments above."""
-    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=2**16)
+    return dump_all([document], header)
+
+
+def dump_all(documents: list[dict[str, Any]], header: list[str] | None = None) -> str:
+    """YAML documents separated by `---` (PyYAML's safe dumper, Kubernetes' block style); `header` lines as
+    comments above the first."""
+    body = yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=2**16)
     return "".join(f"{_comment(line)}\n" for line in header or []) + body

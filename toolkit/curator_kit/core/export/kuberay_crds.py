@@ -73,6 +73,14 @@ def spec_fields(version: str, kind: str) -> frozenset[str]:
     return frozenset(crd_schema(version, kind)["properties"]["spec"].get("properties", {}))
 
 
+def auth_option_fields(version: str, kind: str) -> frozenset[str]:
+    """The fields of the RayCluster spec's `authOptions` in the version's CRD (none before KubeRay 1.5;
+    `mode` in 1.5; `secretName` too from 1.6)."""
+    spec = crd_schema(version, kind)["properties"]["spec"]["properties"]
+    cluster = spec["rayClusterSpec"]["properties"] if kind == "RayJob" else spec
+    return frozenset(cluster.get("authOptions", {}).get("properties", {}))
+
+
 def _closed(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_closed(item) for item in schema]

@@ -33,8 +33,10 @@ from curator_kit.core.cluster.clusterplan import (
 )
 from curator_kit.core.constants import (
     DRIVER_CAPABILITIES,
+    FALLBACK_HOME,
     INPUT_DIR,
     MODEL_DIR_IN_IMAGE,
+    NONROOT_USER,
     OUTPUT_DIR,
     PROJECT_DIR_IN_IMAGE,
 )
@@ -353,6 +355,10 @@ def render_script(
         "ulimits": [f"{n}={s}:{h}" for n, s, h in merge_ulimits(options.ulimits)],
         "workdir": PROJECT_DIR_IN_IMAGE,
         "driver_capabilities": DRIVER_CAPABILITIES,
+        # docker runs the job's user (`id -u`), known only on the node: HOME is the one every uid can write
+        # (runplan.container_home's answer for a user that may not own the image's home), USER the image's.
+        "home": FALLBACK_HOME,
+        "user": NONROOT_USER,
         "container_prefix": f"{manifest.project.name}-slurm",
         "nodes": options.nodes,
         "gpus_per_node": gpus,

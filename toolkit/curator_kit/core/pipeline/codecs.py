@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from curator_kit.core.constants import LABEL_CODECS
 
 if TYPE_CHECKING:
-    from curator_kit.core.pipeline.catalogue import Part
+    from curator_kit.core.pipeline.catalogue.table import Part
     from curator_kit.core.pipeline.spec import PipelineSpec
 
 # Codec (as ffprobe and PyAV name a stream's codec) -> decoders that decode it on the CPU. ffmpeg's

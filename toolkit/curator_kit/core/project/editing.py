@@ -6,13 +6,20 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from curator_kit.core.constants import MANIFEST_NAME
 from curator_kit.core.project.loading import BARE_KEY, TABLE_HEADER, TableReader, key_lines, parse_manifest
 from curator_kit.core.project.manifest import ClippingSettings, EnvSpec, Manifest, ModelSpec, StageSpec
 from curator_kit.core.project.validation import validate
 from curator_kit.errors import CuratorKitError
+
+
+class Edited(NamedTuple):
+    """An edited manifest text and the manifest it reads back as (what the edit checked)."""
+
+    text: str
+    manifest: Manifest
 
 
 def _to_toml(record: Any) -> dict[str, Any]:
@@ -73,17 +80,17 @@ def append_entry(text: str, entry: StageSpec | ModelSpec | EnvSpec) -> str:
         key, table = "envs", "[envs.NAME]"
         fragment, expected.envs = {"envs": {entry.name: _to_toml(entry)}}, {**expected.envs, entry.name: entry}
     candidate = text.rstrip("\n") + "\n\n" + tomli_w.dumps(fragment)
-    return _checked_edit(candidate, expected, key, table)
+    return _checked_edit(candidate, expected, key, table).text
 
 
-def _checked_edit(candidate: str, expected: Manifest, key: str, table: str) -> str:
+def _checked_edit(candidate: str, expected: Manifest, key: str, table: str) -> Edited:
     """The edited text, when it reads back as the manifest the edit meant; else the edit is refused:
     rewriting the whole file would drop the user's comments. A manifest the edit would make invalid
     (two stages of one name, say) is refused for that, first."""
     validate(expected)
     try:
-        if parse_manifest(candidate) == expected:
-            return candidate
+        if (read := parse_manifest(candidate)) == expected:
+            return Edited(candidate, read)
     except CuratorKitError:
         pass
     raise CuratorKitError(
@@ -142,7 +149,18 @@ def place_stage(text: str, entry: StageSpec, after: str | None = None, before: s
     Pipeline order is file order: the new table goes right above the entry it must precede (and
     above the comment lines directly over that entry's header), or at the end."""
     _check_entry(entry)
-    manifest = parse_manifest(text)
+    return _place(Edited(text, parse_manifest(text)), entry, after, before).text
+
+
+def stage_placed(current: Edited, entry: StageSpec, after: str | None = None, before: str | None = None) -> Edited:
+    """`place_stage` for a caller that holds the text parsed (`current`), with what the result reads back
+    as: a scaffold command parses its manifest once before the edit and once after, not four times."""
+    _check_entry(entry)
+    return _place(current, entry, after, before)
+
+
+def _place(current: Edited, entry: StageSpec, after: str | None, before: str | None) -> Edited:
+    text, manifest = current
     index = stage_index(manifest, after, before)
     expected = copy.deepcopy(manifest)
     expected.stages.insert(index, entry)
@@ -188,7 +206,7 @@ def clipping_to_stages(text: str) -> str:
         else:
             kept_after = [*lines[at:start], *lines[end:]]
         candidate = "".join([*kept_before, fragment, "\n", *kept_after])
-    return _checked_edit(candidate, expected, "stages", "[[stages]]")
+    return _checked_edit(candidate, expected, "stages", "[[stages]]").text
 
 
 def _check_entry(entry: StageSpec | ModelSpec | EnvSpec) -> None:

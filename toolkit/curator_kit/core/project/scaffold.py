@@ -37,7 +37,7 @@ from curator_kit.core.constants import (
 from curator_kit.core.parsers import parse_version
 from curator_kit.core.pipeline.catalogue import catalogue_for, check_release
 from curator_kit.core.project import names, templating
-from curator_kit.core.project.editing import append_entry, clipping_to_stages, place_stage
+from curator_kit.core.project.editing import Edited, append_entry, clipping_to_stages, stage_placed
 from curator_kit.core.project.loading import parse_manifest, read_manifest_text
 from curator_kit.core.project.manifest import EnvSpec, Manifest, ModelSpec, ProjectInfo, StageResources, StageSpec
 from curator_kit.errors import CuratorKitError
@@ -156,10 +156,13 @@ def check_pipeline_reads_the_spec(project_dir: Path) -> None:
         )
 
 
-def plan_pipeline_refresh(project_dir: Path, templates: Path | None = None) -> ScaffoldPlan:
+def plan_pipeline_refresh(
+    project_dir: Path, templates: Path | None = None, *, bytecode_cache: jinja2.BytecodeCache | None = None
+) -> ScaffoldPlan:
     """pipeline.py rendered anew for the project (its edits are not carried over: the old file is kept)."""
     manifest = parse_manifest(read_manifest_text(project_dir))
-    env = templating.make_environment(templating.team_template_dir(templates, manifest.project.templates, project_dir))
+    team_dir = templating.team_template_dir(templates, manifest.project.templates, project_dir)
+    env = templating.make_environment(team_dir, bytecode_cache)
     fresh = render_pipeline(env, manifest.project, CuratorTarget.of(manifest.project.curator_version))
     current = project_dir / PIPELINE_FILE
     writes = [FileWrite(PIPELINE_FILE, fresh, update=current.exists(), based_on=None)]
@@ -183,6 +186,8 @@ def plan_init(
     base_image: str | None = None,
     templates: Path | None = None,
     preset: str = DEFAULT_PRESET,
+    *,
+    bytecode_cache: jinja2.BytecodeCache | None = None,
 ) -> ScaffoldPlan:
     names.check_project_name(name)
     if preset not in PRESETS:
@@ -198,7 +203,7 @@ def plan_init(
         base_image=base_image or base_image_tag(curator_version),
         templates=stored_templates,
     )
-    env = templating.make_environment(templating.team_template_dir(templates))
+    env = templating.make_environment(templating.team_template_dir(templates), bytecode_cache)
     context = {
         "project": project,
         "curator": curator,
@@ -245,9 +250,11 @@ class _Project:
     def curator(self) -> CuratorTarget:
         return CuratorTarget.of(self.manifest.project.curator_version)
 
-    def environment(self, cli_templates: Path | None) -> jinja2.Environment:
+    def environment(
+        self, cli_templates: Path | None, bytecode_cache: jinja2.BytecodeCache | None
+    ) -> jinja2.Environment:
         team_dir = templating.team_template_dir(cli_templates, self.manifest.project.templates, self.root)
-        return templating.make_environment(team_dir)
+        return templating.make_environment(team_dir, bytecode_cache)
 
     def check_new_stage(self, name: str, class_name: str) -> None:
         for stage in self.manifest.stages:
@@ -258,7 +265,13 @@ class _Project:
                 )
 
 
-def plan_new_stage(root: Path, options: StageOptions, templates: Path | None = None) -> ScaffoldPlan:
+def plan_new_stage(
+    root: Path,
+    options: StageOptions,
+    templates: Path | None = None,
+    *,
+    bytecode_cache: jinja2.BytecodeCache | None = None,
+) -> ScaffoldPlan:
     class_name = names.check_stage_name(options.name)
     if options.gpu_memory_gb is not None and options.gpus is not None:
         raise CuratorKitError(
@@ -281,9 +294,9 @@ def plan_new_stage(root: Path, options: StageOptions, templates: Path | None = N
     spec = StageSpec(
         options.name, f"stages.{options.name}", class_name, options.env, options.model, options.batch_size, resources
     )
-    text, placed_notes = _placed(project, spec, options.after, options.before)
+    placed, placed_notes = _placed(project, spec, options.after, options.before)
     expr, note = resources_source(resources, project.curator)
-    jinja = project.environment(templates)
+    jinja = project.environment(templates, bytecode_cache)
     context = {
         "project": project.manifest.project,
         "curator": project.curator,
@@ -298,9 +311,9 @@ def plan_new_stage(root: Path, options: StageOptions, templates: Path | None = N
     writes = [
         FileWrite(f"stages/{spec.name}.py", templating.render(jinja, "stage.py.j2", **context)),
         FileWrite(f"tests/test_{spec.name}.py", templating.render(jinja, "stage_test.py.j2", **context)),
-        FileWrite(MANIFEST_NAME, text, update=True, based_on=project.text),
+        FileWrite(MANIFEST_NAME, placed.text, update=True, based_on=project.text),
     ]
-    return ScaffoldPlan(root, writes, [*placed_notes, _pipeline_line(parse_manifest(text))])
+    return ScaffoldPlan(root, writes, [*placed_notes, _pipeline_line(placed.manifest)])
 
 
 def plan_add_builtin(
@@ -331,8 +344,7 @@ def plan_add_builtin(
         raise CuratorKitError("a --param is given twice", "give each parameter once")
     checked = entry.check_params(given, lambda key: f"--param {key}")
     spec = StageSpec(name, builtin=builtin, resources=None, params=checked)
-    text, notes = _placed(project, spec, after, before)
-    manifest = parse_manifest(text)
+    (text, manifest), notes = _placed(project, spec, after, before)
     from curator_kit.core.pipeline.spec import resolve_spec
 
     resolved = resolve_spec(manifest, root)  # the order rules: a stage only after what it needs
@@ -347,25 +359,28 @@ def plan_add_builtin(
     return ScaffoldPlan(root, [FileWrite(MANIFEST_NAME, text, update=True, based_on=project.text)], notes)
 
 
-def _placed(project: _Project, spec: StageSpec, after: str | None, before: str | None) -> tuple[str, list[str]]:
-    """The manifest text with the new entry at its place, and what to tell the user. A place inside a
-    [clipping] table (before transcoding, say) first turns the table into the [[stages]] entries it
-    stands for; the resulting manifest is validated as a whole."""
+def _placed(project: _Project, spec: StageSpec, after: str | None, before: str | None) -> tuple[Edited, list[str]]:
+    """The manifest text with the new entry at its place and what it reads back as, and what to tell the
+    user. A place inside a [clipping] table (before transcoding, say) first turns the table into the
+    [[stages]] entries it stands for; the resulting manifest is validated as a whole."""
     if after and before:
         raise CuratorKitError("--after and --before cannot both be given", "place the stage after OR before another")
-    text, notes = project.text, []
+    current, notes = Edited(project.text, project.manifest), []
     anchor = after or before
     clipping = project.manifest.clipping
     inside = ("clipping", *(stage.name for stage in clipping.as_stages()))
     if anchor in inside and project.manifest.stage(anchor) is None:
-        text = clipping_to_stages(text)
+        text = clipping_to_stages(project.text)
+        current = Edited(text, parse_manifest(text))
         notes.append("[clipping] became the [[stages]] entries fixed_stride and transcoding, so stages fit between")
         if anchor == "clipping":
             after, before = ("transcoding", None) if after else (None, "fixed_stride")
-    return place_stage(text, spec, after, before), notes
+    return stage_placed(current, spec, after, before), notes
 
 
-def plan_new_writer(root: Path, name: str, templates: Path | None = None) -> ScaffoldPlan:
+def plan_new_writer(
+    root: Path, name: str, templates: Path | None = None, *, bytecode_cache: jinja2.BytecodeCache | None = None
+) -> ScaffoldPlan:
     class_name = names.check_stage_name(name, kind="writer")
     project = _Project.open(root)
     project.check_new_stage(name, class_name)
@@ -382,7 +397,7 @@ def plan_new_writer(root: Path, name: str, templates: Path | None = None) -> Sca
         )
     spec = StageSpec(name, f"stages.{name}", class_name, resources=StageResources(cpus=WRITER_CPUS))
     text = append_entry(project.text, spec)
-    jinja = project.environment(templates)
+    jinja = project.environment(templates, bytecode_cache)
     context = {"project": project.manifest.project, "curator": project.curator, "stage": spec}
     writes = [
         FileWrite(f"stages/{name}.py", templating.render(jinja, "writer.py.j2", **context)),
@@ -410,6 +425,8 @@ def plan_new_model(
     files: tuple[str, ...] = (),
     bake: bool = False,
     templates: Path | None = None,
+    *,
+    bytecode_cache: jinja2.BytecodeCache | None = None,
 ) -> ScaffoldPlan:
     class_name = names.check_model_name(name)
     project = _Project.open(root)
@@ -420,7 +437,7 @@ def plan_new_model(
             )
     spec = ModelSpec(name, f"models.{name}", class_name, hf_repo, revision, list(files), bake)
     text = append_entry(project.text, spec)
-    jinja = project.environment(templates)
+    jinja = project.environment(templates, bytecode_cache)
     context = {
         "project": project.manifest.project,
         "curator": project.curator,

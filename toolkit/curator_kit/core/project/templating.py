@@ -71,8 +71,11 @@ def team_template_dir(
     return directory
 
 
-def make_environment(team_dir: Path | None = None) -> jinja2.Environment:
-    """The Jinja environment: `team_dir` (from `team_template_dir`) first, then the built-in templates."""
+def make_environment(
+    team_dir: Path | None = None, bytecode_cache: jinja2.BytecodeCache | None = None
+) -> jinja2.Environment:
+    """The Jinja environment: `team_dir` (from `team_template_dir`) first, then the built-in templates;
+    `bytecode_cache` keeps compiled templates between commands (ops/templatecache)."""
     search = [str(path) for path in (team_dir, templates_dir()) if path is not None]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(search),
@@ -82,6 +85,10 @@ def make_environment(team_dir: Path | None = None) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,  # Python, TOML, Markdown, Dockerfile: each escapes by its own filters
         finalize=_finalize,
+        # No filter runs while compiling (the optimizer would fold constant filter calls into the code):
+        # compiled code kept by a bytecode cache stays right when a filter changes. The output is the same.
+        optimized=False,
+        bytecode_cache=bytecode_cache,
     )
     env.filters["toml"] = toml_value
     env.filters["pystr"] = py_str

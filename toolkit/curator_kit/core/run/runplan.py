@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING, Any
 from curator_kit.core.checks import image_findings
 from curator_kit.core.constants import (
     DRIVER_CAPABILITIES,
+    FALLBACK_HOME,
     HF_OFFLINE_ENV,
     INPUT_DIR,
     LABEL_PROJECT,
     LABEL_RUN_ID,
+    NONROOT_HOME,
+    NONROOT_UID,
+    NONROOT_USER,
     OUTPUT_DIR,
     PIPELINE_IN_IMAGE,
     PROJECT_DIR_IN_IMAGE,
@@ -38,7 +42,25 @@ if TYPE_CHECKING:
     from curator_kit.core.pipeline.spec import PipelineSpec
     from curator_kit.core.project.manifest import Manifest, RunDefaults
 
-CONTAINER_HOME = "/tmp"  # an arbitrary --user has no home in the image; Ray and torch write caches there
+
+def container_home(uid: int, gid: int, image_home: str | None) -> str:
+    """HOME for a container run as `uid:gid` (the invoking user, so that its outputs are theirs) of an
+    image whose ENV HOME is `image_home` (None: not known).
+
+    curator-kit's images make NONROOT_HOME their HOME, owned by NONROOT_UID and group 0 with g=u
+    (constants): its owner, a uid in group 0 (as OpenShift runs one) and root can write it, and keep it.
+    Any other user cannot (it is not world-writable: the image's caches are not everyone's), nor can
+    anyone write a home an image does not have (one built on an older base, or on another FROM image):
+    they get FALLBACK_HOME, /tmp, which every uid can write, and Ray, torch, Triton and Hugging Face put
+    their caches under it (~/.cache, ~/.triton follow HOME)."""
+    can_write = uid in (0, NONROOT_UID) or gid == 0
+    return NONROOT_HOME if image_home == NONROOT_HOME and can_write else FALLBACK_HOME
+
+
+def home_in_environment(environment: list[str]) -> str | None:
+    """The HOME an image's ENV entries (`KEY=value`) set; None when they set none."""
+    return next((entry.partition("=")[2] for entry in reversed(environment) if entry.startswith("HOME=")), None)
+
 
 # Ray falls back to /tmp unless /dev/shm holds its object store: 30% of available memory, and it
 # suggests 1.1x that. 35% of total RAM covers both; the store is capped at 200 GB, so shm at 220 GB.
@@ -100,6 +122,8 @@ class RunOptions:
     # Input and output mounted at their own paths, and pipeline.py told those: an external Ray cluster's
     # nodes run stage actors that read and write them there (a shared filesystem at the same path).
     same_paths: bool = False
+    # The image's ENV HOME, as `ops` reads it (None: not read, or none): `container_home` decides from it.
+    image_home: str | None = None
 
 
 @dataclass
@@ -326,7 +350,8 @@ def plan_run(
             )
         )
 
-    env = {"HOME": CONTAINER_HOME, "USER": "curator"}  # getpass.getuser() needs one without a passwd entry
+    # USER: getpass.getuser() needs one where the uid has no passwd entry (the image's ENV says the same).
+    env = {"HOME": container_home(host.uid, host.gid, options.image_home), "USER": NONROOT_USER}
     if not options.command:
         env[RUN_ID_ENV] = run_id  # pipeline.py writes it into its summary
     if gpus.wanted:
@@ -406,8 +431,9 @@ def plan_tests(
     allow_host_mount: bool = False,
     weights: WeightsFacts | None = None,
     code_mounts: tuple[Mount, ...] = (),
+    image_home: str | None = None,
 ) -> ContainerPlan:
-    """`curator-kit test`: the project's tests in its image, in the container a run gets (user, shm,
+    """`curator-kit test`: the project's tests in its image, in the container a run gets (user, HOME, shm,
     ulimits, env, manifest mounts) but with no input or output data mounted; `code_mounts` for
     `--mount-code`."""
     command = ("python", "-m", "pytest", "-p", "no:cacheprovider", "tests", *pytest_args)
@@ -420,6 +446,7 @@ def plan_tests(
         mount_data=False,
         weights=weights,
         code_mounts=code_mounts,
+        image_home=image_home,
     )
     plan = plan_run(manifest, spec, project_dir, options, host)
     return replace(plan, name=f"{manifest.project.name}-test-{plan.run_id}")

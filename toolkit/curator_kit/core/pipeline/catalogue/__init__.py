@@ -8,12 +8,16 @@ constructor fields and constants read from that release's installed package
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from curator_kit.core.parsers import parse_version
-from curator_kit.core.pipeline.catalogue.table import Builtin, Catalogue, Field, Param, Part
 from curator_kit.errors import CuratorKitError
 
-__all__ = ["TABLES", "Builtin", "Catalogue", "Field", "Param", "Part", "catalogue_for", "nearest_catalogue"]
+if TYPE_CHECKING:
+    # Imported where a catalogue is built (`_load`): a manifest without built-ins needs only their names.
+    from curator_kit.core.pipeline.catalogue.table import Catalogue
+
+__all__ = ["TABLES", "catalogue_for", "nearest_catalogue"]
 
 # Curator release (major, minor) -> the table's module name.
 TABLES: dict[tuple[int, int], str] = {(1, 4): "curator_1_4"}
@@ -77,5 +81,8 @@ def check_release(version: str) -> None:
 def builtin_names() -> frozenset[str]:
     """Every built-in's name in every catalogued release: a project's own stage may not take one, or
     `--before transcoding` and the spec's listing would name two stages. (Asked of every stage each time
-    a manifest is read: the tables are package data, so the answer is computed once.)"""
-    return frozenset(name for module in TABLES.values() for name in _load(module).builtins)
+    a manifest is read: the tables are package data, so the answer is computed once, from the tables'
+    keys: a manifest without built-ins never builds a catalogue.)"""
+    from curator_kit.core.pipeline.catalogue.files import read_table
+
+    return frozenset(name for module in TABLES.values() for name in read_table(module)["builtins"])

@@ -3,15 +3,13 @@ installed package (curator_X_Y.fields.json), as typed, read-only data."""
 
 from __future__ import annotations
 
-import json
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from curator_kit.core.parsers import ParseError
+from curator_kit.core.pipeline.catalogue.files import read_fields, read_table
 from curator_kit.core.pipeline.catalogue.values import Shape, check_value, describe_shape
 from curator_kit.errors import CuratorKitError
 
@@ -177,12 +175,8 @@ class Catalogue:
 
 
 def load_table(module_name: str) -> Catalogue:
-    """curator_X_Y.toml + curator_X_Y.fields.json, shipped next to this module."""
-    # Files of the package next to this module (as curator_kit.resources finds its data): importlib's
-    # resource readers would load zipfile and more at every start of a command that reads a manifest.
-    folder = Path(__file__).resolve().parent
-    table = tomllib.loads(folder.joinpath(f"{module_name}.toml").read_text(encoding="utf-8"))
-    facts = json.loads(folder.joinpath(f"{module_name}.fields.json").read_text(encoding="utf-8"))
+    """curator_X_Y.toml + curator_X_Y.fields.json, shipped next to this module (`files`)."""
+    table, facts = read_table(module_name), read_fields(module_name)
     classes = {
         path: tuple(Field(f["name"], f["annotation"], f["shape"], f.get("default", REQUIRED)) for f in fields)
         for path, fields in facts["classes"].items()
