@@ -148,6 +148,13 @@ CLI_CASES = [
     (["dockerfile", "-o", "missing/Dockerfile"], f"cannot write missing/Dockerfile: {MISSING_FOLDER}"),
     (["spec", "-o", "missing/spec.json"], f"cannot write missing/spec.json: {MISSING_FOLDER}"),
     (["export", "kuberay", *IMAGE, "-o", "missing/job.yaml"], f"cannot write missing/job.yaml: {MISSING_FOLDER}"),
+    # issue 26: the Ray auth Secret, the SBOM's image and file, inspect's image
+    (["export", "kuberay", *IMAGE, "--auth-secret", "Bad_Name"], "--auth-secret (a Secret name) 'Bad_Name' is not"),
+    (["export", "kuberay", *IMAGE, "--auth-secret", "ok\nkind: Pod"], "--auth-secret (a Secret name) 'ok\\nkind"),
+    (["export", "kuberay", *IMAGE, "--auth-secret", "ok", "--no-auth"], "--no-auth and --auth-secret contradict"),
+    (["sbom", "img\nRUN touch /pwned"], "IMAGE 'img\\nRUN touch /pwned' is not an image reference"),
+    (["sbom", "-o", "missing/sbom.json", "demo:never-built"], f"cannot write missing/sbom.json: {MISSING_FOLDER}"),
+    (["inspect", "img\nRUN touch /pwned"], "IMAGE 'img\\nRUN touch /pwned' is not an image reference"),
     ([*SLURM, "-o", "missing/job.sbatch"], f"cannot write missing/job.sbatch: {MISSING_FOLDER}"),
     # issue 25: cluster sizes bounded when parsed (core.constants says why), whatever the digits
     (["export", "kuberay", *IMAGE, "--workers", "99999999999"], f"--workers '99999999999' is {RAY_NODES}"),

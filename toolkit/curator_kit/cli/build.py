@@ -8,6 +8,7 @@ import click
 
 from curator_kit.cli.output import OUTPUT_FILE, emit, project_option
 from curator_kit.cli.output import say as _log
+from curator_kit.cli.params import IMAGE
 
 
 def _load(project: Path | None):
@@ -115,7 +116,7 @@ def build(
 
 
 @click.command("inspect")
-@click.argument("image", required=False)
+@click.argument("image", required=False, type=IMAGE)
 @project_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the labels as JSON.")
 def inspect_image(image: str | None, project: Path | None, as_json: bool) -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from curator_kit.cli.output import OUTPUT_FILE, emit, project_option, say
+from curator_kit.cli.params import IMAGE
 
 
 @click.command("sbom")
-@click.argument("image", required=False)
+@click.argument("image", required=False, type=IMAGE)
 @project_option()
 @click.option("--output", "-o", type=OUTPUT_FILE, help="Write it here [default: stdout].")
 def sbom(image: str | None, project: Path | None, output: Path | None) -> None:
