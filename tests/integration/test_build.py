@@ -91,7 +91,9 @@ def test_stage_edit_reuses_every_dependency_layer(built, project, docker_client)
     from curator_kit.ops.build import plan_project_build
 
     stage = project / "stages" / "brightness.py"
-    stage.write_text(stage.read_text() + "\n# edited\n")
+    # A new text each run: the engine keeps the layers of earlier runs' (now untagged) images, and an edit
+    # it has seen before would come from the cache.
+    stage.write_text(stage.read_text() + f"\n# edited {secrets.token_hex(8)}\n")
     events: list = []
 
     class Recorder:
@@ -118,7 +120,7 @@ def test_code_only_rebuild_runs_one_step_and_keeps_every_label(built, project, d
     cli("build", "--tag", TAG, cwd=project)  # settles the edits of the tests before
     before = docker_client.images.get(TAG).labels
     stage = project / "stages" / "tagger.py"
-    stage.write_text(stage.read_text() + "\n# a code-only change\n")
+    stage.write_text(stage.read_text() + f"\n# a code-only change {secrets.token_hex(8)}\n")  # new each run
     result = cli("build", "--tag", TAG, cwd=project)
     progress = result.stderr.splitlines()
     steps = [
