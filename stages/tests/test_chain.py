@@ -14,7 +14,8 @@ from nemo_curator.tasks.video import VideoTask
 from stages.frame_stats import FrameStatsStage
 from stages.quality_filter import QualityFilterStage
 from stages.stats_writer import StatsWriterStage
-from stages.tests.conftest import encode, run_stage
+
+from .conftest import encode, run_stage
 
 
 def has_vp9_encoder() -> bool:

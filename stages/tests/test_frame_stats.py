@@ -10,7 +10,8 @@ from nemo_curator.stages.resources import Resources
 from nemo_curator.tasks.video import Clip, Video, VideoTask
 
 from stages.frame_stats import FrameStatsStage, evenly_spaced, frame_stats_of
-from stages.tests.conftest import run_stage
+
+from .conftest import run_stage
 
 
 def test_stats_of_known_patterns(task: VideoTask) -> None:

@@ -6,7 +6,8 @@ from nemo_curator.tasks.video import Clip, VideoTask
 
 from stages.frame_stats import FrameStatsStage
 from stages.quality_filter import QualityFilterStage
-from stages.tests.conftest import run_stage
+
+from .conftest import run_stage
 
 
 def test_moves_dark_and_blurry_clips_to_filtered_clips(task: VideoTask) -> None:

@@ -8,7 +8,8 @@ from nemo_curator.tasks.video import VideoTask
 from stages.frame_stats import FrameStatsStage, frame_stats_of
 from stages.quality_filter import QualityFilterStage
 from stages.stats_writer import StatsWriterStage
-from stages.tests.conftest import run_stage
+
+from .conftest import run_stage
 
 
 def writer(output: pathlib.Path, input_path: pathlib.Path, *, dry_run: bool = False) -> StatsWriterStage:

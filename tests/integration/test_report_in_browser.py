@@ -202,13 +202,14 @@ def test_report_of_a_partial_copy_says_what_is_missing(demo_run, tmp_path):
 
 def test_run_with_report_writes_it_after_the_run(demo_run, tmp_path):
     # The README's `run ... --report 2>&1 | tee out/run.log`: the report finds the log next to the results.
+    # With --profile frame_stats: its workers' flame graph and top functions, printed and on the page.
     demo = demo_run[0].parent
     output = tmp_path / "out"
     output.mkdir()
     command = ["run", "--project", str(demo / "project"), "--input", str(demo / "videos"), "--output", str(output)]
     with (output / "run.log").open("wb") as log:
         result = subprocess.run(
-            [sys.executable, "-m", "curator_kit", *command, "--report"],
+            [sys.executable, "-m", "curator_kit", *command, "--profile", "frame_stats", "--report"],
             stdout=log,
             stderr=subprocess.STDOUT,
             timeout=900,
@@ -219,6 +220,20 @@ def test_run_with_report_writes_it_after_the_run(demo_run, tmp_path):
     page = (output / "report" / "index.html").read_text()
     assert "FrameStatsStage" in page and "no per-stage times" not in page
     assert len(list((output / "report" / "images").glob("*.jpg"))) == 6
+
+    profile = json.loads((output / "curator-kit-profile" / "frame_stats" / "profile.json").read_text())
+    assert profile["workers"] >= 1 and profile["tasks"] == 3 and profile["samples"] > 0 and profile["peak_rss_bytes"]
+    ours = [row["function"] for row in profile["top"] if row["file"].endswith("stages/frame_stats.py")]
+    assert ours, profile["top"]  # the stage's own code (process, or what it calls) among the top functions
+    assert f"profile frame_stats: {profile['workers']} worker" in printed
+    assert any(line.split()[2] in ours for line in printed.splitlines() if "stages/frame_stats.py" in line)
+
+    dom = browse(output / "report" / "index.html", tmp_path / "profile", "--dump-dom")
+    assert 'id="profiles"' in dom and 'id="profile-frame_stats"' in dom
+    assert 'data="images/profiles/frame_stats.svg"' in dom
+    svg = (output / "report" / "images" / "profiles" / "frame_stats.svg").read_text()
+    assert "<svg" in svg[:200] and f"{profile['samples']} samples" in svg
+    assert any(f"{function} (" in svg for function in ours)  # the graph's frames name the stage's functions
 
 
 def test_report_of_a_directory_that_is_no_result(demo_run):

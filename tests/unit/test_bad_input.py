@@ -101,6 +101,12 @@ CLI_CASES = [
     (["shell", *IMAGE, "--dry-run", "--shm-size", "0"], "--shm-size '0' is not a size: it is 0 bytes"),
     (["shell", *IMAGE, "--dry-run", "--command", "'unclosed"], '"\'unclosed" is not a command line'),
     (["replay", "x", *IMAGE, "--dry-run", "--limit", "0"], "--limit '0' is not a count: it takes nothing"),
+    (["replay", "x", *IMAGE, "--save-golden", "../up"], "--save-golden '../up' is not a golden's name"),
+    (["replay", "x", *IMAGE, "--compare", ".hidden"], "--compare '.hidden' is not a golden's name"),
+    (["replay", "x", *IMAGE, "--compare", "a\nb"], "--compare 'a\\nb' is not a golden's name"),
+    (["replay", "x", *IMAGE, "--compare", "--rtol", "-1"], "--rtol '-1' is not a tolerance: it is negative"),
+    (["replay", "x", *IMAGE, "--compare", "--atol", "nan"], "--atol 'nan' is not a tolerance: nan and infinity"),
+    (["replay", "x", *IMAGE, "--compare", "--rtol", "much"], "--rtol 'much' is not a tolerance: it is not a number"),
     (["run", *IMAGE, "--dry-run", "--capture", "nope"], "--capture nope: the pipeline has no such stage"),
     (
         ["run", "--dry-run", "--mount-code", "--image", "x:1", "--ray-address", "head"],
@@ -320,6 +326,24 @@ def test_replay_without_a_capture_says_where_it_looked(project: Path) -> None:
     assert_refused(project.parent, ["replay", "transcoding", *IMAGE, "--dry-run"], message)
     elsewhere = project.parent / "elsewhere"
     assert_refused(project.parent, ["replay", "transcoding", "--output", str(elsewhere), *IMAGE], "no capture at")
+
+
+def test_replay_compare_without_a_golden_says_how_to_make_one(project: Path) -> None:
+    message = "no golden 'default' for ClipTranscodingStage at "
+    assert_refused(project.parent, ["replay", "ClipTranscodingStage", *IMAGE, "--compare", "--dry-run"], message)
+
+
+def test_replay_save_and_compare_at_once_is_refused(project: Path) -> None:
+    args = ["replay", "ClipTranscodingStage", *IMAGE, "--compare", "--save-golden", "next", "--dry-run"]
+    assert_refused(project.parent, args, "replay: --save-golden and --compare at once")
+
+
+def test_run_profile_of_no_such_stage(project: Path) -> None:
+    message = "--profile nope: the pipeline has no such stage after its reader"
+    assert_refused(project.parent, ["run", *IMAGE, "--profile", "nope", "--dry-run"], message)
+    message = "--profile is for single-container runs"
+    args = ["run", *IMAGE, "--profile", "ClipTranscodingStage", "--cluster", "--dry-run"]
+    assert_refused(project.parent, args, message)
 
 
 def test_replay_without_output_reads_the_last_capture(project: Path) -> None:

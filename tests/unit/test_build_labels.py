@@ -24,18 +24,42 @@ class FakeEngine:
     """Just enough of docker.DockerClient: a base image with an id; each build streams a probe step that
     leaves `probe_layer` and finishes as `sha256:built<n>`; the requests are kept."""
 
-    def __init__(self, base_id: str, probe_layer: str) -> None:
+    def __init__(self, base_id: str, probe_layer: str, stale_label_steps: bool = False) -> None:
         self.images = self
         self.api = self
         self.base_id = base_id
         self.probe_layer = probe_layer
         self.requests: list[dict] = []
+        self.labels: dict[str, dict[str, str]] = {}  # image id -> its labels
+        # Podman's builder: a cached `LABEL k="${ARG}"` step keeps the value of the build that made it.
+        self.stale_label_steps = stale_label_steps
+        self.first_args: dict[str, str] | None = None
+
+    def version(self) -> dict:  # a Docker engine (engine.identity)
+        return {"Version": "20.10.24", "ApiVersion": "1.41"}
+
+    def info(self) -> dict:
+        return {}
 
     def get(self, reference: str) -> object:
-        return type("Image", (), {"id": self.base_id, "attrs": {"RepoDigests": []}})()
+        built = reference.startswith("sha256:built") or reference == "labelled:latest"
+        image_id = (
+            (f"sha256:built{len(self.requests)}" if reference == "labelled:latest" else reference)
+            if built
+            else self.base_id
+        )
+        labels = self.labels.get(image_id, {})
+        return type("Image", (), {"id": image_id, "attrs": {"RepoDigests": []}, "labels": labels})()
 
     def build(self, **kwargs):
         self.requests.append(kwargs)
+        args = kwargs.get("buildargs") or {}
+        if self.first_args is None and CODECS_ARG in args:
+            self.first_args = dict(args)
+        given = self.first_args if self.stale_label_steps and self.first_args else args
+        labels = {LABEL_CODECS: given.get(CODECS_ARG, ""), LABEL_SBOM: given.get(SBOM_ARG, "")}
+        previous = self.labels.get(f"sha256:built{len(self.requests) - 1}", {}) if kwargs.get("labels") else {}
+        self.labels[f"sha256:built{len(self.requests)}"] = {**labels, **previous, **(kwargs.get("labels") or {})}
         yield {"stream": f"Step 1/2 : {facts_step('labelled')}\n ---> Using cache\n ---> {self.probe_layer}\n"}
         yield {"stream": "Step 2/2 : COPY project/ /workspace/\n ---> 0000000000ff\n"}
         yield {"aux": {"ID": f"sha256:built{len(self.requests)}"}}
@@ -112,3 +136,14 @@ def test_build_says_when_the_base_tag_points_at_another_image_than_the_last_buil
         "note      curator-kit/base:1.4.0-cpu is another image than the last build used "
         "(sha256:111111111111 -> sha256:222222222222): every layer rebuilds"
     ) in output
+
+
+def test_labels_kept_by_a_cached_label_step_of_an_older_build_are_put_right(project, monkeypatch):
+    """Podman's builder reuses a `LABEL k="${ARG}"` step after the argument changed: the build is held
+    against the labels the image has, so a label-only build puts them right."""
+    engine = FakeEngine("sha256:base1", probe_layer="00000000abcd", stale_label_steps=True)
+    build(engine, monkeypatch, H264)  # the first build is given no facts: a label-only build adds them
+    engine.requests.clear()
+    _, probes = build(engine, monkeypatch, H264)  # the facts step is the same: no probe read
+    assert probes == []
+    assert labels_added(engine) == [{LABEL_CODECS: codecs_from_json(H264).to_label(), LABEL_SBOM: SBOM}]

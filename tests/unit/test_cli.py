@@ -131,7 +131,7 @@ def test_new_stage_imports_only_what_it_uses_and_compiles_its_templates_once(tmp
         run = subprocess.run([sys.executable, "-c", code, name], cwd=tmp_path / "p", env=env, capture_output=True)
         return run.stdout.decode().strip().splitlines()[-1]
 
-    assert new_stage("first") == "['stage.py.j2', 'stage_test.py.j2'] []"
+    assert new_stage("first") == "['stage.py.j2', 'stage_test.py.j2', 'stage_golden_test.py.j2'] []"
     assert new_stage("second") == "[] []"
 
 

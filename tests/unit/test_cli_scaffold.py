@@ -39,6 +39,7 @@ def test_success_output(project: Path) -> None:
     assert lines == [
         f"created {project / 'stages' / 'denoise.py'}",
         f"created {project / 'tests' / 'test_denoise.py'}",
+        f"created {project / 'tests' / 'test_denoise_golden.py'}",
         f"updated {project / 'curator-kit.toml'}",
         "pipeline: VideoReader -> clips (fixed-stride, libopenh264) -> blur_filter -> denoise -> clip writer",
     ]

@@ -108,7 +108,7 @@ def test_cli_shell_dry_run_prints_the_interactive_docker_line(tmp_path: Path):
 
 
 def test_capture_and_replay_plans(tmp_path: Path):
-    from curator_kit.core.run.runplan import RunOptions, plan_replay, plan_run
+    from curator_kit.core.run.runplan import ReplayChoice, RunOptions, plan_replay, plan_run
 
     built = manifest("blur", "sharpen")
     spec = resolve_spec(built, tmp_path)
@@ -117,9 +117,73 @@ def test_capture_and_replay_plans(tmp_path: Path):
     assert captured.command[-2:] == ["--capture", "sharpen"]
     with pytest.raises(CuratorKitError, match="--capture VideoReader: the pipeline has no such stage after its reader"):
         plan_run(built, spec, tmp_path, replace(options, capture="VideoReader"), HOST)
-    replay = plan_replay(built, spec, tmp_path, options, HOST, "sharpen", 2)
+    replay = plan_replay(built, spec, tmp_path, options, HOST, ReplayChoice("sharpen", 2))
     assert replay.command[-4:] == ["--replay", "sharpen", "--replay-limit", "2"]
     assert not replay.runs_pipeline and replay.name == "demo-replay-r1"
     assert [(m.target, m.read_only) for m in replay.mounts] == [("/data/output", True)]
+    assert replay.write_dirs == []
     with pytest.raises(CuratorKitError, match="replay nope"):
-        plan_replay(built, spec, tmp_path, options, HOST, "nope")
+        plan_replay(built, spec, tmp_path, options, HOST, ReplayChoice("nope"))
+
+
+def test_golden_and_profile_replay_plans(tmp_path: Path):
+    """--save-golden mounts the stage's goldens writable; --compare the golden read-only (no capture) and
+    a writable report folder; --profile a writable profile folder. Each writable source is made first."""
+    from curator_kit.core.run.runplan import ReplayChoice, RunOptions, plan_replay
+
+    built = manifest("blur", "sharpen")
+    spec = resolve_spec(built, tmp_path)
+    options = RunOptions(tmp_path / "in", tmp_path / "out", "demo:1", run_id="r1")
+    saved = plan_replay(built, spec, tmp_path, options, HOST, ReplayChoice("sharpen", save_golden="v2", profile=True))
+    goldens, profiles = tmp_path / "tests" / "golden" / "sharpen", tmp_path / "out" / "curator-kit-profile"
+    assert [(m.source, m.target, m.read_only) for m in saved.mounts[:3]] == [
+        (str(tmp_path / "out"), "/data/output", True),
+        (str(goldens), "/data/golden", False),
+        (str(profiles), "/data/profile", False),
+    ]
+    assert saved.write_dirs == [str(goldens), str(profiles)]
+    assert saved.command[-6:] == [
+        "--save-golden",
+        "/data/golden/v2",
+        "--profile",
+        "sharpen",
+        "--profile-dir",
+        "/data/profile",
+    ]
+
+    with pytest.raises(CuratorKitError, match=r"no golden 'default' for sharpen at \S+sharpen.default$"):
+        plan_replay(built, spec, tmp_path, options, HOST, ReplayChoice("sharpen", compare="default"))
+    golden = goldens / "default"
+    golden.mkdir(parents=True)
+    (golden / "golden.json").write_text("{}")
+    compared = plan_replay(built, spec, tmp_path, options, HOST, ReplayChoice("sharpen", compare="default", rtol=0.02))
+    reports = tmp_path / ".curator-kit" / "golden-reports" / "sharpen"
+    assert [(m.source, m.target, m.read_only) for m in compared.mounts[:2]] == [
+        (str(golden), "/data/golden", True),
+        (str(reports), "/data/golden-report", False),
+    ]
+    assert "/data/output" not in [m.target for m in compared.mounts]  # a golden carries its own tasks
+    assert compared.command[-8:] == [
+        "--compare",
+        "/data/golden",
+        "--rtol",
+        "0.02",
+        "--atol",
+        "1e-08",
+        "--report",
+        "/data/golden-report/default.json",
+    ]
+    with pytest.raises(CuratorKitError, match="--save-golden and --compare at once"):
+        plan_replay(built, spec, tmp_path, options, HOST, ReplayChoice("sharpen", save_golden="a", compare="default"))
+
+
+def test_run_profile_reaches_pipeline_py(tmp_path: Path):
+    from curator_kit.core.run.runplan import RunOptions, plan_run
+
+    built = manifest("blur", "sharpen")
+    spec = resolve_spec(built, tmp_path)
+    options = RunOptions(tmp_path / "in", tmp_path / "out", "demo:1", run_id="r1", profile=("blur", "sharpen"))
+    plan = plan_run(built, spec, tmp_path, options, HOST)
+    assert plan.command[-4:] == ["--profile", "blur", "--profile", "sharpen"]
+    with pytest.raises(CuratorKitError, match="--profile nope: the pipeline has no such stage"):
+        plan_run(built, spec, tmp_path, replace(options, profile=("nope",)), HOST)

@@ -285,6 +285,12 @@ class FakeEngine:
         self.images = self
         self.api = self
 
+    def version(self) -> dict:  # a Docker engine (engine.identity)
+        return {"Version": "20.10.24", "ApiVersion": "1.41"}
+
+    def info(self) -> dict:
+        return {}
+
     def get(self, reference: str) -> object:
         return type("Image", (), {"attrs": {}, "id": "sha256:base"})()
 

@@ -42,6 +42,11 @@ STUBS = {
 
 @pytest.fixture
 def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    return load_generated_pipeline(tmp_path, monkeypatch)
+
+
+def load_generated_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """A new project's pipeline.py, imported with nemo-curator's modules stood in (restored after the test)."""
     write_plan(plan_init(tmp_path / "demo", "demo", "1.4.0"))
     for module, names in [*STUBS.items(), ("nemo_curator.utils.file_utils", [])]:
         parts = module.split(".")

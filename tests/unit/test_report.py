@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from curator_kit.core.report.flamegraph import StageProfile, WorkerRaw, parse_collapsed, stage_profile
 from curator_kit.core.report.report import (
     AESTHETIC_FILTER,
     FAILED,
@@ -17,7 +18,15 @@ from curator_kit.core.report.report import (
     read_results,
     report_location,
 )
-from curator_kit.core.report.reportpage import image_jobs, page_data, script_json, strip_name, summary
+from curator_kit.core.report.reportpage import (
+    image_jobs,
+    page_data,
+    profile_blocks,
+    profile_image_name,
+    script_json,
+    strip_name,
+    summary,
+)
 from curator_kit.core.run.runlog import Threshold, log_thresholds, relevant_lines, stage_times
 from curator_kit.errors import CuratorKitError
 
@@ -316,3 +325,30 @@ def test_report_location_never_over_the_results(tmp_path):
     for bad in (results, results / "clips" / "r", results / "stats", tmp_path):
         with pytest.raises(CuratorKitError):
             report_location(results, bad, ["stats"])
+
+
+def test_profile_blocks_for_the_page():
+    stacks = parse_collapsed("<module> (p.py:8);process (/app/stages/s.py:72) 999\n<module> (p.py:8);tiny (t.py:1) 1\n")
+    facts = {"rate": 100, "peak_rss_bytes": 3 * 2**30, "tasks": 4, "process_seconds": 2.5}
+    profile, _ = stage_profile("frame stats#2", [WorkerRaw("1", stacks, facts)])
+    empty = StageProfile("idle", 0, 0, None, None, None, None, [], notes=["no samples: nothing"])
+    block, idle = profile_blocks([profile, empty], {profile_image_name("frame stats#2"), profile_image_name("idle")})
+    assert block["anchor"] == "profile-frame-stats-2" and block["stage"] == "frame stats#2"
+    assert block["flame"] == "images/profiles/frame%20stats%232.svg"  # a URL, whatever the folder's name
+    assert (block["workers"], block["samples"], block["rate"], block["peak"]) == (1, 1000, 100, "3.00 GiB")
+    assert (block["tasks"], block["process_seconds"]) == (4, 2.5)
+    assert block["facts"] == [
+        "1 worker",
+        "1000 samples at 100 Hz",
+        "peak memory 3.00 GiB",
+        "4 tasks",
+        "2.5 s in process_batch",
+    ]
+    rows = block["top"]
+    assert [(r["function"], r["location"], r["self"], r["total"]) for r in rows] == [
+        ("process", "/app/stages/s.py:72", "99.9%", "99.9%"),
+        ("tiny", "t.py:1", "0.1%", "0.1%"),
+        ("<module>", "p.py:8", "0.0%", "100.0%"),
+    ]
+    assert idle["flame"] is None and idle["peak"] == "" and idle["notes"] == ["no samples: nothing"]
+    assert profile_blocks([profile], set())[0]["flame"] is None  # no image made: the table alone

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
 from curator_kit.cli import main
+from curator_kit.core.report.report import read_results
 from curator_kit.ops.report import frame_strip, write_report
 
 UUID = "11111111-1111-5111-8111-111111111111"
@@ -91,3 +93,67 @@ def test_run_report_is_for_single_container_runs(tmp_path, monkeypatch):
     result = runner.invoke(main, ["run", "--project", "proj", "--cluster", "--report"])
     assert result.exit_code == 1
     assert "error: --report is for single-container runs -- run `curator-kit report OUTPUT` afterwards" in result.output
+
+
+def profiled(root: Path) -> Path:
+    """A `run --profile frame_stats` output: two workers' raw py-spy stacks and facts."""
+    raw = root / "curator-kit-profile" / "frame_stats" / "raw"
+    raw.mkdir(parents=True)
+    stacks = "<module> (/app/pipeline.py:8);process (/app/stages/frame_stats.py:72);decode <&> (av.py:3) {}\n"
+    for pid, count in ((11, 300), (12, 100)):
+        (raw / f"{pid}.txt").write_text(stacks.format(count))
+        facts = {"stage": "frame_stats", "pid": pid, "rate": 100, "peak_rss_bytes": 2**29, "tasks": 3}
+        (raw / f"{pid}.json").write_text(json.dumps({**facts, "process_seconds": 1.0}))
+    return root
+
+
+def profile_block(page: str, stage: str) -> str:
+    return page.split(f'<div class="profile" id="profile-{stage}" data-stage="{stage}"', 1)[1].split("</section>")[0]
+
+
+def test_profiles_section_shows_each_stage_and_its_flame_graph(tmp_path):
+    from curator_kit.ops.profiles import summarize_profiles
+
+    root = profiled(fabricated(tmp_path / "results"))
+    summarize_profiles(root / "curator-kit-profile")
+    before = files_of(root)
+    written = write_report(root, frames=0)
+    assert files_of(root) == before
+    page = written.index.read_text()
+    assert '<section class="profiles" id="profiles">' in page
+    assert page.index('id="stage-times"') < page.index('id="profiles"')
+    block = profile_block(page, "frame_stats")
+    assert "2 workers" in block and "400 samples at 100 Hz" in block and "peak memory 0.50 GiB" in block
+    assert "6 tasks" in block and "2.0 s in process_batch" in block
+    assert '<table class="top-functions">' in block and "decode &lt;&amp;&gt;" in block
+    assert '<object type="image/svg+xml" data="images/profiles/frame_stats.svg"' in block
+    copied = written.index.parent / "images" / "profiles" / "frame_stats.svg"
+    assert copied.read_bytes() == (root / "curator-kit-profile" / "frame_stats" / "flame.svg").read_bytes()
+    assert read_results(root).custom_outputs == []  # the profiles are no project output of clip scores
+
+
+def test_profiles_from_raw_files_alone_are_drawn_into_the_report(tmp_path):
+    root = profiled(fabricated(tmp_path / "results"))
+    before = files_of(root)
+    written = write_report(root, frames=0)
+    assert files_of(root) == before  # no flame.svg or profile.json written into the results
+    assert "400 samples" in profile_block(written.index.read_text(), "frame_stats")
+    drawn = written.index.parent / "images" / "profiles" / "frame_stats.svg"
+    assert drawn.read_text().startswith("<?xml")
+    # The profiles gone, the next report has no section and no stale image.
+    shutil.rmtree(root / "curator-kit-profile")
+    again = write_report(root, frames=0)
+    assert 'id="profiles"' not in again.index.read_text() and not drawn.exists()
+
+
+def test_a_profiled_stage_without_samples_shows_its_note_and_no_graph(tmp_path):
+    root = fabricated(tmp_path / "results")
+    (root / "curator-kit-profile" / "idle" / "raw").mkdir(parents=True)
+    block = profile_block(write_report(root, frames=0).index.read_text(), "idle")
+    assert "0 workers" in block and "no samples" in block
+    assert "<object" not in block and "top-functions" not in block
+
+
+def test_no_profiles_no_section(tmp_path):
+    page = write_report(fabricated(tmp_path / "results"), frames=0).index.read_text()
+    assert 'id="profiles"' not in page and "Profiles" not in page

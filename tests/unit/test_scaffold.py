@@ -66,7 +66,12 @@ def test_init_with_options(tmp_path: Path) -> None:
 
 def test_new_stage_adds_files_and_manifest_entry(project: Path) -> None:
     plan = scaffold.plan_new_stage(project, StageOptions("blur", gpu_memory_gb=8, nvdecs=1))
-    assert [w.path for w in plan.writes] == ["stages/blur.py", "tests/test_blur.py", "curator-kit.toml"]
+    assert [w.path for w in plan.writes] == [
+        "stages/blur.py",
+        "tests/test_blur.py",
+        "tests/test_blur_golden.py",
+        "curator-kit.toml",
+    ]
     assert plan.notes == ["pipeline: VideoReader -> clips (fixed-stride, libopenh264) -> blur -> clip writer"]
     write_plan(plan)
     [stage] = load_manifest(project).stages
@@ -237,3 +242,14 @@ def test_stage_table(project: Path) -> None:
     assert lines[2].split() == ["1", "blur", "stages.blur.BlurStage", "1", "2", "1", "-", "1", "cv", "-"]
     assert lines[3].split() == ["2", "embed", "stages.embed.EmbedStage", "1", "8", "GB", "-", "-", "1", "-", "clip"]
     assert lines[4:] == ["model clip: org/clip@main", "env cv: pip opencv"]
+
+
+def test_a_golden_test_is_planned_where_the_stage_has_none(project: Path) -> None:
+    write_plan(scaffold.plan_new_stage(project, StageOptions("blur")))
+    assert scaffold.plan_golden_test(project, "blur").writes == []  # new-stage scaffolded it
+    (project / "tests" / "test_blur_golden.py").unlink()
+    plan = scaffold.plan_golden_test(project, "blur")
+    [write] = plan.writes
+    assert write.path == "tests/test_blur_golden.py" and 'STAGE = "blur"' in write.content
+    assert "BlurStage against its goldens" in write.content
+    assert plan.notes == ["tests/test_blur_golden.py compares blur's goldens in `curator-kit test`"]

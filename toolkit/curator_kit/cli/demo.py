@@ -83,10 +83,11 @@ def _run_demo(plan, gpus: GpuRequest) -> int:
     from curator_kit.ops.progress import choose_progress
     from curator_kit.ops.samples import make_sample_videos
 
-    _step(1, "Docker engine")
+    _step(1, "container engine")
     session = open_session()
     client = session.client
-    _log(f"Docker {session.info.get('ServerVersion', '?')} at {engine_address()}")
+    named = session.identity.describe() if session.identity else f"Docker {session.info.get('ServerVersion', '?')}"
+    _log(f"{named} at {engine_address()}")
 
     _step(2, f"base image {plan.base_image}")
     base_plan = plan_base_build(BaseBuildOptions(variant="cpu", tag=plan.base_image), read_pip_settings())

@@ -98,6 +98,8 @@ APT_PACKAGE = Parsed("package", "parse_apt_package")
 INDEX_URL = Parsed("URL", "parse_index_url")
 PARAM_ASSIGNMENT = Parsed("KEY=VALUE", "parse_param_assignment")
 BATCH_SIZE = Parsed("N", "parse_batch_size")
+GOLDEN_NAME = Parsed("NAME", "parse_golden_name")
+TOLERANCE = Parsed("X", "parse_tolerance")
 POD_PATH = Parsed("PATH|URL", "parse_pod_path")
 # Xenna's mode: `run`, `export kuberay`, `export slurm` and `submit --slurm` take the same names.
 EXECUTION_MODE = click.Choice(EXECUTION_MODES)

@@ -55,6 +55,13 @@ DIR = click.Path(path_type=Path, file_okay=False)
 @click.option(
     "--capture", metavar="STAGE", help="Save every task entering STAGE in OUTPUT/curator-kit-capture (`replay`)."
 )
+@click.option(
+    "--profile",
+    "profile",
+    metavar="STAGE",
+    multiple=True,
+    help="Sample STAGE's workers with py-spy: a flame graph, top functions and peak memory (repeatable).",
+)
 @click.option("--limit", "video_limit", type=COUNT, help="Read only the first N videos: a quick check of an edit.")
 @click.option("--command", "command_text", help="Run this instead of the pipeline, e.g. 'bash -c \"nvidia-smi\"'.")
 @click.option("--cluster", is_flag=True, help="Run on the project's `curator-kit cluster up` (Ray, containers).")
@@ -104,6 +111,7 @@ def run(
     video_limit: int | None = None,
     mount_code: bool = False,
     capture: str | None = None,
+    profile: tuple[str, ...] = (),
 ) -> None:
     """Run the project's Xenna pipeline in a container; its exit code is curator-kit's.
 
@@ -122,8 +130,9 @@ def run(
     on_ray = cluster or ray_address or network or ray_token_file or weights_on_nodes
     if on_ray and (runtime or ipc):
         raise CuratorKitError("--runtime and --ipc are for single-container runs", "leave them out on a cluster")
-    if on_ray and capture:
-        raise CuratorKitError("--capture is for single-container runs", "leave out --cluster/--ray-address")
+    if on_ray and (capture or profile):
+        option = "--capture" if capture else "--profile"
+        raise CuratorKitError(f"{option} is for single-container runs", "leave out --cluster/--ray-address")
     if on_ray and report:
         raise CuratorKitError("--report is for single-container runs", "run `curator-kit report OUTPUT` afterwards")
     options = RunOptions(
@@ -145,6 +154,7 @@ def run(
         allow_host_mount=allow_host_mount,
         video_limit=video_limit,
         capture=capture,
+        profile=tuple(dict.fromkeys(profile)),
     )
     if on_ray:
         from curator_kit.cli.cluster import run_on_ray
@@ -172,6 +182,10 @@ def run(
         from curator_kit.ops.capture import remember_capture
 
         remember_capture(project_dir, options.output_dir, capture)
+    if profile:  # what the workers sampled, also when the run failed: where did the time go
+        from curator_kit.ops.profiles import print_profiles
+
+        print_profiles(options.output_dir, click.echo)
     if code == 0 and report:
         from curator_kit.cli.report import echo_written
         from curator_kit.ops.report import write_report

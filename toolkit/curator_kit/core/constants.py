@@ -48,6 +48,21 @@ OUTPUT_DIR = "/data/output"
 SUMMARY_FILE_NAME = "curator-kit-summary.json"
 # `run --capture STAGE` pickles the tasks entering STAGE into OUTPUT/<this>/STAGE; `replay` reads them.
 CAPTURE_DIR_NAME = "curator-kit-capture"
+# `replay STAGE --save-golden NAME` keeps what STAGE produced, and the capture it came from, in
+# PROJECT/<this>/STAGE/NAME; `replay --compare` and the project's tests hold a replay against it.
+# The tolerances are numpy's isclose defaults: a float computed the same way again passes, a 1 % drift fails.
+GOLDEN_DIR = "tests/golden"
+GOLDEN_FILE = "golden.json"  # the fields, beside capture/ (the tasks) and arrays/
+# Where `replay` mounts a golden (or, with --save-golden, the stage's goldens), --compare's report
+# folder, and --profile's folder.
+GOLDEN_IN_CONTAINER = "/data/golden"
+GOLDEN_REPORT_IN_CONTAINER = "/data/golden-report"
+PROFILE_IN_CONTAINER = "/data/profile"
+GOLDEN_RTOL = 1e-05
+GOLDEN_ATOL = 1e-08
+# `run --profile STAGE`: each worker of STAGE samples itself with py-spy into OUTPUT/<this>/STAGE/raw.
+PROFILE_DIR_NAME = "curator-kit-profile"
+PROFILE_RATE_HZ = 100
 # pipeline.py copies it into the summary, so `run` never prints an older run's summary as this one's.
 RUN_ID_ENV = "CURATOR_KIT_RUN_ID"
 
@@ -55,6 +70,7 @@ RUN_ID_ENV = "CURATOR_KIT_RUN_ID"
 # a crash (and curator-kit's own one-line errors); 2 is a usage error; 128+N a signal N stopped the run.
 EXIT_OK = 0
 EXIT_NOTHING_WRITTEN = 3  # there were videos to process and not one came out of the writer readable
+EXIT_GOLDEN_DIFFERS = 4  # `replay --compare`: a field differs from the golden beyond the tolerance
 
 # Ray token authentication on every local cluster: the token lives in the project's state directory
 # (mode 0600) and reaches nodes and drivers as a read-only file, never as a value on a command line,

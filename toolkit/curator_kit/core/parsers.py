@@ -62,6 +62,23 @@ def parse_text(text: str) -> str:
     return _one_line(text, "one line of text", "remove line breaks and other control characters")
 
 
+# A golden's name is a folder below tests/golden/STAGE: no path separators, no leading dot (the
+# partial and old copies `replay --save-golden` writes beside it start with one).
+_GOLDEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def parse_golden_name(text: str) -> str:
+    """`replay --save-golden NAME`, `--compare NAME`: a folder name of letters, digits, `.`, `_`, `-`."""
+    if not _GOLDEN_NAME.fullmatch(text):
+        _refuse(
+            text,
+            "a golden's name",
+            "it must be 1-64 letters, digits, '.', '_' or '-', not starting with '.'",
+            "name it like default, v2 or before-fix",
+        )
+    return text
+
+
 # ---------------------------------------------------------------- numbers
 
 _COUNT = re.compile(r"[0-9]{1,9}")
@@ -149,6 +166,15 @@ def parse_finite(value: float | int | str, what: str = "a number", fix: str = "w
         number = float(value)
     if not math.isfinite(number):
         _refuse(value, what, "nan and infinity are not allowed", fix)
+    return number
+
+
+def parse_tolerance(text: str) -> float:
+    """`replay --compare --rtol/--atol`: a finite number, 0 or more."""
+    fix = "write 0 or a positive number such as 0.02 or 1e-6"
+    number = parse_finite(text, "a tolerance", fix)
+    if number < 0:
+        _refuse(text, "a tolerance", "it is negative", fix)
     return number
 
 

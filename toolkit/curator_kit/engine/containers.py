@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from curator_kit.core.constants import LABEL_RUN_ID
 from curator_kit.core.parsers import RLIMIT_NUMBERS
+from curator_kit.core.pipeline.cdi import CDI_FIX
 from curator_kit.core.pipeline.devices import NVIDIA_FIX
 from curator_kit.core.run.runplan import ContainerPlan
+from curator_kit.engine.identity import engine_identity
+from curator_kit.engine.podman import create_with_cdi
 from curator_kit.engine.stopsignals import ignoring_stop_signals, stop_signals
 from curator_kit.errors import CuratorKitError
 
@@ -51,6 +54,11 @@ def translate_engine_error(error: Exception, action: str | None) -> CuratorKitEr
         )
     if "error setting rlimit" in text:
         return _rlimit_refused(text)
+    if "unresolvable CDI devices" in text:
+        return CuratorKitError(
+            f"the engine resolves no such CDI device: {text}",
+            f"`curator-kit doctor` lists the CDI GPU devices; {CDI_FIX}",
+        )
     if action is None:
         return CuratorKitError(
             f"the Docker engine refused: {text}", "check the arguments; `curator-kit doctor` checks the engine"
@@ -129,6 +137,8 @@ def create(client: docker.DockerClient, plan: ContainerPlan) -> Container:
     from docker.errors import APIError
 
     try:
+        if plan.cdi and engine_identity(client).podman:  # Podman's compat API drops CDI devices (engine.podman)
+            return create_with_cdi(client, plan.create_kwargs(), plan.cdi_devices)
         return client.containers.create(**docker_create_kwargs(plan))
     except APIError as error:
         raise translate_engine_error(error, "create") from None
@@ -192,9 +202,9 @@ def run_interactive(plan: ContainerPlan) -> int:
     import shutil
     import subprocess
 
-    if shutil.which("docker") is None:
+    if shutil.which(plan.cli) is None:  # docker, or podman for a plan fitted to Podman
         raise CuratorKitError(
-            "an interactive shell needs the docker command line, which is not on PATH",
-            "install the Docker CLI, or run `curator-kit shell --dry-run` and start the printed line elsewhere",
+            f"an interactive shell needs the {plan.cli} command line, which is not on PATH",
+            f"install the {plan.cli} CLI, or run `curator-kit shell --dry-run` and start the printed line elsewhere",
         )
     return subprocess.run(plan.docker_run_argv(), check=False).returncode

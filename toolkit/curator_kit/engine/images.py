@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from curator_kit.core.build.buildcontext import BuildContext
 from curator_kit.core.build.buildlog import BuildEvent, BuildFailed, BuildLogParser, BuildProgress, BuildSucceeded
 from curator_kit.core.redact import mask_credentials
+from curator_kit.engine.identity import engine_is_podman
+from curator_kit.engine.podman import classic_build_stream, docker_style_name
 from curator_kit.engine.stopsignals import stop_signals
 from curator_kit.errors import CuratorKitError
 
@@ -76,6 +78,26 @@ def image_id_of(client: docker.DockerClient, reference: str) -> str | None:
         return str(client.images.get(reference).id)
     except ImageNotFound:
         return None
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    image_id: str
+    tags: tuple[str, ...]  # as Docker names them, on Podman too (engine.podman.docker_style_name)
+    labels: dict[str, str]
+    size: int  # bytes
+
+
+def local_images(client: docker.DockerClient, repository: str) -> list[LocalImage]:
+    """The engine's images of `repository` (e.g. `curator-kit/base`), each with its tags."""
+    podman = engine_is_podman(client)
+    found = []
+    for image in client.images.list(name=repository):
+        tags = tuple(image.tags)
+        if podman:
+            tags = tuple(dict.fromkeys(docker_style_name(tag) for tag in tags))
+        found.append(LocalImage(str(image.id), tags, dict(image.labels or {}), int(image.attrs.get("Size") or 0)))
+    return found
 
 
 @dataclass(frozen=True)
@@ -218,6 +240,8 @@ def _build_events(
                 target=target,
                 decode=True,
             )
+            if engine_is_podman(client):  # buildah's progress lines, as the classic builder's
+                stream = classic_build_stream(stream, lambda short: _full_image_id(client, short))
             for chunk in stream:
                 yield from parser.feed(chunk)
         yield from parser.finish()
@@ -229,6 +253,16 @@ def _build_events(
             f"the Docker engine could not build {tag or f'stage {target}'}: {reason}",
             "`curator-kit doctor` checks the engine",
         ) from None
+
+
+def _full_image_id(client: docker.DockerClient, short: str) -> str | None:
+    """The full id (hex digits, no `sha256:`) of the image whose id starts with `short`, or None."""
+    from docker.errors import APIError
+
+    try:
+        return str(client.images.get(short).id).removeprefix("sha256:")
+    except APIError:  # ImageNotFound among them
+        return None
 
 
 def find_step_image(client: docker.DockerClient, label: str, digest: str, comment: str) -> str | None:

@@ -238,7 +238,7 @@ def record_facts(
     otherwise the files the step wrote are read, and a label-only build records them if they moved."""
     from curator_kit.core.build.dockerfile import facts_step
     from curator_kit.core.pipeline.codecs import codecs_from_json, describe_codecs, missing_support
-    from curator_kit.engine.images import add_labels
+    from curator_kit.engine.images import add_labels, image_labels
     from curator_kit.ops.imagefacts import read_image_facts
 
     # No such step in a team's Dockerfile.j2 without it: the files are read every time.
@@ -248,8 +248,11 @@ def record_facts(
     if codecs is None:
         labels = read_image_facts(client, plan.tag)
         codecs = codecs_from_json(labels[LABEL_CODECS])
-        if labels != known.labels:
-            image_id = add_labels(client, plan.tag, labels, progress)
+    # Held against the labels the image has, not those the build was given: Podman's builder (buildah)
+    # reuses a cached `LABEL k="${ARG}"` step after the argument changed, keeping an older value.
+    carried = image_labels(client, image_id)
+    if any(carried.get(key) != value for key, value in labels.items()):
+        image_id = add_labels(client, plan.tag, labels, progress)
     for line in describe_codecs(codecs):
         log(f"codecs    {line}")
     for line in missing_support(codecs, plan.spec):

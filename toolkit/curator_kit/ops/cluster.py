@@ -18,6 +18,7 @@ from curator_kit.ops.launch import (
     Say,
     check_image,
     ensure_output_dir,
+    fit_to_engine,
     gate,
     give_to_user,
     image_home,
@@ -53,7 +54,25 @@ def plan_up(
     )
     plan = plan_cluster(manifest, spec, project_dir, options, host)
     plan.findings.extend(notes)
+    fit_nodes_to_engine(plan, session)
     return plan
+
+
+def fit_nodes_to_engine(plan: ClusterPlan, session: EngineSession | None) -> None:
+    """Each node as `run`'s container is fitted (`fit_to_engine`): the podman line, its ulimits, GPUs as CDI
+    devices judged against the specs. Podman takes CDI devices only through its own API, where curator-kit
+    cannot yet put a container on a network: GPU nodes on Podman are refused rather than started without GPUs."""
+    from curator_kit.core.findings import Code, refuse, unique
+
+    for node in plan.nodes:
+        known = len(node.findings)
+        fit_to_engine(node, session)
+        plan.findings.extend(node.findings[known:])
+    identity = session.identity if session is not None else None
+    if identity is not None and identity.podman and any(node.cdi for node in plan.nodes):
+        why = "on Podman, curator-kit gives GPUs as CDI devices only to containers it does not network"
+        plan.findings.append(refuse(Code.CDI_CLUSTER, f"cluster up with GPUs: {why}", "use Docker for a GPU cluster"))
+    plan.findings = unique(plan.findings)
 
 
 def check_cluster(session: EngineSession | None, plan: ClusterPlan, *, dry_run: bool) -> list[Finding]:

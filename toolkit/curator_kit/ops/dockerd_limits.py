@@ -47,3 +47,43 @@ def local_memlock_cap() -> int | None:
         return memlock_cap(Path(f"/proc/{pid}/limits").read_text(), Path(f"/proc/{pid}/status").read_text())
     except OSError:
         return None
+
+
+# --- a local Podman service (`podman system service`), which has the same ceiling as dockerd ------------
+
+_PROC_LIMIT_LABELS = {"nofile": "Max open files", "nproc": "Max processes"}
+
+
+def hard_limits(limits_text: str) -> dict[str, int]:
+    """nofile and nproc hard limits of a /proc/PID/limits text; an unlimited one is left out."""
+    found = {}
+    for name, label in _PROC_LIMIT_LABELS.items():
+        for line in limits_text.splitlines():
+            if line.startswith(label):
+                hard = line[len(label) :].split()[1]
+                if hard.isdigit():
+                    found[name] = int(hard)
+    return found
+
+
+def local_podman_pid(proc: Path = Path("/proc")) -> int | None:
+    for comm in proc.glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "podman" and b"service" in (comm.parent / "cmdline").read_bytes():
+                return int(comm.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+def local_podman_limits() -> tuple[int | None, dict[str, int]]:
+    """What a local Podman service may grant containers: its memlock cap (as `memlock_cap` says of dockerd) and
+    its nofile/nproc hard limits; (None, {}) when no such service is found here or its limits cannot be read."""
+    pid = local_podman_pid()
+    if pid is None:
+        return None, {}
+    try:
+        limits, status = Path(f"/proc/{pid}/limits").read_text(), Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None, {}
+    return memlock_cap(limits, status), hard_limits(limits)

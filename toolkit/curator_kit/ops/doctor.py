@@ -14,9 +14,11 @@ from curator_kit.core.constants import (
     LABEL_CURATOR_VERSION,
     base_image_tag,
 )
+from curator_kit.core.pipeline.cdi import CDI_FIX, GPU_KIND, CdiInventory, qualified
 from curator_kit.core.pipeline.codecs import codecs_in_labels, describe_codecs
 from curator_kit.core.pipeline.devices import NVIDIA_FIX, HostGpu, codec_engines
 from curator_kit.core.run.preflight import EngineFacts
+from curator_kit.engine.identity import PODMAN
 from curator_kit.errors import CuratorKitError
 from curator_kit.resources import available_variants
 
@@ -37,6 +39,10 @@ class DoctorFacts:
     engine_address: str = ""
     server_version: str = ""
     api_version: str = ""
+    engine_name: str = "Docker"  # or Podman (engine.identity)
+    rootless: bool | None = None  # None: not known
+    cdi_supported: bool = False  # the engine injects CDI devices
+    cdi: CdiInventory | None = None  # the CDI specs read here (a local engine with CDI); None: not read
     engine: EngineFacts = field(default_factory=EngineFacts)
     default_runtime: str = ""
     gpus: list[HostGpu] = field(default_factory=list)
@@ -59,11 +65,22 @@ def describe_gpu(gpu: HostGpu) -> str:
 def diagnose(facts: DoctorFacts) -> list[Check]:
     if facts.engine_error:
         return [Check("engine", "fail", facts.engine_error.one_line())]
-    checks = [
-        Check("engine", "ok", f"Docker {facts.server_version} (API {facts.api_version}) at {facts.engine_address}")
-    ]
+    mode = "" if facts.rootless is None else (", rootless" if facts.rootless else ", rootful")
+    engine_line = (
+        f"{facts.engine_name} {facts.server_version} (API {facts.api_version}{mode}) at {facts.engine_address}"
+    )
+    checks = [Check("engine", "ok", engine_line)]
     engine = facts.engine
-    if engine.nvidia_evidence:
+    cdi_gpus = facts.cdi.devices(GPU_KIND) if facts.cdi is not None else ()
+    checks += _cdi_checks(facts)
+    if facts.engine_name == PODMAN:  # CDI is Podman's only way to GPUs; the cdi line says whether it has them
+        if cdi_gpus:
+            checks.append(Check("nvidia", "ok", f"CDI devices {', '.join(qualified(n) for n in cdi_gpus)}"))
+        else:
+            checks.append(
+                Check("nvidia", "warn", f"no NVIDIA GPUs for Podman containers: GPU runs are refused -- {CDI_FIX}")
+            )
+    elif engine.nvidia_evidence:
         ways = []
         if "nvidia" in engine.runtimes:
             ways.append("runtime nvidia" + (" (default)" if facts.default_runtime == "nvidia" else ""))
@@ -102,8 +119,31 @@ def diagnose(facts: DoctorFacts) -> list[Check]:
     return checks
 
 
+def _cdi_checks(facts: DoctorFacts) -> list[Check]:
+    """Whether the engine injects CDI devices, and which GPU devices the specs here declare."""
+    if not facts.cdi_supported:
+        why = "Docker injects CDI devices from Engine 25 (API 1.44) with CDI enabled; `--gpus` is used"
+        return [Check("cdi", "info", f"no CDI in this engine: {why}")]
+    if facts.cdi is None:
+        return [Check("cdi", "info", "CDI supported; the engine is remote: its specs cannot be read from here")]
+    checks = []
+    gpus = facts.cdi.devices(GPU_KIND)
+    if gpus:
+        where = ", ".join(facts.cdi.sources(GPU_KIND))
+        checks.append(Check("cdi", "ok", f"{GPU_KIND} devices {', '.join(gpus)} (from {where})"))
+    else:
+        where = ", ".join(facts.cdi.dirs)
+        status = "warn" if facts.engine_name == PODMAN else "info"
+        checks.append(Check("cdi", status, f"CDI supported; no spec in {where} declares {GPU_KIND} devices"))
+    checks += [Check("cdi", "warn", f"not a CDI spec, skipped: {problem}") for problem in facts.cdi.problems]
+    return checks
+
+
 def gather_facts(wanted_base: str = DoctorFacts.wanted_base) -> DoctorFacts:
     from curator_kit.engine.client import connect, engine_address
+    from curator_kit.engine.identity import engine_identity
+    from curator_kit.engine.images import local_images
+    from curator_kit.ops.cdispecs import read_cdi_inventory
     from curator_kit.ops.hostfacts import detect_host_gpus
 
     facts = DoctorFacts(engine_address=engine_address(), gpus=detect_host_gpus(), wanted_base=wanted_base)
@@ -117,12 +157,18 @@ def gather_facts(wanted_base: str = DoctorFacts.wanted_base) -> DoctorFacts:
     facts.server_version = version.get("Version", "?")
     facts.api_version = version.get("ApiVersion", "?")
     facts.engine = EngineFacts.from_info(info, facts.engine_address)
+    identity = engine_identity(client, info)
+    facts.engine_name, facts.rootless, facts.cdi_supported = identity.name, identity.rootless, identity.cdi
+    if identity.podman:
+        facts.server_version = identity.version
+    if identity.cdi and facts.engine.local:
+        facts.cdi = read_cdi_inventory(identity.cdi_spec_dirs)
     facts.default_runtime = info.get("DefaultRuntime", "")
-    for image in client.images.list(name="curator-kit/base"):
-        labels = dict(image.labels or {})
+    for image in local_images(client, "curator-kit/base"):
+        labels = image.labels
         stack, stale = base_versions_text(labels), _stale(labels)
         for tag in image.tags:
-            facts.base_images[tag] = f"{image.attrs.get('Size', 0) / 2**30:.1f} GB"
+            facts.base_images[tag] = f"{image.size / 2**30:.1f} GB"
             facts.base_codecs[tag] = describe_codecs(codecs_in_labels(labels))
             if stack:
                 facts.base_stacks[tag] = stack

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,10 +20,12 @@ if TYPE_CHECKING:
 
     from curator_kit.core.cluster.clusterplan import ClusterOptions
     from curator_kit.core.findings import Finding
+    from curator_kit.core.pipeline.cdi import CdiInventory
     from curator_kit.core.pipeline.spec import PipelineSpec
     from curator_kit.core.project.manifest import Manifest
     from curator_kit.core.run.preflight import CodecFacts, EngineFacts
-    from curator_kit.core.run.runplan import ContainerPlan, HostFacts, RunOptions
+    from curator_kit.core.run.runplan import ContainerPlan, HostFacts, ReplayChoice, RunOptions
+    from curator_kit.engine.identity import EngineIdentity
 
 Say = Callable[[str, str | None], None]
 # A run's or a cluster's options: both name an image and carry the weights, code mounts and image HOME
@@ -60,16 +62,54 @@ class EngineSession:
     info: dict[str, Any]
     host: HostFacts
     engine: EngineFacts
+    identity: EngineIdentity | None = None  # Docker or Podman, and whether it injects CDI devices
+    cdi: CdiInventory | None = None  # the CDI specs of a local engine with CDI; None: none read
+    service_limits: dict[str, int] = field(default_factory=dict)  # a local Podman service's nofile/nproc
 
 
 def open_session() -> EngineSession:
     from curator_kit.engine.client import connect, engine_address
+    from curator_kit.engine.identity import engine_identity
     from curator_kit.ops.hostfacts import engine_host
 
     client = connect()
     info = client.info()
     address = engine_address()
-    return EngineSession(client, info, engine_host(info, address), engine_facts(client, info))
+    host = engine_host(info, address)
+    identity = engine_identity(client, info)
+    cdi, service_limits = None, {}
+    if identity.cdi and host.local:
+        from curator_kit.ops.cdispecs import read_cdi_inventory
+
+        cdi = read_cdi_inventory(identity.cdi_spec_dirs)
+    if identity.podman and host.local:  # what it may grant containers is its own ceiling, not dockerd's
+        from curator_kit.ops.dockerd_limits import local_podman_limits
+
+        memlock, service_limits = local_podman_limits()
+        host = replace(host, memlock_cap=memlock, source="the Podman engine")
+    session = EngineSession(client, info, host, engine_facts(client, info), identity, cdi, service_limits)
+    return session
+
+
+def fit_to_engine(plan: ContainerPlan, session: EngineSession | None) -> None:
+    """The engine's side of a plan, decided from what answers: on Podman the plan is shown as a `podman run`
+    line and names nofile and nproc (engine.podman); a GPU request goes as CDI devices where the engine takes
+    them so (`cdi.cdi_route`), resolved against the CDI specs, whose refusal joins the plan's findings.
+    Without an engine (a dry run) the plan stays Docker's."""
+    if session is None or session.identity is None:
+        return
+    from curator_kit.core.pipeline.cdi import cdi_route, gpu_devices
+
+    identity = session.identity
+    if identity.podman:
+        from curator_kit.engine.podman import podman_ulimits
+
+        plan.cli = "podman"
+        plan.ulimits = (*plan.ulimits, *podman_ulimits(plan.ulimits, session.service_limits))
+    if plan.gpus.wanted and not plan.runtime and cdi_route(identity.podman, identity.cdi, session.cdi):
+        plan.cdi = True
+        plan.cdi_devices, found = gpu_devices(plan.gpus, session.cdi if session.host.local else None)
+        plan.findings.extend(found)
 
 
 def gate(findings: list[Finding], say: Say, force: bool = False) -> None:
@@ -343,13 +383,13 @@ def plan_pipeline_run(
     *,
     mount_code: bool = False,
     shell: bool = False,
-    replay: tuple[str, int | None] | None = None,
+    replay: ReplayChoice | None = None,
 ) -> ContainerPlan:
     """The run plan for `options.image`, made from that image's pipeline spec. A dry run may have no
     session (no engine): it plans with this machine's facts and the working tree's spec, and says so.
     `mount_code`: the project's code over the image's copy, refused when only a build carries a change.
     `shell`: the same container with a terminal and bash (`curator-kit shell`, `runplan.plan_shell`).
-    `replay`: (stage, limit): that stage alone on the tasks `run --capture` saved (`runplan.plan_replay`)."""
+    `replay`: that stage alone on the tasks `run --capture` saved, or a golden's (`runplan.plan_replay`)."""
     from curator_kit.core.run.runplan import plan_run, plan_shell
 
     runs_pipeline = options.command is None and not shell
@@ -359,10 +399,11 @@ def plan_pipeline_run(
     if replay is not None:
         from curator_kit.core.run.runplan import plan_replay
 
-        plan = plan_replay(manifest, spec, project_dir, options, host, *replay)
+        plan = plan_replay(manifest, spec, project_dir, options, host, replay)
     else:
         plan = (plan_shell if shell else plan_run)(manifest, spec, project_dir, options, host)
     plan.findings.extend(notes)
+    fit_to_engine(plan, session)
     return plan
 
 
@@ -386,6 +427,8 @@ def launch(
     gate(checked.findings, say, force)
     if plan.output_source is not None:
         ensure_output_dir(Path(plan.output_source), session.host)
+    for directory in plan.write_dirs:
+        ensure_output_dir(Path(directory), session.host)
     if plan.model_dirs:
         from curator_kit.ops.modelcache import ensure_model_dirs
 
@@ -445,6 +488,7 @@ def launch_tests(
         code_mounts=code_mounts,
         image_home=image_home(session.client, image),
     )
+    fit_to_engine(plan, session)
     gate(check_plan(session, plan, dry_run=False).findings, say)  # risky mounts, the image
     ensure_model_dirs(plan.model_dirs)
     for note in notes:

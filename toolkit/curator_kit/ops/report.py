@@ -19,6 +19,9 @@ from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
+from curator_kit.core.atomicfile import write_text_atomically
+from curator_kit.core.constants import PROFILE_DIR_NAME
+from curator_kit.core.report.flamegraph import StageProfile
 from curator_kit.core.report.report import REPORT_DIR, is_results_dir, read_results, report_location
 from curator_kit.core.report.reportpage import (
     IMAGES_DIR,
@@ -27,12 +30,15 @@ from curator_kit.core.report.reportpage import (
     ImageJob,
     image_jobs,
     page_data,
+    profile_blocks,
+    profile_image_name,
     script_json,
     summary,
 )
 from curator_kit.core.run.dropreasons import DominantDrop
 from curator_kit.core.run.runlog import relevant_lines
 from curator_kit.errors import CuratorKitError
+from curator_kit.ops.profiles import read_profiles
 
 DEFAULT_FRAMES = 4
 STRIP_FRAME_WIDTH = 160  # pixels per frame in a strip: sharp on a card, small on disk (~4 KB a frame)
@@ -101,10 +107,11 @@ def write_report(
         ) from None
 
     jobs = image_jobs(results, frames)
+    profiles, drawn = _profile_images(results_dir, report_dir, jobs)
     made, reused, failures = make_images(jobs, results_dir, report_dir)
-    _remove_stale_images(report_dir, {job.target for job in jobs})
+    _remove_stale_images(report_dir, {job.target for job in jobs} | drawn)
     problems = [*results.problems, *failures]
-    images = {job.target for job in jobs if (report_dir / job.target).is_file()}
+    images = {job.target for job in jobs if (report_dir / job.target).is_file()} | drawn
     results_link = Path(os.path.relpath(results_dir, report_dir)).as_posix()
 
     from curator_kit.core.constants import MODE_STREAMING
@@ -118,6 +125,7 @@ def write_report(
         log=str(log) if log else "",
         summary={**summary(results), "problems": problems},
         data_json=script_json(page_data(results, images, results_link, frames)),
+        profiles=profile_blocks(profiles, images),
         mode_streaming=MODE_STREAMING,
     )
     index = report_dir / REPORT_FILE
@@ -137,6 +145,24 @@ def write_report(
         seconds=time.monotonic() - started,
         dominant_drop=results.dominant_drop(),
     )
+
+
+def _profile_images(results_dir: Path, report_dir: Path, jobs: list[ImageJob]) -> tuple[list[StageProfile], set[str]]:
+    """The run's stage profiles (RESULTS/curator-kit-profile), if any, and their flame graphs in images/:
+    a current flame.svg is copied like a preview (a job added to `jobs`); one drawn from raw/ just now is
+    written here, since the report writes only inside its own folder. Returns the profiles and the drawn images."""
+    profiles: list[StageProfile] = []
+    drawn: set[str] = set()
+    for loaded in read_profiles(results_dir / PROFILE_DIR_NAME):
+        profile, target = loaded.profile, profile_image_name(loaded.profile.stage)
+        profiles.append(profile)
+        if profile.flame is not None:
+            jobs.append(ImageJob(profile.flame.relative_to(results_dir).as_posix(), target))
+        elif loaded.svg is not None:
+            (report_dir / target).parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomically(report_dir / target, loaded.svg, 0o644)
+            drawn.add(target)
+    return profiles, drawn
 
 
 def _check_report_dir(report_dir: Path) -> None:

@@ -56,6 +56,7 @@ class PipelineOptions:
     resume: bool = False
     video_limit: int | None = None
     capture: str | None = None
+    profile: tuple[str, ...] = ()  # stages whose workers sample themselves with py-spy (`run --profile`)
     input_path: str = INPUT_DIR
     output_path: str = OUTPUT_DIR
 
@@ -134,6 +135,7 @@ def pipeline_command(
     argv += ["--resume"] if options.resume else []
     argv += ["--video-limit", str(options.video_limit)] if options.video_limit else []
     argv += ["--capture", options.capture] if options.capture else []
+    argv += [arg for stage in options.profile for arg in ("--profile", stage)]
     argv += [part for name, share in (stage_gpus or {}).items() for part in ("--stage-gpus", f"{name}={share:g}")]
     argv += [part for name, cpus in (stage_cpus or {}).items() for part in ("--stage-cpus", f"{name}={cpus:g}")]
     return argv

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +21,19 @@ from curator_kit.core.constants import (
     CAPTURE_DIR_NAME,
     CAPTURE_STAGE,
     EXECUTION_MODES,
+    EXIT_GOLDEN_DIFFERS,
     EXIT_NOTHING_WRITTEN,
+    GOLDEN_ATOL,
+    GOLDEN_DIR,
+    GOLDEN_FILE,
+    GOLDEN_RTOL,
     MANIFEST_NAME,
     MODE_AUTO,
     MODE_BATCH,
     MODE_STREAMING,
     MODEL_DIR_IN_IMAGE,
+    PROFILE_DIR_NAME,
+    PROFILE_RATE_HZ,
     RUN_ID_ENV,
     SPEC_FORMAT,
     SPEC_IN_IMAGE,
@@ -65,6 +72,13 @@ PIPELINE_NAMES: dict[str, object] = {
     "capture_dir": CAPTURE_DIR_NAME,
     "capture_stage": CAPTURE_STAGE,
     "capture_cpus": CAPTURE_CPUS,
+    "golden_root": GOLDEN_DIR,
+    "golden_file": GOLDEN_FILE,
+    "golden_differs_exit": EXIT_GOLDEN_DIFFERS,
+    "golden_rtol": GOLDEN_RTOL,
+    "golden_atol": GOLDEN_ATOL,
+    "profile_dir": PROFILE_DIR_NAME,
+    "profile_rate": PROFILE_RATE_HZ,
     "run_id_env": RUN_ID_ENV,
     "exit_nothing_written": EXIT_NOTHING_WRITTEN,
     "spec_format": SPEC_FORMAT,
@@ -311,9 +325,31 @@ def plan_new_stage(
     writes = [
         FileWrite(f"stages/{spec.name}.py", templating.render(jinja, "stage.py.j2", **context)),
         FileWrite(f"tests/test_{spec.name}.py", templating.render(jinja, "stage_test.py.j2", **context)),
+        FileWrite(golden_test_path(spec.name), templating.render(jinja, "stage_golden_test.py.j2", **context)),
         FileWrite(MANIFEST_NAME, placed.text, update=True, based_on=project.text),
     ]
     return ScaffoldPlan(root, writes, [*placed_notes, _pipeline_line(placed.manifest)])
+
+
+def golden_test_path(stage: str) -> str:
+    """The test `new-stage` scaffolds, and `replay --save-golden` adds where it is missing, that compares
+    STAGE against its goldens inside `curator-kit test`."""
+    return f"tests/test_{stage}_golden.py"
+
+
+def plan_golden_test(
+    root: Path, stage: str, templates: Path | None = None, bytecode_cache: jinja2.BytecodeCache | None = None
+) -> ScaffoldPlan:
+    """The stage's golden test when the project has none (a stage made before goldens, a built-in, a
+    writer): every golden `replay --save-golden` keeps is then compared by `curator-kit test`."""
+    path = golden_test_path(stage)
+    if (root / path).exists():
+        return ScaffoldPlan(root, [])
+    project = _Project.open(root)
+    entry = next((entry for entry in project.manifest.stages if entry.name == stage), StageSpec(stage))
+    shown = replace(entry, class_name=entry.class_name or entry.builtin or stage)
+    text = templating.render(project.environment(templates, bytecode_cache), "stage_golden_test.py.j2", stage=shown)
+    return ScaffoldPlan(root, [FileWrite(path, text)], [f"{path} compares {stage}'s goldens in `curator-kit test`"])
 
 
 def plan_add_builtin(

@@ -6,11 +6,15 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
+from curator_kit.core.report.flamegraph import StageProfile, share_text
 from curator_kit.core.report.report import FAILED, FILTERED, KEPT, ClipRecord, RunResults, VideoRecord
+from curator_kit.core.sizes import gib
 
 IMAGES_DIR = "images"
 REPORT_FILE = "index.html"
@@ -142,6 +146,61 @@ def _dominant_drop(results: RunResults) -> dict[str, Any] | None:
     if dominant is None:
         return None
     return {"code": dominant.code, "text": dominant.describe(), "fix": dominant.fix}
+
+
+def profile_image_name(stage: str) -> str:
+    """The report's copy of a stage's flame graph (report-relative; a stage's name is a folder's name)."""
+    return f"{IMAGES_DIR}/profiles/{stage}.svg"
+
+
+def profile_blocks(profiles: list[StageProfile], images: set[str]) -> list[dict[str, Any]]:
+    """The "Profiles" section, one block per profiled stage (rendered without script); `images` are the
+    report-relative images that exist, so a stage whose flame graph could not be made shows its table alone."""
+    blocks = []
+    for profile in profiles:
+        image = profile_image_name(profile.stage)
+        facts = [
+            f"{profile.workers} worker{'' if profile.workers == 1 else 's'}",
+            f"{profile.samples} samples" + (f" at {profile.rate} Hz" if profile.rate else ""),
+        ]
+        if profile.peak_rss_bytes is not None:
+            facts.append(f"peak memory {gib(profile.peak_rss_bytes)}")
+        if profile.tasks is not None:
+            facts.append(f"{profile.tasks} tasks")
+        if profile.process_seconds is not None:
+            facts.append(f"{profile.process_seconds:.1f} s in process_batch")
+        blocks.append(
+            {
+                "stage": profile.stage,
+                # A stable id for links and tests; ids are safest as plain words.
+                "anchor": "profile-" + re.sub(r"[^A-Za-z0-9_-]", "-", profile.stage),
+                "workers": profile.workers,
+                "samples": profile.samples,
+                "rate": profile.rate,
+                "peak": gib(profile.peak_rss_bytes) if profile.peak_rss_bytes is not None else "",
+                "tasks": profile.tasks,
+                "process_seconds": profile.process_seconds,
+                "facts": facts,  # the line under the stage's name
+                "top": [
+                    {
+                        "total": share_text(row.total_share),
+                        "self": share_text(row.self_share),
+                        "total_share": row.total_share,
+                        "self_share": row.self_share,
+                        "function": row.function,
+                        "location": row.location,
+                        "frame": row.frame,
+                        "total_samples": row.total_samples,
+                        "self_samples": row.self_samples,
+                    }
+                    for row in profile.top
+                ],
+                # Quoted: the name is a folder's, and may hold what a URL reads otherwise (`#`, `?`, spaces).
+                "flame": quote(image) if image in images and profile.samples else None,
+                "notes": profile.notes,
+            }
+        )
+    return blocks
 
 
 def script_json(data: Any) -> str:

@@ -75,7 +75,8 @@ def judge(
         findings.append(
             refuse(Code.NO_NVIDIA_SUPPORT, f"--runtime nvidia, but the engine's runtimes are {runtimes}", NVIDIA_FIX)
         )
-    elif plan.gpus.wanted and not plan.runtime and not engine.nvidia_evidence:
+    elif plan.gpus.wanted and not plan.runtime and not plan.cdi and not engine.nvidia_evidence:
+        # (GPUs as CDI devices were judged against the CDI specs when the plan was fitted to the engine)
         problem = f"GPUs asked for, but the engine has no NVIDIA support (no nvidia runtime, CDI or {NVIDIA_HOOK})"
         # A remote engine's hook is invisible from here: only the local verdict is sure enough to refuse.
         findings.append((refuse if engine.local else warn)(Code.NO_NVIDIA_SUPPORT, problem, NVIDIA_FIX))

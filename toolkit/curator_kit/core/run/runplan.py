@@ -16,6 +16,12 @@ from curator_kit.core.checks import image_findings
 from curator_kit.core.constants import (
     DRIVER_CAPABILITIES,
     FALLBACK_HOME,
+    GOLDEN_ATOL,
+    GOLDEN_DIR,
+    GOLDEN_FILE,
+    GOLDEN_IN_CONTAINER,
+    GOLDEN_REPORT_IN_CONTAINER,
+    GOLDEN_RTOL,
     HF_OFFLINE_ENV,
     INPUT_DIR,
     LABEL_PROJECT,
@@ -25,11 +31,15 @@ from curator_kit.core.constants import (
     NONROOT_USER,
     OUTPUT_DIR,
     PIPELINE_IN_IMAGE,
+    PROFILE_DIR_NAME,
+    PROFILE_IN_CONTAINER,
     PROJECT_DIR_IN_IMAGE,
     RUN_ID_ENV,
+    STATE_DIR,
 )
 from curator_kit.core.findings import Code, Finding, note, notes_of
 from curator_kit.core.parsers import HostValue, Mount, Ulimit
+from curator_kit.core.pipeline.cdi import cdi_request_fields
 from curator_kit.core.pipeline.devices import GpuRequest, HostGpu, selected_gpus
 from curator_kit.core.pipeline.modelweights import WeightsFacts, cache_mounts, needed_models, weights_findings
 from curator_kit.core.pipeline.placement import Nodes, PipelineOptions, Placement, place
@@ -119,6 +129,7 @@ class RunOptions:
     video_limit: int | None = None  # read only the first N videos (`run --limit`): a quick check of an edit
     code_mounts: tuple[Mount, ...] = ()  # the project's code over the image's copy (`--mount-code`, core.run.codemount)
     capture: str | None = None  # pickle the tasks entering this stage (`run --capture`, read by `replay`)
+    profile: tuple[str, ...] = ()  # sample these stages' workers with py-spy (`run --profile`)
     # Input and output mounted at their own paths, and pipeline.py told those: an external Ray cluster's
     # nodes run stage actors that read and write them there (a shared filesystem at the same path).
     same_paths: bool = False
@@ -145,6 +156,9 @@ class ContainerPlan:
     stages_here: bool = True
     output_source: str | None = None  # the host directory the pipeline writes to
     model_dirs: list[str] = field(default_factory=list)  # cache directories to create before the engine binds them
+    # Other host directories the container writes into (a golden, its report, profiles): created first,
+    # as the user the container runs as, since the engine would make a missing bind source as root.
+    write_dirs: list[str] = field(default_factory=list)
     spec: PipelineSpec | None = None  # the pipeline the image runs; None with a --command override
     executor: str = "xenna"  # the generated pipeline.py runs XennaExecutor
     working_dir: str = PROJECT_DIR_IN_IMAGE
@@ -153,6 +167,12 @@ class ContainerPlan:
     ulimits: tuple[Ulimit, ...] = ULIMITS
     findings: list[Finding] = field(default_factory=list)
     placement: Placement | None = None  # where the stages run (core.pipeline.placement); None for plans made by hand
+    # The engine's side (ops.launch.fit_to_engine): GPUs as CDI devices (core.pipeline.cdi) instead of the
+    # nvidia driver's `--gpus` (`cdi`; `cdi_devices` empty when the request was refused), and the command
+    # line the plan is shown as (podman for a Podman engine).
+    cdi: bool = False
+    cdi_devices: tuple[str, ...] = ()
+    cli: str = "docker"
 
     @property
     def run_id(self) -> str:
@@ -183,14 +203,18 @@ class ContainerPlan:
             kwargs["ipc_mode"] = self.ipc_mode
         if self.runtime:
             kwargs["runtime"] = self.runtime
+        elif self.cdi:
+            kwargs["device_requests"] = [cdi_request_fields(self.cdi_devices)]
         elif self.gpus.wanted:
             kwargs["device_requests"] = [self.gpus.device_request_fields()]
         return kwargs
 
     def docker_run_argv(self) -> list[str]:
-        argv = ["docker", "run", "--rm", *(["-it"] if self.interactive else []), "--name", self.name, "--init"]
+        argv = [self.cli, "run", "--rm", *(["-it"] if self.interactive else []), "--name", self.name, "--init"]
         if self.runtime:
             argv += ["--runtime", self.runtime]
+        elif self.cdi:
+            argv += [arg for name in self.cdi_devices for arg in ("--device", name)]
         elif self.gpus.wanted:
             argv += ["--gpus", self.gpus.docker_flag()]
         if self.ipc_mode:
@@ -211,13 +235,18 @@ class ContainerPlan:
     def docker_run_line(self) -> str:
         return shlex.join(self.docker_run_argv())
 
+    def _gpu_route(self) -> str:
+        if self.runtime:
+            return f" via --runtime {self.runtime}"
+        return f" via CDI {', '.join(self.cdi_devices)}" if self.cdi and self.cdi_devices else ""
+
     def describe(self) -> list[str]:
         shm = "host /dev/shm (--ipc host)" if self.shm_size_bytes is None else _gib(self.shm_size_bytes)
         lines = [
             f"image      {self.image}",
             f"container  {self.name} (run id {self.run_id})",
             f"command    {shlex.join(self.command)}",
-            f"gpus       {self.gpus.describe()}" + (f" via --runtime {self.runtime}" if self.runtime else ""),
+            f"gpus       {self.gpus.describe()}" + self._gpu_route(),
             f"shm        {shm}",
             f"user       {self.user}",
             f"limits     {', '.join(f'{n}={s}:{h}' for n, s, h in self.ulimits)}; init process",
@@ -265,6 +294,7 @@ def run_pipeline_options(options: RunOptions, run: RunDefaults) -> PipelineOptio
         resume=options.resume,
         video_limit=options.video_limit,
         capture=options.capture,
+        profile=options.profile,
         input_path=input_path,
         output_path=output_path,
     )
@@ -310,6 +340,8 @@ def plan_run(
         raise CuratorKitError("--resume with --command", "--resume continues the pipeline; leave out --command")
     if options.capture:
         check_capture_stage(spec, options.capture, "--capture")
+    for stage in options.profile:
+        check_capture_stage(spec, stage, "--profile")
     if options.video_limit and options.command:
         raise CuratorKitError("--limit with --command", "--limit limits the pipeline's videos; leave out --command")
     gpus = run.gpus if options.gpus is None else options.gpus
@@ -481,20 +513,75 @@ def check_capture_stage(spec: PipelineSpec, stage: str, option: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class ReplayChoice:
+    """`curator-kit replay STAGE`'s choices: which tasks, and what to do with what the stage produced."""
+
+    stage: str
+    limit: int | None = None
+    save_golden: str | None = None  # NAME: keep the stage's results as PROJECT/tests/golden/STAGE/NAME
+    compare: str | None = None  # NAME: replay that golden's own captured tasks and hold the results against it
+    rtol: float = GOLDEN_RTOL
+    atol: float = GOLDEN_ATOL
+    report: Path | None = None  # --compare's JSON [default: PROJECT/.curator-kit/golden-reports/STAGE/NAME.json]
+    profile: bool = False  # sample the replay with py-spy into OUTPUT/curator-kit-profile/STAGE
+
+
+def golden_dir(project_dir: Path, stage: str, name: str) -> Path:
+    return project_dir / GOLDEN_DIR / stage / name
+
+
+def golden_report_path(project_dir: Path, choice: ReplayChoice) -> Path:
+    name = choice.compare or ""
+    return choice.report or project_dir / STATE_DIR / "golden-reports" / choice.stage / f"{name}.json"
+
+
 def plan_replay(
     manifest: Manifest,
     spec: PipelineSpec,
     project_dir: Path,
     options: RunOptions,
     host: HostFacts,
-    stage: str,
-    limit: int | None = None,
+    choice: ReplayChoice,
 ) -> ContainerPlan:
-    """`curator-kit replay`: pipeline.py --replay runs one stage on the tasks `run --capture` saved under
-    OUTPUT/curator-kit-capture/STAGE, in one process without Ray; the output is mounted read-only."""
+    """`curator-kit replay`: pipeline.py --replay runs one stage in one process without Ray, on the tasks
+    `run --capture` saved under OUTPUT/curator-kit-capture/STAGE (mounted read-only), or with --compare
+    on a golden's own copy of them (the golden mounted read-only). --save-golden writes the golden into
+    PROJECT/tests/golden/STAGE; --compare's report and --profile's samples go to their own mounts."""
+    stage = choice.stage
+    if choice.save_golden is not None and choice.compare is not None:
+        raise CuratorKitError("replay: --save-golden and --compare at once", "compare first, then save")
     check_capture_stage(spec, stage, "replay")
     command = ["python", PIPELINE_IN_IMAGE, "--input", INPUT_DIR, "--output", OUTPUT_DIR, "--replay", stage]
-    command += ["--replay-limit", str(limit)] if limit else []
+    command += ["--replay-limit", str(choice.limit)] if choice.limit else []
+    mounts: list[Mount] = []
+    write_dirs: list[str] = []
+    if choice.compare is not None:
+        golden = golden_dir(project_dir, stage, choice.compare)
+        if not (golden / GOLDEN_FILE).is_file():
+            raise CuratorKitError(
+                f"no golden {choice.compare!r} for {stage} at {golden}",
+                f"save one: curator-kit run --capture {stage}, then curator-kit replay {stage} "
+                f"--save-golden {choice.compare}",
+            )
+        report = golden_report_path(project_dir, choice).resolve()
+        mounts += [Mount(str(golden.resolve()), GOLDEN_IN_CONTAINER, read_only=True)]
+        mounts += [Mount(str(report.parent), GOLDEN_REPORT_IN_CONTAINER)]
+        write_dirs.append(str(report.parent))
+        command += ["--compare", GOLDEN_IN_CONTAINER, "--rtol", repr(choice.rtol), "--atol", repr(choice.atol)]
+        command += ["--report", f"{GOLDEN_REPORT_IN_CONTAINER}/{report.name}"]
+    else:
+        mounts.append(Mount(str(options.output_dir.resolve()), OUTPUT_DIR, read_only=True))
+    if choice.save_golden is not None:
+        stage_goldens = (project_dir / GOLDEN_DIR / stage).resolve()
+        mounts.append(Mount(str(stage_goldens), GOLDEN_IN_CONTAINER))
+        write_dirs.append(str(stage_goldens))
+        command += ["--save-golden", f"{GOLDEN_IN_CONTAINER}/{choice.save_golden}"]
+    if choice.profile:
+        profiles = (options.output_dir / PROFILE_DIR_NAME).resolve()
+        mounts.append(Mount(str(profiles), PROFILE_IN_CONTAINER))
+        write_dirs.append(str(profiles))
+        command += ["--profile", stage, "--profile-dir", PROFILE_IN_CONTAINER]
     plan = plan_run(manifest, spec, project_dir, replace(options, command=tuple(command), mount_data=False), host)
-    captured = Mount(str(options.output_dir.resolve()), OUTPUT_DIR, read_only=True)
-    return replace(plan, name=f"{manifest.project.name}-replay-{plan.run_id}", mounts=[captured, *plan.mounts])
+    name = f"{manifest.project.name}-replay-{plan.run_id}"
+    return replace(plan, name=name, mounts=[*mounts, *plan.mounts], write_dirs=[*plan.write_dirs, *write_dirs])

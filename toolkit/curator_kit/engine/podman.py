@@ -1,0 +1,212 @@
+"""What Podman's Docker-compatible API does differently, handled here so plans stay engine-neutral.
+
+- CDI devices: Podman 4.x's compat `containers/create` turns `HostConfig.Devices` into
+  `HOST:CONTAINER:PERMS` strings that are no CDI name ("stat nvidia.com/gpu=0: no such file or
+  directory") and ignores `DeviceRequests` (the "cdi" driver is honoured from Podman 5.4). Its own
+  (libpod) API takes CDI names as devices, so a plan with CDI devices is created there; start, logs,
+  wait and removal stay on the compat API (one container store).
+- Ulimits: rootful Podman gives containers nofile and nproc far above the host's hard limits
+  (nofile 1048576); where Podman cannot raise them (no CAP_SYS_RESOURCE, as in containers and CI
+  sandboxes) runc fails with "error setting rlimit type 7". Plans for a local Podman name both, at the
+  service's own hard limits.
+- Image names: Podman qualifies every name it stores (`localhost/curator-kit/base:1.4.0-cpu` for an
+  image loaded or tagged without a registry, `docker.io/library/curator-kit-demo:latest` for one
+  built by a short name) and lists them so; a short reference still finds them. Names read back from
+  a listing are shown as Docker would (`docker_style_name`), so they compare with what users type.
+- Build progress: Podman's compat `/build` streams buildah's lines (`STEP 2/4: RUN ...`,
+  `--> Using cache <id>`, `--> <11 hex digits>`, `COMMIT name`), not the classic builder's
+  (`Step 2/4 : RUN ...`, ` ---> Using cache`, ` ---> <12 hex digits>`). `ClassicBuildLines` rewrites
+  them, so one parser (core.build.buildlog) sees steps, cache hits and each step's image on both
+  engines: a failure names its step, and a build keeps the facts step's image to compare with the last.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from curator_kit.core.parsers import Ulimit
+from curator_kit.errors import CuratorKitError
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+# Podman's own default ceiling for nofile and nproc (define.RLimitDefaultValue).
+PODMAN_DEFAULT_LIMIT = 1048576
+# uint64 in libpod's spec: -1 (unlimited) is RLIM_INFINITY.
+_UNLIMITED = 2**64 - 1
+
+
+def podman_ulimits(chosen: tuple[Ulimit, ...], service_limits: dict[str, int]) -> tuple[Ulimit, ...]:
+    """nofile and nproc where the plan does not name them, at the local Podman service's own hard limits
+    (`service_limits`, read from /proc by ops; at most Podman's default). Without them (a remote Podman, or
+    one not found) Podman keeps its defaults."""
+    named = {limit.name for limit in chosen}
+    return tuple(
+        Ulimit(name, min(service_limits[name], PODMAN_DEFAULT_LIMIT), min(service_limits[name], PODMAN_DEFAULT_LIMIT))
+        for name in ("nofile", "nproc")
+        if name not in named and name in service_limits
+    )
+
+
+# How Podman qualifies a short name, most specific first: its local-only "registry", then Docker Hub's.
+_QUALIFIERS = ("localhost/", "docker.io/library/", "docker.io/")
+
+
+def docker_style_name(reference: str) -> str:
+    """An image name from a Podman listing as Docker names it: `localhost/curator-kit/base:1.4.0-cpu`
+    and `docker.io/library/x:1` become `curator-kit/base:1.4.0-cpu` and `x:1`; any other registry's
+    names stay as they are (pure)."""
+    for prefix in _QUALIFIERS:
+        rest = reference[len(prefix) :]
+        if reference.startswith(prefix) and rest and not rest.startswith("/"):
+            return rest
+    return reference
+
+
+_PODMAN_STEP = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
+_PODMAN_CACHED = re.compile(r"^--> Using cache ([0-9a-f]{64})$")
+_PODMAN_STEP_IMAGE = re.compile(r"^--> ([0-9a-f]{6,64})$")
+# Buildah's chatter after the last step: the commit of the tagged image, and its full id alone on a line.
+_PODMAN_NOISE = re.compile(r"^(COMMIT \S*|[0-9a-f]{64})$")
+CLASSIC_SHORT_ID = 12  # the classic builder's short image ids, as ` ---> 0123456789ab`
+
+
+@dataclass
+class ClassicBuildLines:
+    """One of Podman's build lines at a time, as the classic builder's (pure but for `full_id`, which
+    expands a short image id to the full one, or None when the engine has no such image).
+
+    A cache hit is `--> Using cache <full id>` then `--> <short id>` of the same image: it becomes
+    ` ---> Using cache` and ` ---> <12 digits>`, once. A step that ran ends with `--> <11 digits>`,
+    expanded through `full_id`; one that cannot be expanded is left out (the step has no image then,
+    as if the engine had not said)."""
+
+    full_id: Callable[[str], str | None]
+    _cached: str = ""  # the full id of the last cache hit, whose short id line follows
+
+    def translate(self, line: str) -> list[str]:
+        step = _PODMAN_STEP.match(line)
+        if step:
+            self._cached = ""
+            return [f"Step {step[1]}/{step[2]} : {step[3]}"]
+        cached = _PODMAN_CACHED.match(line)
+        if cached:
+            self._cached = cached[1]
+            return [" ---> Using cache", f" ---> {cached[1][:CLASSIC_SHORT_ID]}"]
+        image = _PODMAN_STEP_IMAGE.match(line)
+        if image:
+            short, self._cached, was_cached = image[1], "", self._cached
+            if was_cached.startswith(short):
+                return []
+            full = was_cached if len(short) >= CLASSIC_SHORT_ID else self.full_id(short)
+            return [f" ---> {full[:CLASSIC_SHORT_ID]}"] if full and full.startswith(short) else []
+        if _PODMAN_NOISE.match(line):
+            return []
+        return [line]
+
+
+def classic_build_stream(chunks: Iterable[dict[str, Any]], full_id: Callable[[str], str | None]) -> Iterator[dict]:
+    """Podman's decoded build stream with its `stream` text rewritten line by line (`ClassicBuildLines`);
+    every other key (`aux`, `error`) passes unchanged, after the lines before it."""
+    lines = ClassicBuildLines(full_id)
+    partial = ""
+    for chunk in chunks:
+        rest = {key: value for key, value in chunk.items() if key != "stream"}
+        if "stream" in chunk:
+            partial += str(chunk["stream"])
+        if rest and partial and not partial.endswith("\n"):  # an error or the id ends the text before it
+            partial += "\n"
+        *complete, partial = partial.split("\n")
+        text = "".join(f"{out}\n" for line in complete for out in lines.translate(line.rstrip("\r")))
+        if text:
+            yield {"stream": text}
+        if rest:
+            yield rest
+    if partial:
+        text = "".join(f"{out}\n" for out in lines.translate(partial.rstrip("\r")))
+        if text:
+            yield {"stream": text}
+
+
+# create_kwargs keys the libpod translation knows; anything else is refused rather than dropped.
+_KNOWN = frozenset(
+    {
+        "image",
+        "command",
+        "name",
+        "environment",
+        "user",
+        "working_dir",
+        "labels",
+        "init",
+        "ulimits",
+        "mounts",
+        "shm_size",
+        "ipc_mode",
+        "device_requests",
+        "tty",
+        "stdin_open",
+    }
+)
+
+
+def libpod_spec(kwargs: dict[str, Any], cdi_devices: tuple[str, ...]) -> dict[str, Any]:
+    """A plan's create() arguments (`ContainerPlan.create_kwargs`, plain data) as libpod's SpecGenerator,
+    with the CDI devices as devices (pure)."""
+    unknown = sorted(set(kwargs) - _KNOWN)
+    if unknown:
+        raise CuratorKitError(
+            f"Podman with CDI GPUs: curator-kit cannot yet create a container with {', '.join(unknown)}",
+            "run it on Docker, or without GPUs",
+        )
+    spec: dict[str, Any] = {
+        "image": kwargs["image"],
+        "command": list(kwargs["command"]),
+        "name": kwargs["name"],
+        "env": dict(kwargs.get("environment") or {}),
+        "user": kwargs.get("user", ""),
+        "work_dir": kwargs.get("working_dir", ""),
+        "create_working_dir": True,  # as Docker (and Podman's compat API) do
+        "labels": dict(kwargs.get("labels") or {}),
+        "init": bool(kwargs.get("init")),
+        "r_limits": [
+            {
+                "type": limit["name"],
+                "soft": _UNLIMITED if limit["soft"] == -1 else limit["soft"],
+                "hard": _UNLIMITED if limit["hard"] == -1 else limit["hard"],
+            }
+            for limit in kwargs.get("ulimits") or []
+        ],
+        "mounts": [
+            {
+                "destination": mount["target"],
+                "source": mount["source"],
+                "type": "bind",
+                "options": ["rbind", "ro" if mount.get("read_only") else "rw"],
+            }
+            for mount in kwargs.get("mounts") or []
+        ],
+        "devices": [{"path": name} for name in cdi_devices],
+    }
+    if kwargs.get("shm_size") is not None:
+        spec["shm_size"] = kwargs["shm_size"]
+    if kwargs.get("ipc_mode") == "host":
+        spec["ipcns"] = {"nsmode": "host"}
+    if kwargs.get("tty"):
+        spec["terminal"] = True
+    if kwargs.get("stdin_open"):
+        spec["stdin"] = True
+    return spec
+
+
+def create_with_cdi(client: docker.DockerClient, kwargs: dict[str, Any], cdi_devices: tuple[str, ...]) -> Container:
+    """Create through libpod's API (the compat one drops CDI devices); the container is then the compat API's too.
+    An engine refusal raises docker's APIError, as the compat path does."""
+    api = client.api
+    response = api._post_json(api._url("/libpod/containers/create"), data=libpod_spec(kwargs, cdi_devices))
+    created = api._result(response, json=True)
+    return client.containers.get(created["Id"])
