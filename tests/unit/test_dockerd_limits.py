@@ -21,3 +21,22 @@ def test_finds_dockerd_by_comm(tmp_path):
         (tmp_path / str(pid) / "comm").write_text(comm + "\n")
     assert local_dockerd_pid(tmp_path) == 345
     assert local_dockerd_pid(tmp_path / "none") is None
+
+
+def test_the_podman_service_on_the_socket_is_the_one_whose_limits_count(tmp_path):
+    from curator_kit.ops.dockerd_limits import local_podman_pid
+
+    def process(pid: int, comm: str, *argv: str) -> None:
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "comm").write_text(comm + "\n")
+        (tmp_path / str(pid) / "cmdline").write_bytes(b"\0".join(arg.encode() for arg in argv) + b"\0")
+
+    process(40, "podman", "podman", "run", "--service-name", "x")  # a podman command, not a service
+    process(70, "podman", "podman", "system", "service", "--time=0", "unix:///run/podman/podman.sock")
+    process(90, "podman", "podman", "system", "service", "--time=0", "unix:///run/user/1001/podman/podman.sock")
+    process(95, "dockerd", "dockerd")
+    assert local_podman_pid("/run/user/1001/podman/podman.sock", proc=tmp_path) == 90
+    assert local_podman_pid("/run/podman/podman.sock", proc=tmp_path) == 70
+    assert local_podman_pid("/elsewhere.sock", proc=tmp_path) == 70  # none serves it: the lowest pid
+    assert local_podman_pid(proc=tmp_path) == 70
+    assert local_podman_pid(proc=tmp_path / "none") is None

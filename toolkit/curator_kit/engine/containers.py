@@ -18,8 +18,8 @@ from curator_kit.core.parsers import RLIMIT_NUMBERS
 from curator_kit.core.pipeline.cdi import CDI_FIX
 from curator_kit.core.pipeline.devices import NVIDIA_FIX
 from curator_kit.core.run.runplan import ContainerPlan
-from curator_kit.engine.identity import engine_identity
-from curator_kit.engine.podman import create_with_cdi
+from curator_kit.engine.identity import engine_identity, engine_is_podman
+from curator_kit.engine.podman import create_compat, create_with_cdi, rootless_service_uid, rootless_userns
 from curator_kit.engine.stopsignals import ignoring_stop_signals, stop_signals
 from curator_kit.errors import CuratorKitError
 
@@ -54,6 +54,19 @@ def translate_engine_error(error: Exception, action: str | None) -> CuratorKitEr
         )
     if "error setting rlimit" in text:
         return _rlimit_refused(text)
+    if "/dev/net/tun" in text:  # rootless Podman's slirp4netns opens it as the user
+        return CuratorKitError(
+            f"rootless Podman cannot give the container a network: {text}",
+            "let users open /dev/net/tun (`sudo chmod 0666 /dev/net/tun`, its usual mode; "
+            "scripts/ensure-podman --rootless USER does), then remove the stale namespace it left "
+            "(`rm $XDG_RUNTIME_DIR/netns/rootless-netns-*` while no container of that user runs)",
+        )
+    if "rootless netns" in text:  # a namespace file left by an earlier failed setup, with nothing behind it
+        return CuratorKitError(
+            f"rootless Podman's network namespace is stale: {text}",
+            "remove it while no container of that user runs: `rm $XDG_RUNTIME_DIR/netns/rootless-netns-*` "
+            "(scripts/ensure-podman --rootless USER does when it starts the service)",
+        )
     if "unresolvable CDI devices" in text:
         return CuratorKitError(
             f"the engine resolves no such CDI device: {text}",
@@ -137,8 +150,14 @@ def create(client: docker.DockerClient, plan: ContainerPlan) -> Container:
     from docker.errors import APIError
 
     try:
-        if plan.cdi and engine_identity(client).podman:  # Podman's compat API drops CDI devices (engine.podman)
-            return create_with_cdi(client, plan.create_kwargs(), plan.cdi_devices)
+        podman = engine_is_podman(client)
+        userns = None
+        if podman and engine_identity(client).rootless:  # the plan's uid, when it is the user's, is itself inside
+            userns = rootless_userns(plan.user, rootless_service_uid(client))
+        if plan.cdi and podman:  # Podman's compat API drops CDI devices (engine.podman)
+            return create_with_cdi(client, plan.create_kwargs(), plan.cdi_devices, userns)
+        if userns:
+            return create_compat(client, docker_create_kwargs(plan), userns)
         return client.containers.create(**docker_create_kwargs(plan))
     except APIError as error:
         raise translate_engine_error(error, "create") from None

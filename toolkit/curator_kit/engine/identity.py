@@ -62,7 +62,9 @@ def identify(version: dict[str, Any], info: dict[str, Any]) -> EngineIdentity:
     components = _components(version)
     podman = podman_answers(version)
     api = str(version.get("ApiVersion", "?"))
-    rootless = any("rootless" in str(option) for option in info.get("SecurityOptions") or [])
+    # Docker says so among its security options (`name=rootless`); Podman's compat /info (4.x) does not, but
+    # answers a top-level `Rootless: true` (its own /libpod/info's host.security.rootless).
+    rootless = info.get("Rootless") is True or any("rootless" in str(o) for o in info.get("SecurityOptions") or [])
     spec_dirs = tuple(info.get("CDISpecDirs") or ())
     if podman:
         number = str(components.get("Podman Engine", {}).get("Version") or version.get("Version", "?"))

@@ -18,6 +18,12 @@
   (`Step 2/4 : RUN ...`, ` ---> Using cache`, ` ---> <12 hex digits>`). `ClassicBuildLines` rewrites
   them, so one parser (core.build.buildlog) sees steps, cache hits and each step's image on both
   engines: a failure names its step, and a build keeps the facts step's image to compare with the last.
+- Rootless Podman (a user's own service, with subuids): the user is the container's root and every other
+  container uid is one of the user's subuids, so a plan running as the user's own uid (as plans do, for
+  the output's owner) would write nothing to the user's output directory ("Permission denied"), and what it
+  could write would belong to a subuid. When the plan's uid is the service's, the container is created
+  with `--userns=keep-id` (the user's uid is itself inside): files the container writes are the user's.
+  docker-py refuses any UsernsMode but "host", so the compat create sets it in the host config itself.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from curator_kit.errors import CuratorKitError
 if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
+
+KEEP_ID = "keep-id"  # Podman's user namespace mode mapping the service user's uid and gid to themselves
 
 # Podman's own default ceiling for nofile and nproc (define.RLimitDefaultValue).
 PODMAN_DEFAULT_LIMIT = 1048576
@@ -154,9 +162,58 @@ _KNOWN = frozenset(
 )
 
 
-def libpod_spec(kwargs: dict[str, Any], cdi_devices: tuple[str, ...]) -> dict[str, Any]:
+def service_uid(libpod_info: dict[str, Any]) -> int | None:
+    """The host uid a Podman service maps to the container's root, from its `/libpod/info` (pure): a rootless
+    service's own user (`host.idMappings.uidmap`); None when it does not say (rootful Podman maps nothing)."""
+    mappings = ((libpod_info.get("host") or {}).get("idMappings") or {}).get("uidmap") or []
+    for entry in mappings:
+        if isinstance(entry, dict) and entry.get("container_id") == 0 and isinstance(entry.get("host_id"), int):
+            return int(entry["host_id"])
+    return None
+
+
+def rootless_userns(user: str, uid: int | None) -> str | None:
+    """The user namespace mode for a plan's `user` ("UID[:GID]") on a rootless Podman service run by host
+    `uid` (pure): keep-id when the plan runs as that very uid, so the container's files are the user's;
+    None otherwise (root in the container is the service's user already; any other uid is a subuid)."""
+    wanted = user.split(":", 1)[0]
+    return KEEP_ID if uid and wanted.isdigit() and int(wanted) == uid else None
+
+
+def rootless_service_uid(client: docker.DockerClient) -> int | None:
+    """`service_uid` of the Podman behind `client`, asked once per client (cached on it); None when it does not say."""
+    known = getattr(client, "_curator_kit_service_uid", False)
+    if known is False:
+        from docker.errors import APIError
+
+        api = client.api
+        try:
+            known = service_uid(api._result(api._get(api._url("/libpod/info")), json=True))
+        except (APIError, ValueError):
+            known = None
+        client._curator_kit_service_uid = known  # type: ignore[attr-defined]
+    return known
+
+
+def compat_create_args(kwargs: dict[str, Any], api_version: str, userns: str) -> dict[str, Any]:
+    """docker-py's `containers.create(**kwargs)` arguments as its low-level `create_container` takes them, with
+    `userns` as the host config's UsernsMode (docker-py's own check allows "host" only)."""
+    from docker.models.containers import _create_container_args
+
+    args = _create_container_args({**kwargs, "version": api_version})
+    args["host_config"]["UsernsMode"] = userns
+    return args
+
+
+def create_compat(client: docker.DockerClient, kwargs: dict[str, Any], userns: str) -> Container:
+    """`client.containers.create(**kwargs)` in user namespace mode `userns` (compat API)."""
+    created = client.api.create_container(**compat_create_args(kwargs, client.api._version, userns))
+    return client.containers.get(created["Id"])
+
+
+def libpod_spec(kwargs: dict[str, Any], cdi_devices: tuple[str, ...], userns: str | None = None) -> dict[str, Any]:
     """A plan's create() arguments (`ContainerPlan.create_kwargs`, plain data) as libpod's SpecGenerator,
-    with the CDI devices as devices (pure)."""
+    with the CDI devices as devices and `userns` as its user namespace mode (pure)."""
     unknown = sorted(set(kwargs) - _KNOWN)
     if unknown:
         raise CuratorKitError(
@@ -200,13 +257,17 @@ def libpod_spec(kwargs: dict[str, Any], cdi_devices: tuple[str, ...]) -> dict[st
         spec["terminal"] = True
     if kwargs.get("stdin_open"):
         spec["stdin"] = True
+    if userns:
+        spec["userns"] = {"nsmode": userns}
     return spec
 
 
-def create_with_cdi(client: docker.DockerClient, kwargs: dict[str, Any], cdi_devices: tuple[str, ...]) -> Container:
+def create_with_cdi(
+    client: docker.DockerClient, kwargs: dict[str, Any], cdi_devices: tuple[str, ...], userns: str | None = None
+) -> Container:
     """Create through libpod's API (the compat one drops CDI devices); the container is then the compat API's too.
     An engine refusal raises docker's APIError, as the compat path does."""
     api = client.api
-    response = api._post_json(api._url("/libpod/containers/create"), data=libpod_spec(kwargs, cdi_devices))
+    response = api._post_json(api._url("/libpod/containers/create"), data=libpod_spec(kwargs, cdi_devices, userns))
     created = api._result(response, json=True)
     return client.containers.get(created["Id"])

@@ -66,20 +66,26 @@ def hard_limits(limits_text: str) -> dict[str, int]:
     return found
 
 
-def local_podman_pid(proc: Path = Path("/proc")) -> int | None:
+def local_podman_pid(socket: str = "", proc: Path = Path("/proc")) -> int | None:
+    """The local Podman service's pid: the one serving SOCKET (a path on its command line) when one does,
+    else the lowest pid (a rootful and a rootless service may run side by side, with their own limits)."""
+    services: list[tuple[bool, int]] = []
     for comm in proc.glob("[0-9]*/comm"):
         try:
-            if comm.read_text().strip() == "podman" and b"service" in (comm.parent / "cmdline").read_bytes():
-                return int(comm.parent.name)
+            if comm.read_text().strip() != "podman":
+                continue
+            cmdline = (comm.parent / "cmdline").read_bytes()
         except OSError:
             continue
-    return None
+        if b"service" in cmdline.split(b"\0"):
+            services.append((not (socket and socket.encode() in cmdline), int(comm.parent.name)))
+    return min(services)[1] if services else None
 
 
-def local_podman_limits() -> tuple[int | None, dict[str, int]]:
-    """What a local Podman service may grant containers: its memlock cap (as `memlock_cap` says of dockerd) and
-    its nofile/nproc hard limits; (None, {}) when no such service is found here or its limits cannot be read."""
-    pid = local_podman_pid()
+def local_podman_limits(socket: str = "") -> tuple[int | None, dict[str, int]]:
+    """What the local Podman service on SOCKET may grant containers: its memlock cap (as `memlock_cap` says of
+    dockerd) and its nofile/nproc hard limits; (None, {}) when no service is found or its limits cannot be read."""
+    pid = local_podman_pid(socket)
     if pid is None:
         return None, {}
     try:

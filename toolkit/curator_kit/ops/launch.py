@@ -85,7 +85,7 @@ def open_session() -> EngineSession:
     if identity.podman and host.local:  # what it may grant containers is its own ceiling, not dockerd's
         from curator_kit.ops.dockerd_limits import local_podman_limits
 
-        memlock, service_limits = local_podman_limits()
+        memlock, service_limits = local_podman_limits(address.removeprefix("unix://"))
         host = replace(host, memlock_cap=memlock, source="the Podman engine")
     session = EngineSession(client, info, host, engine_facts(client, info), identity, cdi, service_limits)
     return session
