@@ -40,3 +40,9 @@ def test_the_podman_service_on_the_socket_is_the_one_whose_limits_count(tmp_path
     assert local_podman_pid("/elsewhere.sock", proc=tmp_path) == 70  # none serves it: the lowest pid
     assert local_podman_pid(proc=tmp_path) == 70
     assert local_podman_pid(proc=tmp_path / "none") is None
+
+
+def test_capabilities_in_a_user_namespace_of_its_own_raise_no_limit():
+    # A rootless Podman service shows every capability inside its user namespace; its hard limit still holds.
+    assert memlock_cap(LIMITS, "CapEff:\t000001ffffffffff\n", initial_namespace=False) == 8388608
+    assert memlock_cap(LIMITS, "CapEff:\t000001ffffffffff\n", initial_namespace=True) is None

@@ -13,10 +13,13 @@ from pathlib import Path
 CAP_SYS_RESOURCE = 24
 
 
-def memlock_cap(limits_text: str, status_text: str) -> int | None:
-    """dockerd's hard memlock limit in bytes when it cannot exceed it; None when unlimited or capable."""
+def memlock_cap(limits_text: str, status_text: str, initial_namespace: bool = True) -> int | None:
+    """dockerd's hard memlock limit in bytes when it cannot exceed it; None when unlimited or capable.
+    A process in a user namespace of its own (a rootless Podman service) may show every capability there,
+    but none of them lets it raise a hard limit it was started with."""
     for line in status_text.splitlines():
-        if line.startswith("CapEff:") and int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1:
+        capable = line.startswith("CapEff:") and int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1
+        if capable and initial_namespace:
             return None
     for line in limits_text.splitlines():
         if line.startswith("Max locked memory"):
@@ -90,6 +93,8 @@ def local_podman_limits(socket: str = "") -> tuple[int | None, dict[str, int]]:
         return None, {}
     try:
         limits, status = Path(f"/proc/{pid}/limits").read_text(), Path(f"/proc/{pid}/status").read_text()
+        uid_map = Path(f"/proc/{pid}/uid_map").read_text().split()
     except OSError:
         return None, {}
-    return memlock_cap(limits, status), hard_limits(limits)
+    initial = uid_map == ["0", "0", "4294967295"]  # the whole id range, unmapped: no user namespace of its own
+    return memlock_cap(limits, status, initial), hard_limits(limits)
