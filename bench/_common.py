@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import filecmp
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+# A user's curator-kit imports its modules from byte code (pip compiles them at install; Python keeps what it
+# compiles at first import). Under PYTHONDONTWRITEBYTECODE=1 an editable install would compile every module
+# from source on every command: the bench's commands run as a user's do, the first (unmeasured) one
+# writing the byte code.
+USER_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
 
 def curator_kit(*args: str, cwd: Path, quiet: bool = True) -> float:
-    """Run `curator-kit ARGS` in `cwd`; return its wall time in seconds (raises on failure)."""
+    """Run `curator-kit ARGS` in `cwd` as a user would; return its wall time in seconds (raises on failure)."""
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "curator_kit", *args],
@@ -19,6 +26,7 @@ def curator_kit(*args: str, cwd: Path, quiet: bool = True) -> float:
         stdout=subprocess.PIPE if quiet else None,
         stderr=subprocess.PIPE if quiet else None,
         text=True,
+        env=USER_ENV,
     )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:

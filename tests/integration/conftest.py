@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from engines import DOCKER, PODMAN, PODMAN_HOST, Engine, copy_image, podman_client
 
 BASE_TAG = os.environ.get("CURATOR_KIT_TEST_BASE_IMAGE", "curator-kit/base:1.4.0-cpu")
 CUDA_BASE_TAG = os.environ.get("CURATOR_KIT_TEST_CUDA_BASE_IMAGE", "curator-kit/base:1.4.0-cuda")
@@ -78,6 +79,25 @@ def cuda_base_image(docker_client, curator_base_image, pytestconfig: pytest.Conf
     plan = plan_base_build(BaseBuildOptions(variant="cuda", tag=CUDA_BASE_TAG), read_pip_settings())
     with visible_output(pytestconfig):
         return ensure_base(docker_client, plan, PlainProgress(), lambda message: print(message, flush=True))
+
+
+@pytest.fixture(scope="module", params=[DOCKER, PODMAN])
+def engine(request: pytest.FixtureRequest, docker_client, curator_base_image) -> Iterator[Engine]:
+    """The engine a module's tests run on: the module runs once on Docker, then once on Podman's
+    Docker-compatible service with Docker's cpu base loaded into it (engines.copy_image). Every curator-kit
+    the tests start meanwhile finds the engine through DOCKER_HOST, as a user's would."""
+    if request.param == DOCKER:
+        yield Engine(DOCKER, docker_client)
+        return
+    client = podman_client(timeout=600)
+    with visible_output(request.config):
+        print(f"the cpu base {curator_base_image} into Podman when it lacks it", flush=True)
+        copy_image(docker_client, client, curator_base_image)
+    env = {"DOCKER_HOST": PODMAN_HOST}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKER_HOST", PODMAN_HOST)
+        yield Engine(PODMAN, client, env)
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """`--mount-code` on the real engine: a stage edit is seen by `run` and `test` without a build, and a
 manifest change only a build carries (an env) is refused with that fix.
 
-Uses the cpu base image, built once per machine by the shared fixture."""
+Uses the cpu base image, built once per machine by the shared fixture; the module runs on Docker, then on
+Podman (the `engine` fixture): `run`, `test`, `shell --command` and a cluster's `up`, driver and `down`."""
 
 from __future__ import annotations
 
@@ -14,16 +15,16 @@ MARKER = "mount-code-marker"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, docker_client, curator_base_image):
-    """A project built once; the tests edit its working tree afterwards."""
-    root = tmp_path_factory.mktemp("mount-code")
+def built(tmp_path_factory, engine, curator_base_image):
+    """A project built once per engine; the tests edit its working tree afterwards."""
+    root = tmp_path_factory.mktemp(f"mount-code-{engine.name}")
     ok(cli("init", "mc", "--base-image", curator_base_image, cwd=root))
     project = root / "mc"
     ok(cli("new-stage", "touch", "--cpus", "0.5", cwd=project))
     tag = f"curator-kit-test/mc:{uuid.uuid4().hex[:8]}"
     ok(cli("build", "--tag", tag, cwd=project, timeout=1800))
     yield project, tag
-    docker_client.images.remove(tag, force=True)
+    engine.client.images.remove(tag, force=True)
 
 
 def test_stage_edit_is_seen_by_run_and_test_without_a_build(built, tmp_path):
@@ -93,7 +94,7 @@ def test_shell_command_sees_the_working_tree(built):
     assert "--mount-code" in result.stderr  # the plan's note: the code is the working tree's
 
 
-def test_a_cluster_up_with_mounted_code_runs_the_edit_without_a_build(built, tmp_path, docker_client):
+def test_a_cluster_up_with_mounted_code_runs_the_edit_without_a_build(built, tmp_path, engine):
     from curator_kit.ops.samples import make_sample_videos
 
     project, tag = built
@@ -109,7 +110,7 @@ def test_a_cluster_up_with_mounted_code_runs_the_edit_without_a_build(built, tmp
     up = ok(cli("cluster", "up", "--image", tag, "--workers", "1", "--mount-code", *data, cwd=project, timeout=300))
     try:
         assert "code mounted read-only" in up.stdout + up.stderr
-        head = docker_client.containers.get("mc-ray-head")
+        head = engine.client.containers.get("mc-ray-head")
         assert head.labels["curator-kit.cluster-code"] == "mounted"
         assert any(m["Destination"] == "/workspace/stages" and not m["RW"] for m in head.attrs["Mounts"])
         ok(cli("run", "--cluster", "--limit", "1", cwd=project, timeout=600))

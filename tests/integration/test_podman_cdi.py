@@ -2,8 +2,7 @@
 `0` as /dev/null mapped to /dev/nvidia0 with NVIDIA_VISIBLE_DEVICES=0, and `curator-kit run --gpus 1`
 against Podman's Docker-compatible socket must reach the container with that node and that variable.
 
-Podman's service is started by scripts/test as root (`podman system service`, socket below); without it
-the tests skip, unless CURATOR_KIT_REQUIRE_PODMAN=1 (set by scripts/test when it started one).
+Podman's service is started by scripts/test as root (engines.py says when the tests skip).
 """
 
 from __future__ import annotations
@@ -11,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from engines import PODMAN_HOST, copy_image, podman_client
 from kitcli import cli, ok
 
-PODMAN_HOST = os.environ.get("CURATOR_KIT_TEST_PODMAN_HOST", "unix:///run/podman/podman.sock")
 SPEC_DIR = Path("/var/run/cdi")  # one of the directories Podman reads CDI specs from
 SPEC = SPEC_DIR / "curator-kit-test-standin.json"
 STANDIN = {
@@ -38,24 +39,14 @@ PROBE = "sh -c 'env; ls -l /dev/nvidia0'"
 @pytest.fixture(scope="module")
 def podman(docker_client, bootstrap_image):
     """Podman's API client, with the bootstrap image loaded and the stand-in CDI spec in place."""
-    import docker
-
-    try:
-        client = docker.DockerClient(base_url=PODMAN_HOST, timeout=300)
-        client.ping()
-    except docker.errors.DockerException as error:
-        if os.environ.get("CURATOR_KIT_REQUIRE_PODMAN") == "1":
-            pytest.fail(f"Podman's service is required here ({PODMAN_HOST}): {error}")
-        pytest.skip(f"no Podman service at {PODMAN_HOST}: {error}")
+    client = podman_client()
     if os.geteuid() != 0:
         pytest.skip("the stand-in CDI spec goes into /var/run/cdi: root only")
     from curator_kit.ops.cdispecs import read_cdi_inventory
 
     if read_cdi_inventory().devices():
         pytest.skip("this host has real nvidia.com/gpu CDI specs: a stand-in would clash with them")
-    names = {tag for image in client.images.list() for tag in image.tags}
-    if not any(tag.endswith(bootstrap_image) for tag in names):
-        client.images.load(docker_client.images.get(bootstrap_image).save(named=True))
+    copy_image(docker_client, client, bootstrap_image)
     SPEC_DIR.mkdir(parents=True, exist_ok=True)
     SPEC.write_text(json.dumps(STANDIN))
     try:
@@ -125,7 +116,52 @@ def test_a_run_without_gpus_starts_through_the_compat_api(podman, bootstrap_imag
     assert result.stdout.splitlines() == [str(nofile)]
 
 
+def test_the_engine_option_finds_podmans_own_socket(podman):
+    """`--engine podman` without DOCKER_HOST: Podman's own socket (root's), as `[run] engine = "podman"` does."""
+    env = {key: value for key, value in os.environ.items() if key != "DOCKER_HOST"}
+    result = subprocess.run(
+        [sys.executable, "-m", "curator_kit", "--engine", "podman", "doctor"],
+        cwd="/tmp",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    engine = next(line for line in ok(result).stdout.splitlines() if "engine" in line.split()[:2])
+    assert "Podman " in engine and "/run/podman/podman.sock" in result.stdout
+
+
 def test_doctor_names_podman_and_the_cdi_devices(podman):
     result = ok(cli("doctor", cwd=Path("/tmp"), env={"DOCKER_HOST": PODMAN_HOST}, timeout=120))
     assert "Podman " in result.stdout and "rootful" in result.stdout
     assert f"nvidia.com/gpu devices 0 (from {SPEC})" in result.stdout
+
+
+def test_a_gpu_cluster_on_podman_gives_its_worker_the_cdi_device(podman, docker_client, curator_base_image, tmp_path):
+    """`cluster up --gpus-per-worker 1` on Podman: its worker is created through Podman's own API (the CDI
+    device) on the cluster's network, joins the head by name, and sees the stand-in GPU."""
+    copy_image(docker_client, podman, curator_base_image)
+    project = tmp_path / "gpu-cluster"
+    (project / "input").mkdir(parents=True)
+    (project / "curator-kit.toml").write_text('[project]\nname = "podman-gpu-cluster"\n')
+    env = {"DOCKER_HOST": PODMAN_HOST}
+    up = cli(
+        "cluster", "up", "--image", curator_base_image, "--workers", "1", "--gpus-per-worker", "1",
+        cwd=project, env=env, timeout=600,
+    )  # fmt: skip
+    try:
+        ok(up)
+        plan = up.stderr.splitlines()
+        assert "node       podman-gpu-cluster-ray-worker-1: 1 CPU, GPUs 0 via CDI nvidia.com/gpu=0" in plan
+        worker = podman.containers.get("podman-gpu-cluster-ray-worker-1")
+        # The spec's env reaches the node's own processes (an exec gets the container's configured env only).
+        probe = "tr '\\0' '\\n' < /proc/1/environ | grep NVIDIA_VISIBLE_DEVICES; ls -l /dev/nvidia0"
+        code, output = worker.exec_run(["sh", "-c", probe])
+        lines = output.decode().splitlines()
+        assert code == 0 and lines[0] == "NVIDIA_VISIBLE_DEVICES=0" and " 1, 3 " in lines[1], output
+        assert "2 Ray nodes alive" in up.stdout + up.stderr
+        status = ok(cli("cluster", "status", cwd=project, env=env, timeout=120))
+        assert "podman-gpu-cluster-ray-worker-1" in status.stdout + status.stderr
+    finally:
+        ok(cli("cluster", "down", cwd=project, env=env, timeout=300))
+    assert podman.containers.list(all=True, filters={"label": "curator-kit.project=podman-gpu-cluster"}) == []

@@ -7,46 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from engines import PODMAN_HOST, copy_image, podman_client
 from kitcli import cli, ok
 
-PODMAN_HOST = os.environ.get("CURATOR_KIT_TEST_PODMAN_HOST", "unix:///run/podman/podman.sock")
 PODMAN = {"DOCKER_HOST": PODMAN_HOST}
 COMPARED = ("clips", "filtered_clips", "metas", "stats")
 
 
 @pytest.fixture(scope="module")
 def podman_base(docker_client, curator_base_image) -> str:
-    """The cpu base image in Podman's store: Docker's image, the same id, `docker save | podman load`d
-    when Podman lacks it (about 3 minutes for 7 GB here)."""
-    import docker
-
-    try:
-        client = docker.DockerClient(base_url=PODMAN_HOST, timeout=600)
-        client.ping()
-    except docker.errors.DockerException as error:
-        if os.environ.get("CURATOR_KIT_REQUIRE_PODMAN") == "1":
-            pytest.fail(f"Podman's service is required here ({PODMAN_HOST}): {error}")
-        pytest.skip(f"no Podman service at {PODMAN_HOST}: {error}")
-    wanted = docker_client.images.get(curator_base_image).id
-    try:
-        present = client.images.get(curator_base_image).id
-    except docker.errors.ImageNotFound:
-        present = None
-    if present != wanted:
-        loaded = subprocess.run(
-            f"docker save {curator_base_image} | podman --url {PODMAN_HOST} load",
-            shell=True,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
-        assert client.images.get(curator_base_image).id == wanted
+    """The cpu base image in Podman's store: Docker's image, the same id (engines.copy_image)."""
+    client = podman_client(timeout=600)
+    copy_image(docker_client, client, curator_base_image)
     client.close()
     return curator_base_image
 

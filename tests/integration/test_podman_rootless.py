@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shlex
 import shutil
 import stat
 import subprocess
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from engines import copy_image, podman_client, skip_or_fail
 from kitcli import ok
 
 ROOTLESS_USER = os.environ.get("CURATOR_KIT_TEST_ROOTLESS_USER", "ckrootless")
@@ -65,19 +67,20 @@ class Rootless:
     python: tuple[str, ...]  # the argv that runs `curator-kit` as the user
     client: object  # docker.DockerClient on the user's socket (root may use it)
 
-    def env(self) -> list[str]:
+    def env(self, docker_host: bool = True) -> list[str]:
         return [
             f"HOME={self.home}",
             f"XDG_RUNTIME_DIR=/run/user/{self.uid}",
-            f"DOCKER_HOST={self.docker_host}",
+            *([f"DOCKER_HOST={self.docker_host}"] if docker_host else []),
             "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
             "LANG=C.UTF-8",
         ]
 
-    def cli(self, *args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-        """`curator-kit ARGS` as the user, against the user's socket, with a clean environment."""
+    def cli(self, *args: str, cwd: Path, timeout: float = 300, docker_host: bool = True) -> subprocess.CompletedProcess:
+        """`curator-kit ARGS` as the user, with a clean environment: against the user's socket (DOCKER_HOST),
+        or without DOCKER_HOST."""
         return subprocess.run(
-            ["runuser", "-u", self.user, "--", "env", "-i", *self.env(), *self.python, *args],
+            ["runuser", "-u", self.user, "--", "env", "-i", *self.env(docker_host), *self.python, *args],
             cwd=cwd,
             capture_output=True,
             text=True,
@@ -107,9 +110,6 @@ def interpreter(user: str) -> tuple[str, ...] | None:
 @pytest.fixture(scope="module")
 def rootless(docker_client, bootstrap_image):
     """The user's rootless Podman, set up by scripts/ensure-podman, with the bootstrap image in its store."""
-    import docker
-
-    required = os.environ.get("CURATOR_KIT_REQUIRE_PODMAN") == "1"
     if os.geteuid() != 0:
         pytest.skip("setting up a rootless Podman user needs root (scripts/ensure-podman --rootless)")
     setup = subprocess.run(
@@ -117,18 +117,14 @@ def rootless(docker_client, bootstrap_image):
     )
     lines = setup.stdout.strip().splitlines()
     if setup.returncode != 0 or not lines or not lines[-1].startswith("DOCKER_HOST="):
-        message = f"rootless Podman could not be set up:\n{setup.stdout}\n{setup.stderr}"
-        pytest.fail(message) if required else pytest.skip(message)
+        skip_or_fail(f"rootless Podman could not be set up:\n{setup.stdout}\n{setup.stderr}")
     host = lines[-1].removeprefix("DOCKER_HOST=")
     account = pwd.getpwnam(ROOTLESS_USER)
     python = interpreter(ROOTLESS_USER)
     if python is None:
-        message = f"{ROOTLESS_USER} can run neither {sys.executable} nor a system Python of its version"
-        pytest.fail(message) if required else pytest.skip(message)
-    client = docker.DockerClient(base_url=host, timeout=300)
-    names = {tag for image in client.images.list() for tag in image.tags}
-    if not any(tag.endswith(bootstrap_image) for tag in names):
-        client.images.load(docker_client.images.get(bootstrap_image).save(named=True))
+        skip_or_fail(f"{ROOTLESS_USER} can run neither {sys.executable} nor a system Python of its version")
+    client = podman_client(host)
+    copy_image(docker_client, client, bootstrap_image, host)
     try:
         yield Rootless(ROOTLESS_USER, account.pw_uid, account.pw_gid, account.pw_dir, host, python, client)
     finally:
@@ -174,12 +170,16 @@ def test_doctor_names_rootless_podman(rootless):
     result = ok(rootless.cli("doctor", cwd=Path("/")))
     engine = next(line for line in result.stdout.splitlines() if "engine" in line)
     assert "Podman " in engine and "rootless" in engine and rootless.docker_host in engine
+    # Without DOCKER_HOST, `--engine podman` finds the user's own socket under XDG_RUNTIME_DIR.
+    found = ok(rootless.cli("--engine", "podman", "doctor", cwd=Path("/"), docker_host=False))
+    assert "rootless" in found.stdout and rootless.docker_host in found.stdout
 
 
 def test_a_run_writes_the_users_own_files(rootless, bootstrap_image, project):
     probe = "sh -c 'id -u; id -g; cat /proc/1/comm; ulimit -n; echo written > /data/output/probe'"
     result = ok(run(rootless, project, bootstrap_image, "--command", probe))
-    assert f"user       {rootless.uid}:{rootless.gid}" in result.stderr.splitlines()  # the plan, as said
+    plan_line = f"user       {rootless.uid}:{rootless.gid}, user namespace keep-id"
+    assert plan_line in result.stderr.splitlines()  # the plan, as said
     uid, gid, init, nofile = result.stdout.splitlines()
     assert (int(uid), int(gid)) == (rootless.uid, rootless.gid)  # the user's uid inside (keep-id)
     assert init == "podman-init"  # --init: Podman's catatonit is the container's pid 1
@@ -187,6 +187,39 @@ def test_a_run_writes_the_users_own_files(rootless, bootstrap_image, project):
     written = project / "output" / "probe"
     assert written.read_text() == "written\n"
     assert (written.stat().st_uid, written.stat().st_gid) == (rootless.uid, rootless.gid)  # the user's, on the host
+    assert leftovers(rootless) == []
+
+
+def test_the_printed_line_is_the_container_it_starts(rootless, bootstrap_image, project):
+    """`--dry-run` prints the plan's podman line, keep-id included; run as printed by the user (the way
+    `curator-kit shell` starts its line through the podman CLI), it writes the user's own file."""
+    probe = "sh -c 'id -u; echo printed > /data/output/printed'"
+    # The bootstrap image has no /workspace (project images do), which `podman run --workdir` requires.
+    workspace = ("--mount", f"{project / 'input'}:/workspace:ro")
+    planned = ok(run(rootless, project, bootstrap_image, *workspace, "--command", probe, "--dry-run"))
+    line = planned.stdout.strip().splitlines()[-1]
+    assert line.startswith("podman run --rm ") and " --userns=keep-id " in line
+    shell = rootless.cli(
+        "shell", "--project", str(project), "--image", bootstrap_image, "--no-mount-code", "--dry-run", cwd=project
+    )
+    shell = ok(shell)
+    assert (
+        shell.stdout.strip().splitlines()[-1].startswith("podman run --rm -it ") and "--userns=keep-id" in shell.stdout
+    )
+    output = project / "output"
+    output.mkdir()
+    os.chown(output, rootless.uid, rootless.gid)
+    started = subprocess.run(
+        ["runuser", "-u", rootless.user, "--", "env", "-i", *rootless.env(), *shlex.split(line)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert started.stdout.splitlines()[0] == str(rootless.uid)
+    written = output / "printed"
+    assert (written.stat().st_uid, written.stat().st_gid) == (rootless.uid, rootless.gid)
     assert leftovers(rootless) == []
 
 
@@ -214,3 +247,14 @@ def test_gpus_reach_the_container_as_cdi_devices(rootless, bootstrap_image, proj
     written = project / "output" / "gpu"
     assert written.stat().st_uid == rootless.uid  # libpod's create (CDI) runs keep-id too
     assert leftovers(rootless) == []
+
+
+def test_the_engine_option_starts_the_users_service_when_none_answers(rootless):
+    """`--engine podman` with no service on the user's socket starts one (detached: later commands find it)."""
+    subprocess.run(["pkill", "-u", rootless.user, "-f", "podman system service"], timeout=30)
+    socket = rootless.docker_host.removeprefix("unix://")
+    started = ok(rootless.cli("--engine", "podman", "doctor", cwd=Path("/"), docker_host=False))
+    assert f"starting Podman's service: podman system service --time=0 unix://{socket}" in started.stderr
+    assert "rootless" in started.stdout
+    again = ok(rootless.cli("--engine", "podman", "doctor", cwd=Path("/"), docker_host=False))
+    assert "starting" not in again.stderr  # the service it started answers

@@ -5,6 +5,7 @@ VideoReader -> FixedStrideExtractorStage -> ClipTranscodingStage (libopenh264, f
     -> luma_probe (decodes each clip with PyAV) -> probe_writer (ClipWriterStage + one JSON per clip)
 
 Nothing here caps memlock: `run` must notice by itself an engine that cannot grant memlock=-1.
+The module runs on Docker, then on Podman (the `engine` fixture).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def replace_once(path: Path, old: str, new: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, curator_base_image) -> Path:
-    root = tmp_path_factory.mktemp("run")
+def project(tmp_path_factory, engine, curator_base_image) -> Path:
+    root = tmp_path_factory.mktemp(f"run-{engine.name}")
     ok(cli("init", "run-it", "--base-image", curator_base_image, cwd=root))
     project_dir = root / "run-it"
     ok(cli("new-stage", "luma_probe", "--cpus", "0.5", cwd=project_dir))
@@ -77,11 +78,11 @@ def project(tmp_path_factory, curator_base_image) -> Path:
 
 
 @pytest.fixture(scope="module")
-def image(project, docker_client) -> str:
+def image(project, engine) -> str:
     tag = f"curator-kit-test/run-it:{uuid.uuid4().hex[:8]}"
     ok(cli("build", "--tag", tag, cwd=project))
     yield tag
-    docker_client.images.remove(tag, force=True)
+    engine.client.images.remove(tag, force=True)
 
 
 @pytest.fixture(scope="module")

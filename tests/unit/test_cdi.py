@@ -311,8 +311,20 @@ def test_libpod_spec_carries_the_plan(tmp_path):
 
 
 def test_libpod_spec_refuses_what_it_cannot_carry():
-    with pytest.raises(CuratorKitError, match="network"):
-        libpod_spec({"image": "i", "command": [], "name": "n", "network": "ray"}, ("nvidia.com/gpu=0",))
+    with pytest.raises(CuratorKitError, match="cpu_quota"):
+        libpod_spec({"image": "i", "command": [], "name": "n", "cpu_quota": 50000}, ("nvidia.com/gpu=0",))
+
+
+def test_libpod_spec_networks_a_cluster_node(tmp_path):
+    """A GPU worker of `cluster up` on Podman: its network, hostname and published ports in libpod's terms."""
+    node = cluster_plan_for(tmp_path, "1").head
+    node.published = {8265: "127.0.0.1"}
+    spec = libpod_spec(node.create_kwargs(), ("nvidia.com/gpu=0",))
+    assert spec["netns"] == {"nsmode": "bridge"} and spec["Networks"] == {node.network: {}}
+    assert spec["hostname"] == node.hostname
+    assert spec["portmappings"] == [{"container_port": 8265, "host_ip": "127.0.0.1", "host_port": 0, "protocol": "tcp"}]
+    host = libpod_spec({"image": "i", "command": [], "name": "n", "network_mode": "host"}, ())
+    assert host["netns"] == {"nsmode": "host"} and "Networks" not in host
 
 
 def cluster_plan_for(tmp_path: Path, gpus: str):
@@ -328,8 +340,8 @@ def cluster_plan_for(tmp_path: Path, gpus: str):
 
 
 def test_cluster_nodes_are_fitted_like_a_run(tmp_path):
-    """`cluster up` fits every node as `run` fits its container: on Podman without GPUs the podman line and
-    ulimits; with GPUs the CDI route, refused on Podman (its own API puts no container on a network yet)."""
+    """`cluster up` fits every node as `run` fits its container: on Podman the podman line and ulimits, and
+    with GPUs the CDI route, a distinct device for each worker; on Docker 20.10 the `--gpus` route."""
     from curator_kit.ops.cluster import fit_nodes_to_engine
 
     podman = session(identify(PODMAN_VERSION, {}), TWO_GPUS, {"nofile": 20000, "nproc": 32768})
@@ -337,14 +349,15 @@ def test_cluster_nodes_are_fitted_like_a_run(tmp_path):
     fit_nodes_to_engine(plan, podman)
     assert all(node.cli == "podman" and not node.cdi for node in plan.nodes)
     assert all(("nofile", 20000, 20000) in node.ulimits for node in plan.nodes)
-    assert "cdi-cluster" not in codes(plan.findings)
+    assert not any(finding.code.value.startswith("cdi") for finding in plan.findings)
 
     plan = cluster_plan_for(tmp_path, "1")
     fit_nodes_to_engine(plan, podman)
     assert [node.cdi_devices for node in plan.workers] == [("nvidia.com/gpu=0",), ("nvidia.com/gpu=1",)]  # distinct
-    assert codes(plan.findings).count("cdi-cluster") == 1
+    assert all(node.cli == "podman" for node in plan.nodes)
+    assert not any(finding.code.value.startswith("cdi") for finding in plan.findings)
+    assert all(line.startswith("podman run -d ") for line in (node.docker_run_line() for node in plan.nodes))
 
     plan = cluster_plan_for(tmp_path, "1")
     fit_nodes_to_engine(plan, session(identify(DOCKER_20, {}), None))
     assert not any(node.cdi for node in plan.nodes) and all(node.cli == "docker" for node in plan.nodes)
-    assert "cdi-cluster" not in codes(plan.findings)

@@ -99,8 +99,26 @@ _PODMAN_CACHED = [
 ]
 
 
+# A multi-stage build (the base recipe): buildah prefixes each step with its stage and numbers steps per stage.
+_PODMAN_STAGES = [
+    {"stream": "[1/2] STEP 1/2: FROM curator-kit/bootstrap:bookworm AS system\n"},
+    {"stream": "[1/2] STEP 2/2: RUN echo hello\n"},
+    {"stream": "hello\n--> 86f42454e39\n"},
+    {"stream": "[2/2] STEP 1/2: FROM 86f42454e392\n"},
+    {"stream": "[2/2] STEP 2/2: COPY --from=system /opt/venv /opt/venv\n"},
+    {"error": "committing container for step: no space left on device\n"},
+]
+
+
 def _events(chunks: list[dict[str, Any]], full_id: Any = _FULL.get) -> list[Any]:
     return list(parse_build_stream(classic_build_stream(chunks, full_id)))
+
+
+def test_a_failed_stage_of_a_multi_stage_build_names_its_step() -> None:
+    events = _events(_PODMAN_STAGES)
+    copy = StepStarted(2, 2, "COPY --from=system /opt/venv /opt/venv")
+    assert [e for e in events if isinstance(e, StepStarted)][-1] == copy
+    assert isinstance(events[-1], BuildFailed) and events[-1].step == copy
 
 
 def test_podman_build_lines_read_as_the_classic_builders() -> None:

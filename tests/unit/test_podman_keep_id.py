@@ -1,5 +1,6 @@
-"""engine/ on a rootless Podman: it is known as rootless, and a plan running as the service's own user is
-created in Podman's keep-id user namespace (compat and libpod paths); Docker's path is unchanged."""
+"""A rootless Podman: it is known as rootless, and a plan running as the service's own user is fitted to
+Podman's keep-id user namespace (`ops.launch.fit_to_engine`), shown so in its podman line, and created so
+(compat and libpod paths); Docker's path is unchanged."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import pytest
 from curator_kit.core.parsers import parse_gpus
 from curator_kit.core.pipeline.spec import resolve_spec
 from curator_kit.core.project.manifest import Manifest, ProjectInfo, RunDefaults
-from curator_kit.core.run.runplan import HostFacts, RunOptions, plan_run
+from curator_kit.core.run.preflight import EngineFacts
+from curator_kit.core.run.runplan import HostFacts, RunOptions, plan_run, plan_shell
 from curator_kit.engine.containers import create, docker_create_kwargs, translate_engine_error
 from curator_kit.engine.identity import DOCKER, PODMAN, EngineIdentity, identify
 from curator_kit.engine.podman import KEEP_ID, compat_create_args, libpod_spec, rootless_userns, service_uid
+from curator_kit.ops.launch import EngineSession, fit_to_engine
 
 PODMAN_VERSION = {
     "Platform": {"Name": "linux/amd64/debian-12"},
@@ -115,11 +118,43 @@ def identity(name: str, rootless: bool) -> EngineIdentity:
     return EngineIdentity(name, "4.3.1", "1.41", rootless, False)
 
 
+def fitted(tmp_path: Path, name: str, rootless: bool, service: int | None, gpus: str = "none"):
+    """`run`'s plan fitted to an engine that answers as `name` (`ops.launch.fit_to_engine`)."""
+    session = EngineSession(None, {}, HOST, EngineFacts(runtimes=("runc",)), identity(name, rootless))  # type: ignore[arg-type]
+    session.service_uid = service
+    plan = plan_for(tmp_path, gpus)
+    fit_to_engine(plan, session)
+    return plan
+
+
+def test_a_rootless_podman_plans_the_users_run_in_keep_id(tmp_path):
+    plan = fitted(tmp_path, PODMAN, True, 1500)
+    assert plan.userns == KEEP_ID
+    argv = plan.docker_run_argv()
+    assert (
+        argv[:2] == ["podman", "run"] and "--userns=keep-id" in argv and argv[argv.index("--user") + 1] == "1500:1500"
+    )
+    assert any(line.startswith("user       1500:1500, user namespace keep-id") for line in plan.describe())
+
+
 def test_a_rootless_podman_creates_the_users_run_in_keep_id(tmp_path):
     client = FakeClient(identity(PODMAN, True), 1500)
-    assert create(client, plan_for(tmp_path)) == "container c1"  # type: ignore[arg-type]
+    assert create(client, fitted(tmp_path, PODMAN, True, 1500)) == "container c1"  # type: ignore[arg-type]
     [(call, args)] = client.calls
     assert call == "create_container" and args["host_config"]["UsernsMode"] == KEEP_ID
+
+
+def test_a_shell_on_a_rootless_podman_starts_in_keep_id(tmp_path):
+    # `curator-kit shell` starts the fitted plan's own line through the podman CLI.
+    (tmp_path / "in").mkdir(exist_ok=True)
+    manifest = Manifest(ProjectInfo("rootless"), run=RunDefaults())
+    options = RunOptions(tmp_path / "in", tmp_path / "out", "img:1")
+    plan = plan_shell(manifest, resolve_spec(manifest, tmp_path), tmp_path, options, HOST)
+    session = EngineSession(None, {}, HOST, EngineFacts(runtimes=("runc",)), identity(PODMAN, True))  # type: ignore[arg-type]
+    session.service_uid = 1500
+    fit_to_engine(plan, session)
+    argv = plan.docker_run_argv()
+    assert argv[:4] == ["podman", "run", "--rm", "-it"] and "--userns=keep-id" in argv
 
 
 @pytest.mark.parametrize(
@@ -127,7 +162,8 @@ def test_a_rootless_podman_creates_the_users_run_in_keep_id(tmp_path):
 )
 def test_other_engines_create_as_before(tmp_path, name: str, rootless: bool, service: int | None):
     client = FakeClient(identity(name, rootless), service)
-    plan = plan_for(tmp_path)
+    plan = fitted(tmp_path, name, rootless, service)
+    assert plan.userns is None and not any(arg.startswith("--userns") for arg in plan.docker_run_argv())
     assert create(client, plan) == "container c0"  # type: ignore[arg-type]
     [(call, kwargs)] = client.calls
     assert call == "containers.create" and "userns_mode" not in kwargs and kwargs["user"] == "1500:1500"

@@ -8,6 +8,7 @@ imports only what it uses, so quick commands never pay for Docker, Jinja or Ray 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from gettext import gettext
 from typing import NamedTuple
@@ -15,6 +16,7 @@ from typing import NamedTuple
 import click
 
 from curator_kit import __version__
+from curator_kit.core.constants import ENGINE_ENV, ENGINES
 from curator_kit.errors import CuratorKitError
 
 
@@ -154,7 +156,23 @@ def _fail(error: CuratorKitError) -> None:
     sys.exit(error.exit_code)
 
 
+def _choose_engine(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # The choice travels in the environment (constants.ENGINE_ENV), where engine.client reads it and
+    # a project's `[run] engine` does not override it.
+    if value:
+        os.environ[ENGINE_ENV] = value
+    return value
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="curator-kit")
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    callback=_choose_engine,
+    expose_value=False,
+    help="Container engine [default: CURATOR_KIT_ENGINE, the project's [run] engine, else docker]. "
+    "podman: Podman's own socket (started when none answers), or DOCKER_HOST when set.",
+)
 def main() -> None:
     """Scaffold, containerize and run custom NeMo Curator video pipeline stages."""

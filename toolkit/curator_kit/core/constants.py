@@ -106,6 +106,13 @@ MODE_STREAMING = "streaming"
 MODE_BATCH = "batch"
 EXECUTION_MODES = (MODE_AUTO, MODE_STREAMING, MODE_BATCH)
 
+# The engines curator-kit drives, chosen by `--engine`, CURATOR_KIT_ENGINE or the manifest's `[run] engine`
+# (in that order); DOCKER_HOST, when set, is where the chosen engine answers.
+ENGINE_DOCKER = "docker"
+ENGINE_PODMAN = "podman"
+ENGINES = (ENGINE_DOCKER, ENGINE_PODMAN)
+ENGINE_ENV = "CURATOR_KIT_ENGINE"
+
 # Engine sockets: a bind mount of one (or a folder holding one) hands the container the engine.
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 

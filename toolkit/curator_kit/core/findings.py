@@ -57,9 +57,9 @@ class Code(StrEnum):
     GPUS_ON_NODES = "gpus-on-nodes"  # an external cluster's GPUs are not known here: a stated requirement
     # CDI (core.pipeline.cdi): GPUs as CDI devices, on Podman and on Docker with CDI
     CDI_DEVICES = "cdi-devices"  # a GPU request the host's CDI specs cannot satisfy
+    PODMAN_NETWORK_DNS = "podman-network-dns"  # a Podman network that resolves no container names (cluster up)
     CDI_UNCHECKED = "cdi-unchecked"  # a remote engine's CDI specs cannot be read from here
     CDI_SPEC_INVALID = "cdi-spec-invalid"  # a file in a CDI directory that is not a spec (skipped)
-    CDI_CLUSTER = "cdi-cluster"  # `cluster up` with GPUs on Podman: its nodes would get none (not yet supported)
     # what the inputs are encoded with, against what the image decodes
     INPUT_CODECS = "input-codecs"
     INPUT_SKIPPED = "input-skipped"

@@ -16,33 +16,74 @@ PING_TIMEOUT_S = 10
 API_TIMEOUT_S = 3600
 
 ENSURE_HINT = "start the daemon (scripts/ensure-docker as root, or `sudo systemctl start docker`) or set DOCKER_HOST"
+DOCKER_SOCKET = "unix:///var/run/docker.sock"
+
+
+def chosen_engine() -> str:
+    """docker or podman: `--engine`, CURATOR_KIT_ENGINE or the project's `[run] engine` (all land in the
+    environment variable; constants.ENGINE_ENV); Docker when none chose."""
+    from curator_kit.core.constants import ENGINE_DOCKER, ENGINE_ENV
+
+    return os.environ.get(ENGINE_ENV) or ENGINE_DOCKER
+
+
+def podman_socket(uid: int | None = None) -> str:
+    """Where Podman's own service listens by default: /run/podman for root, the user's runtime dir otherwise."""
+    uid = os.getuid() if uid is None else uid
+    if uid == 0:
+        return "/run/podman/podman.sock"
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{uid}"
+    return f"{runtime}/podman/podman.sock"
 
 
 def engine_address() -> str:
-    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    """DOCKER_HOST when set (wherever the chosen engine answers); else the chosen engine's own socket."""
+    from curator_kit.core.constants import ENGINE_PODMAN
+
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    return f"unix://{podman_socket()}" if chosen_engine() == ENGINE_PODMAN else DOCKER_SOCKET
 
 
 def explain_connection_error(error: Exception) -> CuratorKitError:
+    from curator_kit.core.constants import ENGINE_PODMAN
+
     text = str(error)
     address = engine_address()
+    name = "Podman's service" if chosen_engine() == ENGINE_PODMAN else "the Docker engine"
     if "Permission denied" in text or "PermissionError" in text:
         return CuratorKitError(
-            f"permission denied on the Docker engine at {address}",
+            f"permission denied on {name} at {address}",
             "add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again) or run as root",
+        )
+    if chosen_engine() == ENGINE_PODMAN:
+        return CuratorKitError(
+            f"Podman's service not reachable at {address}",
+            f"install podman, or start its service: `podman system service --time=0 {address} &`",
         )
     return CuratorKitError(f"Docker engine not reachable at {address}", ENSURE_HINT)
 
 
 def connect(timeout: int = API_TIMEOUT_S) -> docker.DockerClient:
-    """A client whose engine has answered a ping, or a CuratorKitError saying how to get one."""
+    """A client whose engine has answered a ping, or a CuratorKitError saying how to get one. Podman chosen
+    without DOCKER_HOST: its own socket, and its service started there when none answers (`podman` on PATH)."""
     import docker
     from docker.errors import DockerException
 
+    from curator_kit.core.constants import ENGINE_PODMAN
+
+    own_podman = chosen_engine() == ENGINE_PODMAN and not os.environ.get("DOCKER_HOST")
     try:
-        client = docker.from_env(timeout=timeout)
+        client = docker.DockerClient(base_url=engine_address()) if own_podman else docker.from_env()
         client.api.timeout = PING_TIMEOUT_S
         client.ping()
-        client.api.timeout = timeout
     except DockerException as error:
-        raise explain_connection_error(error) from None
+        if not own_podman:
+            raise explain_connection_error(error) from None
+        from curator_kit.engine.podman import start_service
+
+        if not start_service(podman_socket()):
+            raise explain_connection_error(error) from None
+        client = docker.DockerClient(base_url=engine_address())
+    client.api.timeout = timeout
     return client

@@ -162,6 +162,7 @@ def bring_up(
                 raise CuratorKitError(
                     f"the Docker engine could not create network {plan.network}: {error.explanation or error}"
                 ) from None
+            require_name_resolution(client, plan.network)
             log(f"network {plan.network}")
             head = start_node(client, plan.head)
             wait_for_nodes(head, [head], 1, timeout_s)
@@ -177,6 +178,22 @@ def bring_up(
         with ignoring_stop_signals():
             tear_down(client, plan.project)
         raise
+
+
+def require_name_resolution(client: docker.DockerClient, network: str) -> None:
+    """Workers join the head by its container name: Docker's user-defined networks resolve names, Podman's
+    only with its DNS plugin installed; refuse (the caller removes the network) rather than time out."""
+    from curator_kit.core.findings import Code
+    from curator_kit.engine.identity import engine_is_podman
+    from curator_kit.engine.podman import network_resolves_names
+
+    if engine_is_podman(client) and not network_resolves_names(client, network):
+        raise CuratorKitError(
+            f"Podman's network {network} resolves no container names, so the workers cannot find the head",
+            "install Podman's network DNS (aardvark-dns with netavark; with CNI, the dnsname plugin: Debian's "
+            "golang-github-containernetworking-plugin-dnsname) and run `curator-kit cluster up` again",
+            code=Code.PODMAN_NETWORK_DNS.value,
+        )
 
 
 def tear_down(client: docker.DockerClient, project: str) -> tuple[list[str], list[str]]:

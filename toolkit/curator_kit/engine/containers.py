@@ -18,8 +18,8 @@ from curator_kit.core.parsers import RLIMIT_NUMBERS
 from curator_kit.core.pipeline.cdi import CDI_FIX
 from curator_kit.core.pipeline.devices import NVIDIA_FIX
 from curator_kit.core.run.runplan import ContainerPlan
-from curator_kit.engine.identity import engine_identity, engine_is_podman
-from curator_kit.engine.podman import create_compat, create_with_cdi, rootless_service_uid, rootless_userns
+from curator_kit.engine.identity import engine_is_podman
+from curator_kit.engine.podman import create_compat, create_with_cdi
 from curator_kit.engine.stopsignals import ignoring_stop_signals, stop_signals
 from curator_kit.errors import CuratorKitError
 
@@ -147,17 +147,14 @@ def docker_create_kwargs(plan: ContainerPlan) -> dict[str, Any]:
 
 
 def create(client: docker.DockerClient, plan: ContainerPlan) -> Container:
+    """The plan's container, as the plan was fitted to this engine (`ops.launch.fit_to_engine`)."""
     from docker.errors import APIError
 
     try:
-        podman = engine_is_podman(client)
-        userns = None
-        if podman and engine_identity(client).rootless:  # the plan's uid, when it is the user's, is itself inside
-            userns = rootless_userns(plan.user, rootless_service_uid(client))
-        if plan.cdi and podman:  # Podman's compat API drops CDI devices (engine.podman)
-            return create_with_cdi(client, plan.create_kwargs(), plan.cdi_devices, userns)
-        if userns:
-            return create_compat(client, docker_create_kwargs(plan), userns)
+        if plan.cdi and engine_is_podman(client):  # Podman's compat API drops CDI devices (engine.podman)
+            return create_with_cdi(client, plan.create_kwargs(), plan.cdi_devices, plan.userns)
+        if plan.userns:  # docker-py's own create allows "host" only
+            return create_compat(client, docker_create_kwargs(plan), plan.userns)
         return client.containers.create(**docker_create_kwargs(plan))
     except APIError as error:
         raise translate_engine_error(error, "create") from None

@@ -18,6 +18,8 @@
   (`Step 2/4 : RUN ...`, ` ---> Using cache`, ` ---> <12 hex digits>`). `ClassicBuildLines` rewrites
   them, so one parser (core.build.buildlog) sees steps, cache hits and each step's image on both
   engines: a failure names its step, and a build keeps the facts step's image to compare with the last.
+- Cluster nodes with CDI devices are created through libpod too: the plan's network (bridge mode, by name),
+  hostname and published ports go in libpod's own terms (`Networks`, `netns`, `portmappings`).
 - Rootless Podman (a user's own service, with subuids): the user is the container's root and every other
   container uid is one of the user's subuids, so a plan running as the user's own uid (as plans do, for
   the output's owner) would write nothing to the user's output directory ("Permission denied"), and what it
@@ -75,7 +77,8 @@ def docker_style_name(reference: str) -> str:
     return reference
 
 
-_PODMAN_STEP = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
+# A multi-stage build prefixes each step with its stage (`[2/4] STEP 3/9: COPY ...`), numbered per stage.
+_PODMAN_STEP = re.compile(r"^(?:\[\d+/\d+\] )?STEP (\d+)/(\d+): (.*)$")
 _PODMAN_CACHED = re.compile(r"^--> Using cache ([0-9a-f]{64})$")
 _PODMAN_STEP_IMAGE = re.compile(r"^--> ([0-9a-f]{6,64})$")
 # Buildah's chatter after the last step: the commit of the tagged image, and its full id alone on a line.
@@ -158,6 +161,10 @@ _KNOWN = frozenset(
         "device_requests",
         "tty",
         "stdin_open",
+        "network",
+        "network_mode",
+        "hostname",
+        "ports",
     }
 )
 
@@ -259,7 +266,77 @@ def libpod_spec(kwargs: dict[str, Any], cdi_devices: tuple[str, ...], userns: st
         spec["stdin"] = True
     if userns:
         spec["userns"] = {"nsmode": userns}
+    return spec | _libpod_network(kwargs)
+
+
+def _libpod_network(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A cluster node's networking (`NetworkedContainerPlan.create_kwargs`) in libpod's terms: a user-defined
+    network joined in bridge mode, or the host's; its hostname; published ports on the given host address,
+    the host port left to Podman (0), as Docker picks one for `(address, None)`."""
+    spec: dict[str, Any] = {}
+    if kwargs.get("network"):
+        spec["netns"] = {"nsmode": "bridge"}
+        spec["Networks"] = {kwargs["network"]: {}}
+    elif kwargs.get("network_mode") == "host":
+        spec["netns"] = {"nsmode": "host"}
+    if kwargs.get("hostname"):
+        spec["hostname"] = kwargs["hostname"]
+    ports = kwargs.get("ports") or {}
+    if ports:
+        spec["portmappings"] = [
+            {"container_port": int(port.split("/")[0]), "host_ip": address, "host_port": 0, "protocol": "tcp"}
+            for port, (address, _) in ports.items()
+        ]
     return spec
+
+
+SERVICE_START_S = 20  # a fresh service answers in about a second here
+
+
+def start_service(socket: str) -> bool:
+    """Start Podman's API service on `socket` (`podman system service --time=0`, detached: it outlives this
+    command, as a user's own service would) and wait until it answers; False without a `podman` CLI or when
+    it does not answer in time."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import docker
+    from docker.errors import DockerException
+
+    if shutil.which("podman") is None:
+        return False
+    Path(socket).parent.mkdir(parents=True, exist_ok=True)
+    print(f"starting Podman's service: podman system service --time=0 unix://{socket}", file=sys.stderr)
+    subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{socket}"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + SERVICE_START_S
+    while time.monotonic() < deadline:
+        try:
+            docker.DockerClient(base_url=f"unix://{socket}", timeout=5).ping()
+            return True
+        except DockerException:
+            time.sleep(0.25)
+    return False
+
+
+# libpod's own API version for endpoints that refuse the compat client's ("1.41.0": not supported).
+LIBPOD_API = "v4.0.0"
+
+
+def network_resolves_names(client: docker.DockerClient, name: str) -> bool:
+    """Whether Podman's network `name` resolves container names (its `dns_enabled`: aardvark-dns with netavark,
+    the dnsname plugin with CNI). Without it a cluster's workers cannot find the head by name."""
+    api = client.api
+    inspected = api._result(api.get(f"{api.base_url}/{LIBPOD_API}/libpod/networks/{name}/json"), json=True)
+    return bool(inspected.get("dns_enabled"))
 
 
 def create_with_cdi(

@@ -59,19 +59,14 @@ def plan_up(
 
 
 def fit_nodes_to_engine(plan: ClusterPlan, session: EngineSession | None) -> None:
-    """Each node as `run`'s container is fitted (`fit_to_engine`): the podman line, its ulimits, GPUs as CDI
-    devices judged against the specs. Podman takes CDI devices only through its own API, where curator-kit
-    cannot yet put a container on a network: GPU nodes on Podman are refused rather than started without GPUs."""
-    from curator_kit.core.findings import Code, refuse, unique
+    """Each node as `run`'s container is fitted (`fit_to_engine`): the podman line, its ulimits, the user
+    namespace, GPUs as CDI devices judged against the specs."""
+    from curator_kit.core.findings import unique
 
     for node in plan.nodes:
         known = len(node.findings)
         fit_to_engine(node, session)
         plan.findings.extend(node.findings[known:])
-    identity = session.identity if session is not None else None
-    if identity is not None and identity.podman and any(node.cdi for node in plan.nodes):
-        why = "on Podman, curator-kit gives GPUs as CDI devices only to containers it does not network"
-        plan.findings.append(refuse(Code.CDI_CLUSTER, f"cluster up with GPUs: {why}", "use Docker for a GPU cluster"))
     plan.findings = unique(plan.findings)
 
 
@@ -298,6 +293,7 @@ def plan_driver(
         names = ", ".join(s.name for s in spec.gpu_stages)
         need = f"{names} need GPUs (or NVDEC/NVENC): nodes of the cluster at {target.address} must have them"
         plan.findings.append(note(Code.GPUS_ON_NODES, need))
+    fit_to_engine(plan, session)
     return plan
 
 

@@ -65,6 +65,7 @@ class EngineSession:
     identity: EngineIdentity | None = None  # Docker or Podman, and whether it injects CDI devices
     cdi: CdiInventory | None = None  # the CDI specs of a local engine with CDI; None: none read
     service_limits: dict[str, int] = field(default_factory=dict)  # a local Podman service's nofile/nproc
+    service_uid: int | None = None  # the host uid a rootless Podman service runs as; None elsewhere
 
 
 def open_session() -> EngineSession:
@@ -87,25 +88,33 @@ def open_session() -> EngineSession:
 
         memlock, service_limits = local_podman_limits(address.removeprefix("unix://"))
         host = replace(host, memlock_cap=memlock, source="the Podman engine")
-    session = EngineSession(client, info, host, engine_facts(client, info), identity, cdi, service_limits)
-    return session
+    service_uid = None
+    if identity.podman and identity.rootless:
+        from curator_kit.engine.podman import rootless_service_uid
+
+        service_uid = rootless_service_uid(client)
+    facts = engine_facts(client, info)
+    return EngineSession(client, info, host, facts, identity, cdi, service_limits, service_uid)
 
 
 def fit_to_engine(plan: ContainerPlan, session: EngineSession | None) -> None:
-    """The engine's side of a plan, decided from what answers: on Podman the plan is shown as a `podman run`
-    line and names nofile and nproc (engine.podman); a GPU request goes as CDI devices where the engine takes
-    them so (`cdi.cdi_route`), resolved against the CDI specs, whose refusal joins the plan's findings.
-    Without an engine (a dry run) the plan stays Docker's."""
+    """The engine's side of a plan, decided from what answers, once for every target that runs a plan: on
+    Podman the plan is shown as a `podman run` line and names nofile and nproc (engine.podman), and on a
+    rootless Podman a plan run as the service's own user keeps that uid inside (`--userns=keep-id`); a GPU
+    request goes as CDI devices where the engine takes them so (`cdi.cdi_route`), resolved against the CDI
+    specs, whose refusal joins the plan's findings. Without an engine (a dry run) the plan stays Docker's."""
     if session is None or session.identity is None:
         return
     from curator_kit.core.pipeline.cdi import cdi_route, gpu_devices
 
     identity = session.identity
     if identity.podman:
-        from curator_kit.engine.podman import podman_ulimits
+        from curator_kit.engine.podman import podman_ulimits, rootless_userns
 
         plan.cli = "podman"
         plan.ulimits = (*plan.ulimits, *podman_ulimits(plan.ulimits, session.service_limits))
+        if identity.rootless:
+            plan.userns = rootless_userns(plan.user, session.service_uid)
     if plan.gpus.wanted and not plan.runtime and cdi_route(identity.podman, identity.cdi, session.cdi):
         plan.cdi = True
         plan.cdi_devices, found = gpu_devices(plan.gpus, session.cdi if session.host.local else None)

@@ -79,7 +79,7 @@ def pull(
     from curator_kit.core.pipeline.modelweights import pull_command, select_models
     from curator_kit.core.run.runplan import RunOptions, plan_run
     from curator_kit.engine.containers import run_plan
-    from curator_kit.ops.launch import check_image, image_home, planning_spec
+    from curator_kit.ops.launch import check_image, fit_to_engine, image_home, planning_spec
     from curator_kit.ops.modelcache import ensure_model_dirs, weights_facts
 
     wanted = select_models(manifest, names)
@@ -107,6 +107,7 @@ def pull(
         )
         plan = plan_run(manifest, spec, project_dir, options, session.host)
         plan = replace(plan, name=f"{manifest.project.name}-pull-{plan.run_id}")
+        fit_to_engine(plan, session)
         decide(plan.findings)  # the run's own rules (risky [run] mounts) before anything is made
         ensure_model_dirs(plan.model_dirs)
         say(f"pulling {', '.join(m.name for m in missing)} into {facts.cache_dir} with {image}", "cyan")

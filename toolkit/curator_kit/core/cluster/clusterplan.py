@@ -132,7 +132,7 @@ class NetworkedContainerPlan(ContainerPlan):
         for port, address in self.published.items():
             extra += ["--publish", f"{address}::{port}"]
         # base: docker run --rm --name NAME ...; a detached node is `docker run -d`, never --rm'd by docker
-        head = ["docker", "run", "-d"] if self.detach else argv[:3]
+        head = [self.cli, "run", "-d"] if self.detach else argv[:3]
         return [*head, *argv[3:5], *extra, *argv[5:]]
 
     def describe(self) -> list[str]:
@@ -280,13 +280,13 @@ class ClusterPlan:
             f"image      {self.head.image}",
             f"ray        {self.project}-ray-head:{RAY_PORT}; logical CPUs per node {self.node_cpus}",
             f"shm        {_gib(self.node_shm_bytes)} per node, object store {_gib(self.object_store_bytes)}",
-            f"user       {self.head.user}",
+            f"user       {self.head.user_line()}",
             f"env        {' '.join(f'{k}={v}' for k, v in XENNA_RAY_ENV.items())}",
             f"auth       Ray token authentication: a new token in {self.token_file} (mode 0600), "
             f"mounted read-only at {RAY_TOKEN_IN_CONTAINER}",
         ]
         for node in self.nodes:
-            gpus = node.gpus.describe()
+            gpus = node.gpus.describe() + node.gpu_route()
             lines.append(f"node       {node.name}: {node.labels[LABEL_RAY_CPUS]} CPU, {gpus}")
         lines += [
             f"mount      {m.source} -> {m.target} ({'read-only' if m.read_only else 'writable'})"

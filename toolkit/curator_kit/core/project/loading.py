@@ -4,6 +4,7 @@ mistyped key named with its line), and check that the modules it names exist."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 import types
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from curator_kit.core import parsers
-from curator_kit.core.constants import MANIFEST_NAME
+from curator_kit.core.constants import ENGINE_ENV, MANIFEST_NAME
 from curator_kit.core.parsers import ParseError, parse_version
 from curator_kit.core.pipeline.catalogue.values import ANY_VALUE, check_value
 from curator_kit.core.project.manifest import (
@@ -55,10 +56,15 @@ def read_manifest_text(project_dir: Path | str) -> str:
 
 
 def load_manifest(project_dir: Path | str) -> Manifest:
-    """The project's manifest, parsed and validated, its stages' and models' modules found on disk."""
+    """The project's manifest, parsed and validated, its stages' and models' modules found on disk.
+
+    Its `[run] engine` becomes this process's engine choice (CURATOR_KIT_ENGINE) unless `--engine` or the
+    environment chose already: every command that loads its project then connects to that engine."""
     text = read_manifest_text(project_dir)
     manifest = parse_manifest(text)
     check_modules(manifest, Path(project_dir), text)
+    if manifest.run.engine:
+        os.environ.setdefault(ENGINE_ENV, manifest.run.engine)
     return manifest
 
 

@@ -140,6 +140,9 @@ class RunDefaults:
     env: dict[str, str] = field(default_factory=dict, metadata=_parsed(_env_entry))
     # Host directory of downloaded weights (relative: to the project); "" = the user's cache directory.
     model_cache: str = field(default="", metadata=_parsed(parsers.parse_text))
+    # docker | podman: the engine this project's commands use unless --engine or CURATOR_KIT_ENGINE say
+    # otherwise; "" = Docker (or whatever DOCKER_HOST points at).
+    engine: str = ""
 
 
 @dataclass

@@ -168,11 +168,13 @@ class ContainerPlan:
     findings: list[Finding] = field(default_factory=list)
     placement: Placement | None = None  # where the stages run (core.pipeline.placement); None for plans made by hand
     # The engine's side (ops.launch.fit_to_engine): GPUs as CDI devices (core.pipeline.cdi) instead of the
-    # nvidia driver's `--gpus` (`cdi`; `cdi_devices` empty when the request was refused), and the command
-    # line the plan is shown as (podman for a Podman engine).
+    # nvidia driver's `--gpus` (`cdi`; `cdi_devices` empty when the request was refused), the command
+    # line the plan is shown as (podman for a Podman engine), and the user namespace mode (keep-id on a
+    # rootless Podman whose own user the plan runs as, so that uid is itself inside and owns what it writes).
     cdi: bool = False
     cdi_devices: tuple[str, ...] = ()
     cli: str = "docker"
+    userns: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -211,6 +213,8 @@ class ContainerPlan:
 
     def docker_run_argv(self) -> list[str]:
         argv = [self.cli, "run", "--rm", *(["-it"] if self.interactive else []), "--name", self.name, "--init"]
+        if self.userns:
+            argv += [f"--userns={self.userns}"]
         if self.runtime:
             argv += ["--runtime", self.runtime]
         elif self.cdi:
@@ -235,10 +239,14 @@ class ContainerPlan:
     def docker_run_line(self) -> str:
         return shlex.join(self.docker_run_argv())
 
-    def _gpu_route(self) -> str:
+    def gpu_route(self) -> str:
+        """How the GPUs reach the container, for the plan's lines: a runtime, CDI devices, or '' (--gpus)."""
         if self.runtime:
             return f" via --runtime {self.runtime}"
         return f" via CDI {', '.join(self.cdi_devices)}" if self.cdi and self.cdi_devices else ""
+
+    def user_line(self) -> str:
+        return self.user + (f", user namespace {self.userns}" if self.userns else "")
 
     def describe(self) -> list[str]:
         shm = "host /dev/shm (--ipc host)" if self.shm_size_bytes is None else _gib(self.shm_size_bytes)
@@ -246,9 +254,9 @@ class ContainerPlan:
             f"image      {self.image}",
             f"container  {self.name} (run id {self.run_id})",
             f"command    {shlex.join(self.command)}",
-            f"gpus       {self.gpus.describe()}" + self._gpu_route(),
+            f"gpus       {self.gpus.describe()}" + self.gpu_route(),
             f"shm        {shm}",
-            f"user       {self.user}",
+            f"user       {self.user_line()}",
             f"limits     {', '.join(f'{n}={s}:{h}' for n, s, h in self.ulimits)}; init process",
             f"execution  {self.execution.mode}: {self.execution.reason}",
         ]
@@ -402,7 +410,7 @@ def plan_run(
             note(
                 Code.MEMLOCK_CAP,
                 f"memlock {host.memlock_cap} bytes, not unlimited: "
-                "dockerd lacks CAP_SYS_RESOURCE and may grant no more",
+                "the engine's service (dockerd, Podman) lacks CAP_SYS_RESOURCE and may grant no more",
             )
         )
 
