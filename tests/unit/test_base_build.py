@@ -104,7 +104,8 @@ def test_label_versions_records_the_base_images_codecs_and_sbom_too(monkeypatch)
     monkeypatch.setattr(base_build, "read_image_file", lambda _client, _tag, _path: '{"torch": "2.14.1"}')
     files = {SBOM_IN_IMAGE: SBOM}  # the codecs file is absent: the probe runs
     monkeypatch.setattr("curator_kit.engine.images.read_image_file", lambda _client, _tag, path: files.get(path))
-    monkeypatch.setattr("curator_kit.engine.images.run_in_image", lambda _client, _tag, command: probe + "\n")
+    monkeypatch.setattr("curator_kit.engine.images.run_in_image", lambda _client, _tag, command, _limits: probe + "\n")
+    monkeypatch.setattr("curator_kit.ops.dockerd_limits.helper_ulimits", lambda _client: [])
     labelled: dict = {}
 
     def build_image(_client, _context, *, tag, labels, progress):
@@ -138,6 +139,7 @@ def test_a_base_image_without_its_sbom_is_refused(monkeypatch):
 
     monkeypatch.setattr(base_build, "read_image_file", lambda _client, _tag, _path: '{"torch": "2.14.1"}')
     monkeypatch.setattr("curator_kit.engine.images.read_image_file", lambda _client, _tag, _path: None)
-    monkeypatch.setattr("curator_kit.engine.images.run_in_image", lambda _client, _tag, command: '{"ffmpeg": null}')
+    monkeypatch.setattr("curator_kit.engine.images.run_in_image", lambda _client, _tag, _command, _limits: "{}")
+    monkeypatch.setattr("curator_kit.ops.dockerd_limits.helper_ulimits", lambda _client: [])
     with pytest.raises(CuratorKitError, match=r"has no /opt/curator-kit/sbom.cdx.json: its SBOM step did not run"):
         base_build.label_versions(None, "base:cpu", None, lambda _m: None)

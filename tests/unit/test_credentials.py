@@ -380,7 +380,8 @@ class FakeStepEngine(FakeEngine):
     def list(self, **kwargs):
         return []  # no earlier step result: the step runs
 
-    def create(self, image, entrypoint, command, mounts):
+    def create(self, image, entrypoint, command, mounts, ulimits):
+        assert ulimits == []  # Docker: the engine's defaults (Podman's are named: ops.dockerd_limits)
         engine = self
         (mount,) = mounts
         source = Path(mount["Source"])

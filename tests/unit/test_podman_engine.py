@@ -156,3 +156,17 @@ def test_a_step_image_the_engine_cannot_expand_is_left_out() -> None:
     events = _events(_PODMAN_RUN, full_id=lambda _short: None)
     assert [e for e in events if isinstance(e, StepImage)] == []
     assert not [e for e in events if isinstance(e, StepOutput) and "-->" in e.line]
+
+
+def test_helper_containers_name_a_local_podmans_limits(monkeypatch) -> None:
+    """A probe or a build step run outside the builder starts on Podman only with nofile and nproc named."""
+    from curator_kit.core.parsers import Ulimit
+    from curator_kit.ops import dockerd_limits
+
+    monkeypatch.setattr(
+        dockerd_limits, "local_podman_limits", lambda _socket: (None, {"nofile": 20000, "nproc": 32768})
+    )
+    podman = SimpleNamespace(_curator_kit_identity=EngineIdentity(PODMAN, "4.3.1", "1.41", False, False))
+    assert dockerd_limits.helper_ulimits(podman) == [Ulimit("nofile", 20000, 20000), Ulimit("nproc", 32768, 32768)]
+    docker = SimpleNamespace(_curator_kit_identity=EngineIdentity(DOCKER, "20.10.24", "1.41", False, False))
+    assert dockerd_limits.helper_ulimits(docker) == []

@@ -21,6 +21,8 @@ from curator_kit.errors import CuratorKitError
 if TYPE_CHECKING:
     import docker
 
+    from curator_kit.core.parsers import Ulimit
+
 
 class BuildInterrupted(CuratorKitError):
     """SIGINT or SIGTERM during a build: uncaught, the CLI exits 128+N with one line, as an interrupted
@@ -282,14 +284,17 @@ def run_and_commit(
     labels: dict[str, str],
     comment: str,
     on_output: Callable[[str], None],
+    ulimits: Sequence[Ulimit] = (),
 ) -> tuple[int, str | None]:
     """Run `argv` in a throwaway container of `image` (its entrypoint set aside, as RUN does) with each
     (host directory, container path) of `mounts` bind-mounted read-only, streaming its output lines
     to `on_output`; on success commit its changes (mounts are not among them) with `labels` and
     `comment`, the image's own entrypoint and command kept. Returns (exit status, committed image id
-    or None). The container is removed whatever happens, a signal included."""
+    or None). `ulimits`: those the engine needs named (`ops.dockerd_limits.helper_ulimits`). The container
+    is removed whatever happens, a signal included."""
     from docker.errors import DockerException
     from docker.types import Mount
+    from docker.types import Ulimit as DockerUlimit
     from requests import RequestException
 
     config = client.images.get(image).attrs.get("Config") or {}
@@ -297,7 +302,10 @@ def run_and_commit(
     container = None
     try:
         with stop_build_on_signals():
-            container = client.containers.create(image, entrypoint=argv[:1], command=argv[1:], mounts=binds)
+            limits = [DockerUlimit(name=name, soft=soft, hard=hard) for name, soft, hard in ulimits]
+            container = client.containers.create(
+                image, entrypoint=argv[:1], command=argv[1:], mounts=binds, ulimits=limits
+            )
             container.start()
             partial = b""
             for chunk in container.logs(stream=True, follow=True):
@@ -373,13 +381,19 @@ def push_image(client: docker.DockerClient, reference: str, log) -> None:
             log(f"  {layer + ': ' if layer else ''}{status}")
 
 
-def run_in_image(client: docker.DockerClient, reference: str, command: list[str]) -> str:
+def run_in_image(
+    client: docker.DockerClient, reference: str, command: list[str], ulimits: Sequence[Ulimit] = ()
+) -> str:
     """The standard output of `command` run once in a throwaway container of the image (no network);
-    a command that fails raises with its last error line."""
+    a command that fails raises with its last error line. `ulimits`: as for `run_and_commit`."""
     from docker.errors import ContainerError, ImageNotFound
+    from docker.types import Ulimit as DockerUlimit
 
+    limits = [DockerUlimit(name=name, soft=soft, hard=hard) for name, soft, hard in ulimits]
     try:
-        output = client.containers.run(reference, command=command, remove=True, network_disabled=True, stderr=False)
+        output = client.containers.run(
+            reference, command=command, remove=True, network_disabled=True, stderr=False, ulimits=limits
+        )
     except ContainerError as error:
         last = (error.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or [str(error)]
         raise CuratorKitError(f"{' '.join(command[:2])} failed in {reference}: {last[0]}", "") from None

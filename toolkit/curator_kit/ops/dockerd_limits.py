@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from curator_kit.core.parsers import Ulimit
+
+if TYPE_CHECKING:
+    import docker
 
 CAP_SYS_RESOURCE = 24
 
@@ -98,3 +104,18 @@ def local_podman_limits(socket: str = "") -> tuple[int | None, dict[str, int]]:
         return None, {}
     initial = uid_map == ["0", "0", "4294967295"]  # the whole id range, unmapped: no user namespace of its own
     return memlock_cap(limits, status, initial), hard_limits(limits)
+
+
+def helper_ulimits(client: docker.DockerClient) -> list[Ulimit]:
+    """nofile and nproc for curator-kit's own short-lived containers (a probe, a build step run outside the
+    builder) where the engine needs them named: a local Podman, at its service's hard limits (its defaults
+    exceed what it may raise; engine.podman). None elsewhere: the engine's defaults start."""
+    from curator_kit.engine.identity import engine_is_podman
+
+    if not engine_is_podman(client):
+        return []
+    from curator_kit.engine.client import engine_address
+    from curator_kit.engine.podman import podman_ulimits
+
+    _, limits = local_podman_limits(engine_address().removeprefix("unix://"))
+    return list(podman_ulimits((), limits))

@@ -182,12 +182,13 @@ def gather_facts(wanted_base: str = DoctorFacts.wanted_base) -> DoctorFacts:
 def _gpu_check(client: docker.DockerClient, tag: str) -> tuple[bool, str] | None:
     """Run the image's no-GPU CUDA check, when it has one (the cuda base): (passed, last line)."""
     from curator_kit.engine.images import probe_image_files, run_in_image
+    from curator_kit.ops.dockerd_limits import helper_ulimits
 
     _texts, present = probe_image_files(client, tag, read=[], check=[BASE_GPU_CHECK_IN_IMAGE])
     if BASE_GPU_CHECK_IN_IMAGE not in present:
         return None
     try:
-        output = run_in_image(client, tag, ["python", BASE_GPU_CHECK_IN_IMAGE])
+        output = run_in_image(client, tag, ["python", BASE_GPU_CHECK_IN_IMAGE], helper_ulimits(client))
     except CuratorKitError as error:
         return False, error.message
     lines = output.strip().splitlines()

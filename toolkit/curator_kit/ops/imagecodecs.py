@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 
 def probe_codecs(client: docker.DockerClient, image: str) -> ImageCodecs:
     from curator_kit.engine.images import read_image_file, run_in_image
+    from curator_kit.ops.dockerd_limits import helper_ulimits
     from curator_kit.resources import codec_probe_script
 
     text = read_image_file(client, image, CODECS_IN_IMAGE)
     if text is None:
-        text = run_in_image(client, image, ["python", "-c", codec_probe_script().read_text()])
+        probe = ["python", "-c", codec_probe_script().read_text()]
+        text = run_in_image(client, image, probe, helper_ulimits(client))
     codecs = codecs_from_json(text.strip().splitlines()[-1] if text.strip() else "")
     if codecs is None:
         raise CuratorKitError(f"the codec probe gave no answer in {image}", "check that `python` runs in the image")

@@ -129,6 +129,7 @@ def _title(step: SecretStep) -> str:
 
 def _run_step(client: docker.DockerClient, step: SecretStep, image: str, digest: str, progress: BuildProgress) -> str:
     from curator_kit.engine.images import run_and_commit
+    from curator_kit.ops.dockerd_limits import helper_ulimits
 
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     started = StepStarted(1, 1, _title(step))
@@ -152,6 +153,7 @@ def _run_step(client: docker.DockerClient, step: SecretStep, image: str, digest:
             {LABEL_BUILD_STEP: digest},
             step.comment(digest),
             output,
+            helper_ulimits(client),
         )
     if committed is None:
         message = f"exited {status}"
