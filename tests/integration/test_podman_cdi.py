@@ -135,6 +135,7 @@ def test_doctor_names_podman_and_the_cdi_devices(podman):
     result = ok(cli("doctor", cwd=Path("/tmp"), env={"DOCKER_HOST": PODMAN_HOST}, timeout=120))
     assert "Podman " in result.stdout and "rootful" in result.stdout
     assert f"nvidia.com/gpu devices 0 (from {SPEC})" in result.stdout
+    assert "network     Podman's networks resolve container names" in result.stdout  # its DNS plugin is in
 
 
 def test_a_gpu_cluster_on_podman_gives_its_worker_the_cdi_device(podman, docker_client, curator_base_image, tmp_path):

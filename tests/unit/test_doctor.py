@@ -59,3 +59,13 @@ def test_base_image_codecs_are_shown_or_their_absence_named_with_the_fix():
     facts.base_codecs = {tag: describe_codecs(ImageCodecs(ffmpeg, None))}
     check = {c.name: c for c in diagnose(facts)}["base codecs"]
     assert check.status == "ok" and check.detail == "ffmpeg 5.1.9: decodes h264 vp9; encodes libopenh264; PyAV: absent"
+
+
+def test_a_podman_without_network_dns_is_warned_with_the_fix():
+    """Podman's networks resolve names only with its DNS plugin: doctor says so before `cluster up` refuses."""
+    podman = {"engine_name": "Podman", "server_version": "4.3.1", "api_version": "1.41", "cdi_supported": True}
+    checks = {c.name: c for c in diagnose(DoctorFacts(**podman, network_dns=False))}
+    assert checks["network"].status == "warn" and "dnsname plugin" in checks["network"].detail
+    assert checks["network"].detail.startswith("Podman's networks resolve no container names")
+    assert {c.name: c for c in diagnose(DoctorFacts(**podman, network_dns=True))}["network"].status == "ok"
+    assert "network" not in {c.name for c in diagnose(DoctorFacts(server_version="20.10", api_version="1.41"))}

@@ -185,13 +185,12 @@ def require_name_resolution(client: docker.DockerClient, network: str) -> None:
     only with its DNS plugin installed; refuse (the caller removes the network) rather than time out."""
     from curator_kit.core.findings import Code
     from curator_kit.engine.identity import engine_is_podman
-    from curator_kit.engine.podman import network_resolves_names
+    from curator_kit.engine.podman import NETWORK_DNS_FIX, network_resolves_names
 
     if engine_is_podman(client) and not network_resolves_names(client, network):
         raise CuratorKitError(
             f"Podman's network {network} resolves no container names, so the workers cannot find the head",
-            "install Podman's network DNS (aardvark-dns with netavark; with CNI, the dnsname plugin: Debian's "
-            "golang-github-containernetworking-plugin-dnsname) and run `curator-kit cluster up` again",
+            f"{NETWORK_DNS_FIX}, then run `curator-kit cluster up` again",
             code=Code.PODMAN_NETWORK_DNS.value,
         )
 

@@ -331,12 +331,31 @@ def start_service(socket: str) -> bool:
 LIBPOD_API = "v4.0.0"
 
 
+# What gives Podman's networks name resolution, for every message that needs it.
+NETWORK_DNS_FIX = (
+    "install Podman's network DNS: aardvark-dns with netavark; with CNI, the dnsname plugin "
+    "(Debian: golang-github-containernetworking-plugin-dnsname)"
+)
+
+
 def network_resolves_names(client: docker.DockerClient, name: str) -> bool:
     """Whether Podman's network `name` resolves container names (its `dns_enabled`: aardvark-dns with netavark,
     the dnsname plugin with CNI). Without it a cluster's workers cannot find the head by name."""
     api = client.api
     inspected = api._result(api.get(f"{api.base_url}/{LIBPOD_API}/libpod/networks/{name}/json"), json=True)
     return bool(inspected.get("dns_enabled"))
+
+
+def networks_resolve_names(client: docker.DockerClient, label: str) -> bool:
+    """Whether a new network of this Podman resolves container names: a throwaway network (labelled `label`)
+    made, read (`network_resolves_names`) and removed, as `cluster up` would make its own."""
+    import secrets
+
+    network = client.networks.create(f"curator-kit-dns-probe-{secrets.token_hex(4)}", labels={label: "dns-probe"})
+    try:
+        return network_resolves_names(client, network.name)
+    finally:
+        network.remove()
 
 
 def create_with_cdi(

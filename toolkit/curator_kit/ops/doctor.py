@@ -43,6 +43,7 @@ class DoctorFacts:
     rootless: bool | None = None  # None: not known
     cdi_supported: bool = False  # the engine injects CDI devices
     cdi: CdiInventory | None = None  # the CDI specs read here (a local engine with CDI); None: not read
+    network_dns: bool | None = None  # Podman: whether its new networks resolve container names; None: not asked
     engine: EngineFacts = field(default_factory=EngineFacts)
     default_runtime: str = ""
     gpus: list[HostGpu] = field(default_factory=list)
@@ -73,6 +74,13 @@ def diagnose(facts: DoctorFacts) -> list[Check]:
     engine = facts.engine
     cdi_gpus = facts.cdi.devices(GPU_KIND) if facts.cdi is not None else ()
     checks += _cdi_checks(facts)
+    if facts.network_dns is False:
+        from curator_kit.engine.podman import NETWORK_DNS_FIX
+
+        why = "Podman's networks resolve no container names: `cluster up` refuses (its workers find the head by name)"
+        checks.append(Check("network", "warn", f"{why} -- {NETWORK_DNS_FIX}"))
+    elif facts.network_dns:
+        checks.append(Check("network", "ok", "Podman's networks resolve container names (cluster up)"))
     if facts.engine_name == PODMAN:  # CDI is Podman's only way to GPUs; the cdi line says whether it has them
         if cdi_gpus:
             checks.append(Check("nvidia", "ok", f"CDI devices {', '.join(qualified(n) for n in cdi_gpus)}"))
@@ -160,7 +168,11 @@ def gather_facts(wanted_base: str = DoctorFacts.wanted_base) -> DoctorFacts:
     identity = engine_identity(client, info)
     facts.engine_name, facts.rootless, facts.cdi_supported = identity.name, identity.rootless, identity.cdi
     if identity.podman:
+        from curator_kit.core.constants import LABEL_PROJECT
+        from curator_kit.engine.podman import networks_resolve_names
+
         facts.server_version = identity.version
+        facts.network_dns = networks_resolve_names(client, LABEL_PROJECT)
     if identity.cdi and facts.engine.local:
         facts.cdi = read_cdi_inventory(identity.cdi_spec_dirs)
     facts.default_runtime = info.get("DefaultRuntime", "")
