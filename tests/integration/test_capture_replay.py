@@ -1,7 +1,8 @@
 """`run --capture` then `replay` on the demo's frame_stats, on the real engine: the replayed stage
 computes the statistics the run wrote, and a stage that raises shows the user's traceback.
 
-Uses the cpu base image, built once per machine by the shared fixture."""
+Uses the cpu base image, built once per machine by the shared fixture; the module runs on Docker, then on
+Podman (the `engine` fixture): capture, replay, goldens and profiles on both."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from kitcli import cli, ok
 
 
 @pytest.fixture(scope="module")
-def captured(tmp_path_factory, docker_client, curator_base_image):
+def captured(tmp_path_factory, engine, curator_base_image):
     """The demo, then a run that captures what enters frame_stats."""
-    root = tmp_path_factory.mktemp("capture")
+    root = tmp_path_factory.mktemp(f"capture-{engine.name}")
     ok(cli("demo", "--output", str(root), "--base-image", curator_base_image, cwd=root))
     project, results = root / "project", root / "captured"
     data = ("--input", str(root / "videos"), "--output", str(results))

@@ -65,3 +65,15 @@ def test_the_engine_option_sets_the_choice_for_the_command(monkeypatch, tmp_path
     assert "curator-kit.toml" in result.output and result.exit_code == 1
     refused = runner.invoke(main, ["--engine", "lxc", "doctor"])
     assert refused.exit_code == 2 and "'lxc' is not one of 'docker', 'podman'" in refused.output
+
+
+def test_a_podman_that_does_not_answer_says_how_to_start_it(monkeypatch):
+    from curator_kit.engine.client import explain_connection_error
+
+    monkeypatch.setenv(ENGINE_ENV, "podman")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/podman/podman.sock")
+    refused = explain_connection_error(ConnectionRefusedError("Connection refused")).one_line()
+    assert refused.startswith("Podman's service not reachable at unix:///run/podman/podman.sock")
+    assert "podman system service --time=0 unix:///run/podman/podman.sock &" in refused
+    denied = explain_connection_error(PermissionError("Permission denied")).one_line()
+    assert "Podman's service" in denied and "docker group" not in denied

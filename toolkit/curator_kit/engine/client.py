@@ -50,13 +50,18 @@ def explain_connection_error(error: Exception) -> CuratorKitError:
 
     text = str(error)
     address = engine_address()
-    name = "Podman's service" if chosen_engine() == ENGINE_PODMAN else "the Docker engine"
+    podman = chosen_engine() == ENGINE_PODMAN
+    if ("Permission denied" in text or "PermissionError" in text) and podman:
+        return CuratorKitError(
+            f"permission denied on Podman's service at {address}",
+            "use your own (rootless) Podman: unset DOCKER_HOST and pass --engine podman; or run as root",
+        )
     if "Permission denied" in text or "PermissionError" in text:
         return CuratorKitError(
-            f"permission denied on {name} at {address}",
+            f"permission denied on the Docker engine at {address}",
             "add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again) or run as root",
         )
-    if chosen_engine() == ENGINE_PODMAN:
+    if podman:
         return CuratorKitError(
             f"Podman's service not reachable at {address}",
             f"install podman, or start its service: `podman system service --time=0 {address} &`",
