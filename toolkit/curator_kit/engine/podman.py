@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -346,16 +347,25 @@ def network_resolves_names(client: docker.DockerClient, name: str) -> bool:
     return bool(inspected.get("dns_enabled"))
 
 
-def networks_resolve_names(client: docker.DockerClient, label: str) -> bool:
+def networks_resolve_names(client: docker.DockerClient, label: str) -> bool | None:
     """Whether a new network of this Podman resolves container names: a throwaway network (labelled `label`)
-    made, read (`network_resolves_names`) and removed, as `cluster up` would make its own."""
+    made, read (`network_resolves_names`) and removed, as `cluster up` would make its own; None when the
+    engine will not make one (then nobody knows, and nothing is said)."""
     import secrets
 
-    network = client.networks.create(f"curator-kit-dns-probe-{secrets.token_hex(4)}", labels={label: "dns-probe"})
+    from docker.errors import DockerException
+
+    try:
+        network = client.networks.create(f"curator-kit-dns-probe-{secrets.token_hex(4)}", labels={label: "dns-probe"})
+    except DockerException:
+        return None
     try:
         return network_resolves_names(client, network.name)
+    except DockerException:
+        return None
     finally:
-        network.remove()
+        with suppress(DockerException):
+            network.remove()
 
 
 def create_with_cdi(

@@ -169,9 +169,10 @@ def gather_facts(wanted_base: str = DoctorFacts.wanted_base) -> DoctorFacts:
     facts.engine_name, facts.rootless, facts.cdi_supported = identity.name, identity.rootless, identity.cdi
     if identity.podman:
         from curator_kit.core.constants import LABEL_PROJECT
+        from curator_kit.engine.podman import networks_resolve_names
 
         facts.server_version = identity.version
-        facts.network_dns = _network_dns(client, LABEL_PROJECT)
+        facts.network_dns = networks_resolve_names(client, LABEL_PROJECT)
     if identity.cdi and facts.engine.local:
         facts.cdi = read_cdi_inventory(identity.cdi_spec_dirs)
     facts.default_runtime = info.get("DefaultRuntime", "")
@@ -188,18 +189,6 @@ def gather_facts(wanted_base: str = DoctorFacts.wanted_base) -> DoctorFacts:
     if wanted_base in facts.base_images and wanted_base not in facts.base_stale:
         facts.base_gpu_check = _gpu_check(client, wanted_base)
     return facts
-
-
-def _network_dns(client: docker.DockerClient, label: str) -> bool | None:
-    """Whether Podman's new networks resolve container names; None when doctor may not make one to see."""
-    from docker.errors import DockerException
-
-    from curator_kit.engine.podman import networks_resolve_names
-
-    try:
-        return networks_resolve_names(client, label)
-    except DockerException:
-        return None
 
 
 def _gpu_check(client: docker.DockerClient, tag: str) -> tuple[bool, str] | None:
