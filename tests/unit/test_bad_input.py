@@ -245,6 +245,7 @@ MANIFEST_CASES = [
     (BASE + '[run]\ngpus = "0"\n', 3, "run.gpus = '0' is not a GPU request: a count of 0 asks for no GPU"),
     (BASE + '[run]\nshm_size = "0"\n', 3, "run.shm_size = '0' is not a size: it is 0 bytes"),
     (BASE + '[run]\nmounts = ["data"]\n', 3, "run.mounts[0] = 'data' is not a mount"),
+    (BASE + '[run]\nengine = "lxc"\n', 3, "run.engine = 'lxc' is not an engine: curator-kit drives docker and podman"),
     (BASE + '[run]\nmodel_cache = "w\\nRUN x"\n', 3, "run.model_cache = 'w\\nRUN x' is not one line of text"),
     (BASE + STAGE + "[stages.resources]\ncpus = nan\n", 7, "stages[0].resources.cpus = nan is not a number of CPUs"),
     (BASE + STAGE + "[stages.resources]\ngpus = 1e9\n", 7, "stages[0].resources.gpus = 1000000000.0 is not a"),

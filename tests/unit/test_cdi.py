@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from curator_kit.core.constants import ENGINE_DOCKER, ENGINE_PODMAN
 from curator_kit.core.findings import Severity, codes, decide
 from curator_kit.core.parsers import Ulimit, parse_gpus
 from curator_kit.core.pipeline.cdi import (
@@ -276,7 +277,7 @@ def test_docker_with_cdi_uses_the_cdi_driver(tmp_path):
 def test_no_engine_leaves_the_plan_dockers(tmp_path):
     plan = run_plan_for(tmp_path, "1")
     fit_to_engine(plan, None)
-    assert not plan.cdi and plan.cli == "docker"
+    assert not plan.cdi and plan.engine == ENGINE_DOCKER
 
 
 def test_podman_ulimits_only_where_the_plan_names_none():
@@ -347,17 +348,17 @@ def test_cluster_nodes_are_fitted_like_a_run(tmp_path):
     podman = session(identify(PODMAN_VERSION, {}), TWO_GPUS, {"nofile": 20000, "nproc": 32768})
     plan = cluster_plan_for(tmp_path, "none")
     fit_nodes_to_engine(plan, podman)
-    assert all(node.cli == "podman" and not node.cdi for node in plan.nodes)
+    assert all(node.engine == ENGINE_PODMAN and not node.cdi for node in plan.nodes)
     assert all(("nofile", 20000, 20000) in node.ulimits for node in plan.nodes)
     assert not any(finding.code.value.startswith("cdi") for finding in plan.findings)
 
     plan = cluster_plan_for(tmp_path, "1")
     fit_nodes_to_engine(plan, podman)
     assert [node.cdi_devices for node in plan.workers] == [("nvidia.com/gpu=0",), ("nvidia.com/gpu=1",)]  # distinct
-    assert all(node.cli == "podman" for node in plan.nodes)
+    assert all(node.engine == ENGINE_PODMAN for node in plan.nodes)
     assert not any(finding.code.value.startswith("cdi") for finding in plan.findings)
     assert all(line.startswith("podman run -d ") for line in (node.docker_run_line() for node in plan.nodes))
 
     plan = cluster_plan_for(tmp_path, "1")
     fit_nodes_to_engine(plan, session(identify(DOCKER_20, {}), None))
-    assert not any(node.cdi for node in plan.nodes) and all(node.cli == "docker" for node in plan.nodes)
+    assert not any(node.cdi for node in plan.nodes) and all(node.engine == ENGINE_DOCKER for node in plan.nodes)

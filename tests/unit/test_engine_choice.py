@@ -50,10 +50,14 @@ def test_the_projects_engine_is_the_choice_unless_one_was_made(monkeypatch, tmp_
     assert chosen_engine() == "docker"
 
 
-def test_an_unknown_engine_in_the_manifest_is_refused(tmp_path):
-    with pytest.raises(CuratorKitError, match=r"\[run\] engine = 'lxc' is unknown") as refused:
-        load_manifest(write_project(tmp_path, "lxc"))
-    assert "docker, podman" in refused.value.one_line()
+def test_an_engine_chosen_by_hand_that_names_none_is_refused_not_taken_for_docker(monkeypatch):
+    # The manifest's key is refused at load (test_bad_input's table); the variable when it is read.
+    monkeypatch.setenv(ENGINE_ENV, "lxc")
+    with pytest.raises(CuratorKitError) as refused:
+        engine_address()
+    assert refused.value.one_line() == (
+        "CURATOR_KIT_ENGINE 'lxc' is not an engine: curator-kit drives docker and podman -- use one of docker, podman"
+    )
 
 
 def test_the_engine_option_sets_the_choice_for_the_command(monkeypatch, tmp_path):

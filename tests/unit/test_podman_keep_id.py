@@ -98,9 +98,7 @@ def test_libpod_spec_carries_the_user_namespace(tmp_path):
 class FakeClient:
     """What create() asks of docker-py, recorded."""
 
-    def __init__(self, identity: EngineIdentity, service: int | None) -> None:
-        self._curator_kit_identity = identity
-        self._curator_kit_service_uid = service
+    def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.api = SimpleNamespace(_version="1.41", create_container=self._low_level)
         self.containers = SimpleNamespace(create=self._high_level, get=lambda ident: f"container {ident}")
@@ -138,7 +136,7 @@ def test_a_rootless_podman_plans_the_users_run_in_keep_id(tmp_path):
 
 
 def test_a_rootless_podman_creates_the_users_run_in_keep_id(tmp_path):
-    client = FakeClient(identity(PODMAN, True), 1500)
+    client = FakeClient()
     assert create(client, fitted(tmp_path, PODMAN, True, 1500)) == "container c1"  # type: ignore[arg-type]
     [(call, args)] = client.calls
     assert call == "create_container" and args["host_config"]["UsernsMode"] == KEEP_ID
@@ -161,7 +159,7 @@ def test_a_shell_on_a_rootless_podman_starts_in_keep_id(tmp_path):
     ("name", "rootless", "service"), [(DOCKER, False, None), (PODMAN, False, None), (PODMAN, True, 1000)]
 )
 def test_other_engines_create_as_before(tmp_path, name: str, rootless: bool, service: int | None):
-    client = FakeClient(identity(name, rootless), service)
+    client = FakeClient()
     plan = fitted(tmp_path, name, rootless, service)
     assert plan.userns is None and not any(arg.startswith("--userns") for arg in plan.docker_run_argv())
     assert create(client, plan) == "container c0"  # type: ignore[arg-type]

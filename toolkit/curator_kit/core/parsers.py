@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, NoReturn
 from urllib.parse import urlsplit
 
-from curator_kit.core.constants import MAX_GPUS, RESOURCE_LIMITS
+from curator_kit.core.constants import ENGINES, MAX_GPUS, RESOURCE_LIMITS
 from curator_kit.core.pipeline.devices import NO_GPU, GpuRequest
 from curator_kit.core.redact import mask_credentials
 from curator_kit.errors import CuratorKitError
@@ -60,6 +60,13 @@ def _one_line(text: str, what: str, fix: str) -> str:
 def parse_text(text: str) -> str:
     """Free text that ends up in a generated file (a path, a version): any characters but controls."""
     return _one_line(text, "one line of text", "remove line breaks and other control characters")
+
+
+def parse_engine(text: str) -> str:
+    """The container engine curator-kit drives (`[run] engine`, CURATOR_KIT_ENGINE): one of constants.ENGINES."""
+    if text not in ENGINES:
+        _refuse(text, "an engine", f"curator-kit drives {' and '.join(ENGINES)}", f"use one of {', '.join(ENGINES)}")
+    return text
 
 
 # A golden's name is a folder below tests/golden/STAGE: no path separators, no leading dot (the

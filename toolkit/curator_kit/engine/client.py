@@ -21,10 +21,16 @@ DOCKER_SOCKET = "unix:///var/run/docker.sock"
 
 def chosen_engine() -> str:
     """docker or podman: `--engine`, CURATOR_KIT_ENGINE or the project's `[run] engine` (all land in the
-    environment variable; constants.ENGINE_ENV); Docker when none chose."""
+    environment variable; constants.ENGINE_ENV); Docker when none chose. A value set by hand that names no
+    engine is refused, not taken for Docker."""
     from curator_kit.core.constants import ENGINE_DOCKER, ENGINE_ENV
+    from curator_kit.core.parsers import ParseError, parse_engine
 
-    return os.environ.get(ENGINE_ENV) or ENGINE_DOCKER
+    chosen = os.environ.get(ENGINE_ENV) or ENGINE_DOCKER
+    try:
+        return parse_engine(chosen)
+    except ParseError as error:
+        raise error.at(ENGINE_ENV) from None
 
 
 def podman_socket(uid: int | None = None) -> str:

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from curator_kit.core.constants import LABEL_RUN_ID
+from curator_kit.core.constants import ENGINE_PODMAN, LABEL_RUN_ID
 from curator_kit.core.parsers import RLIMIT_NUMBERS
 from curator_kit.core.pipeline.cdi import CDI_FIX
 from curator_kit.core.pipeline.devices import NVIDIA_FIX
 from curator_kit.core.run.runplan import ContainerPlan
-from curator_kit.engine.identity import engine_is_podman
 from curator_kit.engine.podman import create_compat, create_with_cdi
 from curator_kit.engine.stopsignals import ignoring_stop_signals, stop_signals
 from curator_kit.errors import CuratorKitError
@@ -151,7 +150,7 @@ def create(client: docker.DockerClient, plan: ContainerPlan) -> Container:
     from docker.errors import APIError
 
     try:
-        if plan.cdi and engine_is_podman(client):  # Podman's compat API drops CDI devices (engine.podman)
+        if plan.cdi and plan.engine == ENGINE_PODMAN:  # Podman's compat API drops CDI devices (engine.podman)
             return create_with_cdi(client, plan.create_kwargs(), plan.cdi_devices, plan.userns)
         if plan.userns:  # docker-py's own create allows "host" only
             return create_compat(client, docker_create_kwargs(plan), plan.userns)
@@ -218,9 +217,9 @@ def run_interactive(plan: ContainerPlan) -> int:
     import shutil
     import subprocess
 
-    if shutil.which(plan.cli) is None:  # docker, or podman for a plan fitted to Podman
+    if shutil.which(plan.engine) is None:  # docker, or podman for a plan fitted to Podman
         raise CuratorKitError(
-            f"an interactive shell needs the {plan.cli} command line, which is not on PATH",
-            f"install the {plan.cli} CLI, or run `curator-kit shell --dry-run` and start the printed line elsewhere",
+            f"an interactive shell needs the {plan.engine} command line, which is not on PATH",
+            f"install the {plan.engine} CLI, or run `curator-kit shell --dry-run` and start the printed line elsewhere",
         )
     return subprocess.run(plan.docker_run_argv(), check=False).returncode

@@ -189,18 +189,15 @@ def rootless_userns(user: str, uid: int | None) -> str | None:
 
 
 def rootless_service_uid(client: docker.DockerClient) -> int | None:
-    """`service_uid` of the Podman behind `client`, asked once per client (cached on it); None when it does not say."""
-    known = getattr(client, "_curator_kit_service_uid", False)
-    if known is False:
-        from docker.errors import APIError
+    """`service_uid` of the Podman behind `client` (its `/libpod/info`); None when it does not say. Asked once,
+    by `ops.launch.open_session`, which keeps it in the session."""
+    from docker.errors import APIError
 
-        api = client.api
-        try:
-            known = service_uid(api._result(api._get(api._url("/libpod/info")), json=True))
-        except (APIError, ValueError):
-            known = None
-        client._curator_kit_service_uid = known  # type: ignore[attr-defined]
-    return known
+    api = client.api
+    try:
+        return service_uid(api._result(api._get(api._url("/libpod/info")), json=True))
+    except (APIError, ValueError):
+        return None
 
 
 def compat_create_args(kwargs: dict[str, Any], api_version: str, userns: str) -> dict[str, Any]:
@@ -320,8 +317,8 @@ def start_service(socket: str) -> bool:
     )
     deadline = time.monotonic() + SERVICE_START_S
     while time.monotonic() < deadline:
-        try:
-            docker.DockerClient(base_url=f"unix://{socket}", timeout=5).ping()
+        try:  # a client asks the service's API version as it is made: making one is the probe
+            docker.DockerClient(base_url=f"unix://{socket}", timeout=5).close()
             return True
         except DockerException:
             time.sleep(0.25)

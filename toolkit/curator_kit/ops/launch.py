@@ -105,13 +105,14 @@ def fit_to_engine(plan: ContainerPlan, session: EngineSession | None) -> None:
     specs, whose refusal joins the plan's findings. Without an engine (a dry run) the plan stays Docker's."""
     if session is None or session.identity is None:
         return
+    from curator_kit.core.constants import ENGINE_PODMAN
     from curator_kit.core.pipeline.cdi import cdi_route, gpu_devices
 
     identity = session.identity
     if identity.podman:
         from curator_kit.engine.podman import podman_ulimits, rootless_userns
 
-        plan.cli = "podman"
+        plan.engine = ENGINE_PODMAN
         plan.ulimits = (*plan.ulimits, *podman_ulimits(plan.ulimits, session.service_limits))
         if identity.rootless:
             plan.userns = rootless_userns(plan.user, session.service_uid)

@@ -132,7 +132,7 @@ class NetworkedContainerPlan(ContainerPlan):
         for port, address in self.published.items():
             extra += ["--publish", f"{address}::{port}"]
         # base: docker run --rm --name NAME ...; a detached node is `docker run -d`, never --rm'd by docker
-        head = [self.cli, "run", "-d"] if self.detach else argv[:3]
+        head = [self.engine, "run", "-d"] if self.detach else argv[:3]
         return [*head, *argv[3:5], *extra, *argv[5:]]
 
     def describe(self) -> list[str]:

@@ -142,7 +142,7 @@ class RunDefaults:
     model_cache: str = field(default="", metadata=_parsed(parsers.parse_text))
     # docker | podman: the engine this project's commands use unless --engine or CURATOR_KIT_ENGINE say
     # otherwise; "" = Docker (or whatever DOCKER_HOST points at).
-    engine: str = ""
+    engine: str = field(default="", metadata=_parsed(_unless_empty(parsers.parse_engine)))
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typing
 
-from curator_kit.core.constants import ENGINES, EXECUTION_MODES, MANIFEST_NAME
+from curator_kit.core.constants import EXECUTION_MODES, MANIFEST_NAME
 from curator_kit.core.parsers import parse_version
 from curator_kit.core.project.manifest import CLIP_ENCODERS, CLIPPING_METHODS, ClippingSettings, Manifest, StageSpec
 from curator_kit.core.project.names import check_not_builtin_name, check_project_name
@@ -79,8 +79,6 @@ def validate(manifest: Manifest, source: str = MANIFEST_NAME) -> None:
     run = manifest.run
     if run.execution_mode not in EXECUTION_MODES:
         fail(f"[run] execution_mode = {run.execution_mode!r} is unknown", f"use one of {', '.join(EXECUTION_MODES)}")
-    if run.engine and run.engine not in ENGINES:
-        fail(f"[run] engine = {run.engine!r} is unknown", f"use one of {', '.join(ENGINES)}, or leave it out (Docker)")
     _validate_clipping(manifest.clipping, fail)
 
 

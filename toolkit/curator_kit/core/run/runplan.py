@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from curator_kit.core.checks import image_findings
 from curator_kit.core.constants import (
     DRIVER_CAPABILITIES,
+    ENGINE_DOCKER,
     FALLBACK_HOME,
     GOLDEN_ATOL,
     GOLDEN_DIR,
@@ -168,12 +169,12 @@ class ContainerPlan:
     findings: list[Finding] = field(default_factory=list)
     placement: Placement | None = None  # where the stages run (core.pipeline.placement); None for plans made by hand
     # The engine's side (ops.launch.fit_to_engine): GPUs as CDI devices (core.pipeline.cdi) instead of the
-    # nvidia driver's `--gpus` (`cdi`; `cdi_devices` empty when the request was refused), the command
-    # line the plan is shown as (podman for a Podman engine), and the user namespace mode (keep-id on a
-    # rootless Podman whose own user the plan runs as, so that uid is itself inside and owns what it writes).
+    # nvidia driver's `--gpus` (`cdi`; `cdi_devices` empty when the request was refused), the engine it runs
+    # on (its name is its command line's too, which the plan is shown as), and the user namespace mode (keep-id
+    # on a rootless Podman whose own user the plan runs as, so that uid is itself inside and owns what it writes).
     cdi: bool = False
     cdi_devices: tuple[str, ...] = ()
-    cli: str = "docker"
+    engine: str = ENGINE_DOCKER  # one of core.constants.ENGINES
     userns: str | None = None
 
     @property
@@ -212,7 +213,7 @@ class ContainerPlan:
         return kwargs
 
     def docker_run_argv(self) -> list[str]:
-        argv = [self.cli, "run", "--rm", *(["-it"] if self.interactive else []), "--name", self.name, "--init"]
+        argv = [self.engine, "run", "--rm", *(["-it"] if self.interactive else []), "--name", self.name, "--init"]
         if self.userns:
             argv += [f"--userns={self.userns}"]
         if self.runtime:
