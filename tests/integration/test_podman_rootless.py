@@ -198,13 +198,15 @@ def test_the_printed_line_is_the_container_it_starts(rootless, bootstrap_image, 
     workspace = ("--mount", f"{project / 'input'}:/workspace:ro")
     planned = ok(run(rootless, project, bootstrap_image, *workspace, "--command", probe, "--dry-run"))
     line = planned.stdout.strip().splitlines()[-1]
-    assert line.startswith("podman run --rm ") and " --userns=keep-id " in line
+    # Reached through DOCKER_HOST, which the podman CLI does not read: the line names the service (`--url`).
+    assert line.startswith(f"podman --url {rootless.docker_host} run --rm ") and " --userns=keep-id " in line
     shell = rootless.cli(
         "shell", "--project", str(project), "--image", bootstrap_image, "--no-mount-code", "--dry-run", cwd=project
     )
     shell = ok(shell)
     assert (
-        shell.stdout.strip().splitlines()[-1].startswith("podman run --rm -it ") and "--userns=keep-id" in shell.stdout
+        shell.stdout.strip().splitlines()[-1].startswith(f"podman --url {rootless.docker_host} run --rm -it ")
+        and "--userns=keep-id" in shell.stdout
     )
     output = project / "output"
     output.mkdir()
@@ -219,6 +221,17 @@ def test_the_printed_line_is_the_container_it_starts(rootless, bootstrap_image, 
     assert started.returncode == 0, started.stdout + started.stderr
     assert started.stdout.splitlines()[0] == str(rootless.uid)
     written = output / "printed"
+    assert (written.stat().st_uid, written.stat().st_gid) == (rootless.uid, rootless.gid)
+    written.unlink()
+    # The same line from root: `--url` takes it to the service the plan was made for, so it runs there as it
+    # did for the user. Without it, root's own Podman would take it and refuse: "keep-id is only supported
+    # in rootless mode" (Podman 4.3).
+    environment = {key: value for key, value in os.environ.items() if key not in ("DOCKER_HOST", "CONTAINER_HOST")}
+    from_root = subprocess.run(
+        shlex.split(line), cwd=project, capture_output=True, text=True, timeout=300, env=environment
+    )
+    assert from_root.returncode == 0, from_root.stdout + from_root.stderr
+    assert from_root.stdout.splitlines()[0] == str(rootless.uid)
     assert (written.stat().st_uid, written.stat().st_gid) == (rootless.uid, rootless.gid)
     assert leftovers(rootless) == []
 

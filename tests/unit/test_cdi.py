@@ -362,3 +362,33 @@ def test_cluster_nodes_are_fitted_like_a_run(tmp_path):
     plan = cluster_plan_for(tmp_path, "1")
     fit_nodes_to_engine(plan, session(identify(DOCKER_20, {}), None))
     assert not any(node.cdi for node in plan.nodes) and all(node.engine == ENGINE_DOCKER for node in plan.nodes)
+
+
+def test_a_podman_reached_through_docker_host_is_named_on_its_lines(tmp_path):
+    """The podman CLI does not read DOCKER_HOST: a line for the service curator-kit reached there says `--url`,
+    or it would run on the CLI's own storage (another user's images, or none)."""
+    from curator_kit.ops.cluster import fit_nodes_to_engine
+
+    reached = session(identify(PODMAN_VERSION, {}), None)
+    reached.cli_url = "unix:///run/user/1001/podman/podman.sock"
+    plan = run_plan_for(tmp_path, "none")
+    fit_to_engine(plan, reached)
+    assert plan.docker_run_line().startswith("podman --url unix:///run/user/1001/podman/podman.sock run --rm --name ")
+
+    cluster = cluster_plan_for(tmp_path, "none")
+    fit_nodes_to_engine(cluster, reached)
+    head = cluster.nodes[0]
+    assert head.docker_run_argv()[:7] == [
+        "podman",
+        "--url",
+        "unix:///run/user/1001/podman/podman.sock",
+        "run",
+        "-d",
+        "--name",
+        head.name,
+    ]
+    assert head.docker_run_argv()[7:9] == ["--network", head.network]
+
+    own = run_plan_for(tmp_path, "none")
+    fit_to_engine(own, session(identify(PODMAN_VERSION, {}), None))  # its own socket: the CLI finds it
+    assert own.docker_run_line().startswith("podman run --rm --name ")

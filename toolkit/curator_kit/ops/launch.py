@@ -66,6 +66,9 @@ class EngineSession:
     cdi: CdiInventory | None = None  # the CDI specs of a local engine with CDI; None: none read
     service_limits: dict[str, int] = field(default_factory=dict)  # a local Podman service's nofile/nproc
     service_uid: int | None = None  # the host uid a rootless Podman service runs as; None elsewhere
+    # Where Podman's CLI must be told the service is (`podman --url`): DOCKER_HOST's address, which that CLI
+    # does not read; None when the CLI finds the service itself (its own socket) or the engine is Docker's.
+    cli_url: str | None = None
 
 
 def open_session() -> EngineSession:
@@ -94,12 +97,14 @@ def open_session() -> EngineSession:
 
         service_uid = rootless_service_uid(client)
     facts = engine_facts(client, info)
-    return EngineSession(client, info, host, facts, identity, cdi, service_limits, service_uid)
+    cli_url = address if identity.podman and os.environ.get("DOCKER_HOST") else None
+    return EngineSession(client, info, host, facts, identity, cdi, service_limits, service_uid, cli_url)
 
 
 def fit_to_engine(plan: ContainerPlan, session: EngineSession | None) -> None:
     """The engine's side of a plan, decided from what answers, once for every target that runs a plan: on
-    Podman the plan is shown as a `podman run` line and names nofile and nproc (engine.podman), and on a
+    Podman the plan is shown as a `podman run` line (with `--url` when DOCKER_HOST, which the podman CLI does
+    not read, named the service) and names nofile and nproc (engine.podman), and on a
     rootless Podman a plan run as the service's own user keeps that uid inside (`--userns=keep-id`); a GPU
     request goes as CDI devices where the engine takes them so (`cdi.cdi_route`), resolved against the CDI
     specs, whose refusal joins the plan's findings. Without an engine (a dry run) the plan stays Docker's."""
@@ -113,6 +118,7 @@ def fit_to_engine(plan: ContainerPlan, session: EngineSession | None) -> None:
         from curator_kit.engine.podman import podman_ulimits, rootless_userns
 
         plan.engine = ENGINE_PODMAN
+        plan.engine_url = session.cli_url
         plan.ulimits = (*plan.ulimits, *podman_ulimits(plan.ulimits, session.service_limits))
         if identity.rootless:
             plan.userns = rootless_userns(plan.user, session.service_uid)

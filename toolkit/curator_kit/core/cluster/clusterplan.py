@@ -122,18 +122,18 @@ class NetworkedContainerPlan(ContainerPlan):
             kwargs["ports"] = {f"{port}/tcp": (address, None) for port, address in self.published.items()}
         return kwargs
 
-    def docker_run_argv(self) -> list[str]:
-        argv = super().docker_run_argv()
-        extra: list[str] = []
+    def lifetime_flags(self) -> list[str]:
+        return ["-d"] if self.detach else super().lifetime_flags()  # a detached node is never --rm'd by the engine
+
+    def network_flags(self) -> list[str]:
+        flags: list[str] = []
         if self.network or self.network_mode:
-            extra += ["--network", self.network or str(self.network_mode)]
+            flags += ["--network", self.network or str(self.network_mode)]
         if self.hostname:
-            extra += ["--hostname", self.hostname]
+            flags += ["--hostname", self.hostname]
         for port, address in self.published.items():
-            extra += ["--publish", f"{address}::{port}"]
-        # base: docker run --rm --name NAME ...; a detached node is `docker run -d`, never --rm'd by docker
-        head = [self.engine, "run", "-d"] if self.detach else argv[:3]
-        return [*head, *argv[3:5], *extra, *argv[5:]]
+            flags += ["--publish", f"{address}::{port}"]
+        return flags
 
     def describe(self) -> list[str]:
         lines = super().describe()

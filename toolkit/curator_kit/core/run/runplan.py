@@ -175,6 +175,9 @@ class ContainerPlan:
     cdi: bool = False
     cdi_devices: tuple[str, ...] = ()
     engine: str = ENGINE_DOCKER  # one of core.constants.ENGINES
+    # Where the engine's CLI must be told the service is (`podman --url`): the podman CLI does not read
+    # DOCKER_HOST, so without it a line would reach the CLI's own storage, not the service curator-kit used.
+    engine_url: str | None = None
     userns: str | None = None
 
     @property
@@ -212,8 +215,19 @@ class ContainerPlan:
             kwargs["device_requests"] = [self.gpus.device_request_fields()]
         return kwargs
 
+    def engine_argv(self) -> list[str]:
+        """The engine's command line before its subcommand."""
+        return [self.engine, *(["--url", self.engine_url] if self.engine_url else [])]
+
+    def lifetime_flags(self) -> list[str]:
+        return ["--rm", *(["-it"] if self.interactive else [])]
+
+    def network_flags(self) -> list[str]:
+        return []  # the engine's default network (cluster nodes name theirs)
+
     def docker_run_argv(self) -> list[str]:
-        argv = [self.engine, "run", "--rm", *(["-it"] if self.interactive else []), "--name", self.name, "--init"]
+        argv = [*self.engine_argv(), "run", *self.lifetime_flags(), "--name", self.name, *self.network_flags()]
+        argv += ["--init"]
         if self.userns:
             argv += [f"--userns={self.userns}"]
         if self.runtime:
