@@ -1,5 +1,7 @@
 """curator-kit build on the real engine: a scaffolded project with two stages and an env with
-pip and apt packages, built on the cpu base image; labels, `curator-kit test`, cache reuse, push."""
+pip and apt packages, built on the cpu base image; labels, `curator-kit test`, the SBOM, push, private
+indexes and interrupts. The builder's own behaviour (cache reuse, a failed step) is test_builder.py's, on
+both engines."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import hashlib
 import http.server
 import json
 import secrets
-import shutil
 import signal
 import ssl
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import kitcli
 import pytest
-from curator_kit.core.build.buildlog import StepCached, StepStarted
+from buildproject import scaffold_build_project
 from privateindex import bridge_gateway, self_signed_certificate
 
 # Every call here must succeed unless it says check=False.
@@ -33,15 +34,7 @@ TAG = "curator-kit-test/build-it:latest"
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, curator_base_image) -> Path:
-    root = tmp_path_factory.mktemp("build")
-    cli("init", "build-it", "--base-image", curator_base_image, cwd=root)
-    project_dir = root / "build-it"
-    cli("new-env", "tools", "--pip", "tabulate==0.9.0", "--apt", "jq", "--env", "TOOLS_MODE=on", cwd=project_dir)
-    cli("new-stage", "brightness", "--env", "tools", "--cpus", "0.5", cwd=project_dir)
-    cli("new-stage", "tagger", "--cpus", "0.25", "--nvdecs", "1", cwd=project_dir)
-    (project_dir / "out").mkdir()
-    (project_dir / "out" / "leftover.mp4").write_bytes(b"0" * 1024)
-    return project_dir
+    return scaffold_build_project(tmp_path_factory.mktemp("build"), curator_base_image)
 
 
 @pytest.fixture(scope="module")
@@ -85,58 +78,6 @@ def test_pytest_exit_code_passes_through(built, project):
     assert result.returncode == 5  # pytest's "no tests collected", passed through unchanged
 
 
-def test_stage_edit_reuses_every_dependency_layer(built, project, docker_client):
-    from curator_kit.core.project.loading import load_manifest
-    from curator_kit.engine.images import build_image
-    from curator_kit.ops.build import plan_project_build
-
-    stage = project / "stages" / "brightness.py"
-    # A new text each run: the engine keeps the layers of earlier runs' (now untagged) images, and an edit
-    # it has seen before would come from the cache.
-    stage.write_text(stage.read_text() + f"\n# edited {secrets.token_hex(8)}\n")
-    events: list = []
-
-    class Recorder:
-        def handle(self, event):
-            events.append(event)
-
-    plan = plan_project_build(project, load_manifest(project), tag=TAG)
-    build_image(docker_client, plan.context, tag=TAG, progress=Recorder(), buildargs=plan.build_args)
-    steps = {e.number: e.instruction for e in events if isinstance(e, StepStarted)}
-    cached = {e.number for e in events if isinstance(e, StepCached)}
-    code_step = next(n for n, text in steps.items() if text.startswith("COPY project/ /workspace/"))
-    run_steps_before_code = {n for n, text in steps.items() if n < code_step and text.startswith(("RUN", "COPY"))}
-    assert run_steps_before_code, steps
-    assert run_steps_before_code <= cached, f"rebuilt: {sorted(run_steps_before_code - cached)} of {steps}"
-    assert code_step not in cached
-
-
-def test_code_only_rebuild_runs_one_step_and_keeps_every_label(built, project, docker_client, curator_base_image):
-    """`build` after a stage edit: only the code's COPY runs, with no label-only build after it, and the
-    codecs label is still the image's probe answer; the base image is recorded by id."""
-    from curator_kit.core.constants import LABEL_BASE_ID, LABEL_CODECS
-    from curator_kit.core.pipeline.codecs import codecs_in_labels
-
-    cli("build", "--tag", TAG, cwd=project)  # settles the edits of the tests before
-    before = docker_client.images.get(TAG).labels
-    stage = project / "stages" / "tagger.py"
-    stage.write_text(stage.read_text() + f"\n# a code-only change {secrets.token_hex(8)}\n")  # new each run
-    result = cli("build", "--tag", TAG, cwd=project)
-    progress = result.stderr.splitlines()
-    steps = [
-        (line.split("] ", 1)[1], after)
-        for line, after in zip(progress, [*progress[1:], ""], strict=True)
-        if line.startswith("[")
-    ]
-    ran = [step for step, after in steps if after != "  (cached)" and not step.startswith("FROM ")]
-    assert ran == ["COPY project/ /workspace/"], result.stderr
-    assert sum(line.startswith("built ") for line in progress) == 1, result.stderr
-    labels = docker_client.images.get(TAG).labels
-    assert labels[LABEL_CODECS] == before[LABEL_CODECS] and codecs_in_labels(labels).ffmpeg is not None
-    assert labels[LABEL_BASE_ID] == docker_client.images.get(curator_base_image).id
-    assert f"base built on    {labels[LABEL_BASE_ID]}" in cli("inspect", cwd=project).stdout
-
-
 def test_the_images_sbom_is_its_own_and_lists_the_envs_packages(built, project, tmp_path):
     """The facts step writes the project image's own SBOM (named after the project, not inherited from
     the base): the env's pip and apt packages are components; the label summarises it."""
@@ -148,19 +89,6 @@ def test_the_images_sbom_is_its_own_and_lists_the_envs_packages(built, project, 
     purls = {component.get("purl", "") for component in bom["components"]}
     assert "pkg:pypi/tabulate@0.9.0" in purls and any(purl.startswith("pkg:deb/debian/jq@") for purl in purls)
     assert "sbom             CycloneDX 1.5, " in cli("inspect", cwd=project).stdout
-
-
-def test_failed_step_names_the_step_and_leaves_no_tag(project, docker_client, tmp_path):
-    broken_tag = "curator-kit-test/broken:latest"
-    broken = tmp_path / "broken"
-    shutil.copytree(project, broken)
-    cli("new-env", "broken", "--apt", "no-such-package-curator-kit", cwd=broken)
-    result = cli("build", "--tag", broken_tag, cwd=broken, check=False)
-    assert result.returncode != 0
-    error_line = result.stderr.strip().splitlines()[-1]
-    assert error_line.startswith("error: build failed at step 2/") and "apt-get" in error_line
-    assert "Unable to locate package no-such-package-curator-kit" in result.stderr
-    assert not docker_client.images.list(name=broken_tag)
 
 
 def test_push_to_a_local_registry(built, project, local_registry, docker_client):
