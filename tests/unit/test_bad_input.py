@@ -224,6 +224,13 @@ def test_bad_option_values(project: Path, args: list[str], message: str) -> None
     assert_refused(project.parent, args, message)
 
 
+@pytest.mark.parametrize("command", [["run", *IMAGE, "--dry-run"], ["cluster", "up", *IMAGE, "--dry-run"], ["doctor"]])
+def test_an_engine_chosen_in_the_environment_that_is_none(project: Path, monkeypatch, command: list[str]) -> None:
+    # Refused where it is read, dry runs included: not taken for Docker, nor for an engine that does not answer.
+    monkeypatch.setenv("CURATOR_KIT_ENGINE", "lxc")
+    assert_refused(project.parent, command, "CURATOR_KIT_ENGINE 'lxc' is not an engine: curator-kit drives docker")
+
+
 BASE = 'project.name = "demo"\n'
 STAGE = '[[stages]]\nname = "evil"\nmodule = "stages.evil"\nclass = "EvilStage"\n'
 MODEL = '[[models]]\nname = "m"\nmodule = "models.m"\nclass = "M"\nhf_repo = "a/b"\n'

@@ -151,7 +151,11 @@ def require_session(session: EngineSession | None, findings: list[Finding], forc
 
 
 def try_session() -> EngineSession | None:
-    """For dry runs: the engine when one answers, else None (plans then use this machine's facts)."""
+    """For dry runs: the engine when one answers, else None (plans then use this machine's facts). An engine
+    choice that names none is refused here too, not taken for an engine that does not answer."""
+    from curator_kit.engine.client import chosen_engine
+
+    chosen_engine()
     try:
         return open_session()
     except CuratorKitError:
