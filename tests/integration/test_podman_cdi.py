@@ -91,7 +91,8 @@ def test_gpus_reach_the_container_as_cdi_devices(podman, bootstrap_image, projec
 def test_dry_run_prints_the_podman_line(podman, bootstrap_image, project):
     result = ok(run(project, bootstrap_image, "--gpus", "all", "--command", "true", "--dry-run"))
     line = result.stdout.splitlines()[-1]
-    assert line.startswith("podman run --rm ") and " --device nvidia.com/gpu=all " not in line
+    # reached through DOCKER_HOST, which the podman CLI does not read: the line names the service
+    assert line.startswith(f"podman --url {PODMAN_HOST} run --rm ") and " --device nvidia.com/gpu=all " not in line
     # the stand-in declares no `all` device: all GPUs are the indexed ones
     assert " --device nvidia.com/gpu=0 " in line and "--gpus" not in line
     assert "--ulimit nofile=" in line and "--ulimit nproc=" in line
