@@ -51,18 +51,25 @@ def engine_address() -> str:
     return f"unix://{podman_socket()}" if chosen_engine() == ENGINE_PODMAN else DOCKER_SOCKET
 
 
+def podman_cli_url() -> str | None:
+    """Where the podman CLI must be told the service is (`podman --url`): DOCKER_HOST when set, which that CLI
+    does not read; None when curator-kit uses Podman's own socket, which the CLI finds itself."""
+    return os.environ.get("DOCKER_HOST") or None
+
+
 def explain_connection_error(error: Exception) -> CuratorKitError:
     from curator_kit.core.constants import ENGINE_PODMAN
 
     text = str(error)
     address = engine_address()
     podman = chosen_engine() == ENGINE_PODMAN
-    if ("Permission denied" in text or "PermissionError" in text) and podman:
+    denied = "Permission denied" in text or "PermissionError" in text
+    if denied and podman:
         return CuratorKitError(
             f"permission denied on Podman's service at {address}",
             "use your own (rootless) Podman: unset DOCKER_HOST and pass --engine podman; or run as root",
         )
-    if "Permission denied" in text or "PermissionError" in text:
+    if denied:
         return CuratorKitError(
             f"permission denied on the Docker engine at {address}",
             "add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again) or run as root",

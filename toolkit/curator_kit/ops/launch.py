@@ -66,13 +66,12 @@ class EngineSession:
     cdi: CdiInventory | None = None  # the CDI specs of a local engine with CDI; None: none read
     service_limits: dict[str, int] = field(default_factory=dict)  # a local Podman service's nofile/nproc
     service_uid: int | None = None  # the host uid a rootless Podman service runs as; None elsewhere
-    # Where Podman's CLI must be told the service is (`podman --url`): DOCKER_HOST's address, which that CLI
-    # does not read; None when the CLI finds the service itself (its own socket) or the engine is Docker's.
+    # Where Podman's CLI must be told the service is (`engine.client.podman_cli_url`); None on Docker.
     cli_url: str | None = None
 
 
 def open_session() -> EngineSession:
-    from curator_kit.engine.client import connect, engine_address
+    from curator_kit.engine.client import connect, engine_address, podman_cli_url
     from curator_kit.engine.identity import engine_identity
     from curator_kit.ops.hostfacts import engine_host
 
@@ -97,7 +96,7 @@ def open_session() -> EngineSession:
 
         service_uid = rootless_service_uid(client)
     facts = engine_facts(client, info)
-    cli_url = address if identity.podman and os.environ.get("DOCKER_HOST") else None
+    cli_url = podman_cli_url() if identity.podman else None
     return EngineSession(client, info, host, facts, identity, cdi, service_limits, service_uid, cli_url)
 
 
